@@ -1,0 +1,60 @@
+"""Named classification methods: how to build each estimator and which grid to search on val."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import product
+from typing import Any, Callable
+
+from llm_aug.classifiers.baselines import MajorityClassifier, TfidfLogReg, TfidfSVM
+from llm_aug.errors import UserError
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A trainable method: estimator factory plus its hyper-parameter grid."""
+
+    name: str
+    description: str
+    factory: Callable[..., Any]
+    grid: dict[str, list] = field(default_factory=dict)
+
+    def candidates(self) -> list[dict[str, Any]]:
+        """Every parameter combination of the grid (one empty dict when no grid)."""
+        keys = sorted(self.grid)
+        return [dict(zip(keys, values)) for values in product(*(self.grid[k] for k in keys))]
+
+
+_TFIDF_GRID = {"ngram_max": [3, 4], "class_weight": ["balanced", None]}
+
+METHODS: dict[str, MethodSpec] = {
+    spec.name: spec
+    for spec in (
+        MethodSpec("majority", "most frequent training label", MajorityClassifier),
+        MethodSpec(
+            "tfidf-lr", "char n-gram TF-IDF + logistic regression", TfidfLogReg,
+            {"C": [1.0, 10.0, 100.0], **_TFIDF_GRID},
+        ),
+        MethodSpec(
+            "tfidf-svm", "char n-gram TF-IDF + linear SVM", TfidfSVM,
+            {"C": [0.1, 0.3, 1.0, 3.0], **_TFIDF_GRID},
+        ),
+    )
+}
+
+DEFAULT_METHOD = {"fine": "tfidf-svm", "binary": "tfidf-svm"}
+
+
+def get_method(name: str) -> MethodSpec:
+    """Look up a method by name, with a helpful error listing the known ones."""
+    if name not in METHODS:
+        raise UserError(f"unknown method {name!r}; available: {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+def build(spec: MethodSpec, params: dict[str, Any], seed: int) -> Any:
+    """Instantiate ``spec`` with ``params``, passing ``seed`` when the estimator takes one."""
+    est = spec.factory(**params)
+    if "seed" in est.get_params():
+        est.set_params(seed=seed)
+    return est

@@ -1,0 +1,36 @@
+"""Save and load trained model directories (model + label scheme + config)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+from llm_aug.data.schemes import LabelScheme, load_scheme
+from llm_aug.errors import UserError
+
+MODEL_FILE, CONFIG_FILE, SCHEME_FILE = "model.pkl", "config.json", "scheme.json"
+
+
+def save_model(out_dir: Path, estimator: Any, scheme: LabelScheme, config: dict) -> None:
+    """Write the pickled estimator, its scheme and its config into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (out_dir / MODEL_FILE).open("wb") as fh:
+        pickle.dump(estimator, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    (out_dir / SCHEME_FILE).write_text(scheme.model_dump_json(indent=2), encoding="utf-8")
+    (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def load_model(model_dir: str | Path) -> tuple[Any, LabelScheme, dict]:
+    """Load what :func:`save_model` wrote; clear errors when the directory is not a model."""
+    model_dir = Path(model_dir)
+    if not (model_dir / MODEL_FILE).is_file():
+        raise UserError(f"{model_dir}: not a model directory (no {MODEL_FILE}); train one with `llm-aug train`")
+    config = json.loads((model_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+    scheme_path = model_dir / SCHEME_FILE
+    scheme = (LabelScheme.model_validate_json(scheme_path.read_text(encoding="utf-8"))
+              if scheme_path.is_file() else load_scheme(config["scheme"]))
+    with (model_dir / MODEL_FILE).open("rb") as fh:
+        estimator = pickle.load(fh)  # noqa: S301 - our own model directory
+    return estimator, scheme, config

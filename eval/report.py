@@ -1,0 +1,265 @@
+"""Compare evaluated runs: a Markdown table and a self-contained HTML page.
+
+Each run directory holds a ``results.json`` written by
+:func:`llm_aug.eval.results.write_results`. Per-item gold and predictions come from
+its ``items`` block or, failing that, from the run's predictions file when that file
+carries a ``gold`` (or ``label``) field per line; they feed a paired bootstrap of
+every run against the best one.
+"""
+
+from __future__ import annotations
+
+import base64
+import html as html_lib
+import io
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from llm_aug.data.schemes import load_scheme
+from llm_aug.errors import UserError
+from llm_aug.eval.bootstrap import paired_bootstrap
+from llm_aug.eval.metrics import LOWER_IS_BETTER, METRICS, ORDINAL_METRICS
+from llm_aug.eval.plots import plot_confusion, plot_metric_bars
+from llm_aug.eval.predictions import PREDICTIONS_FILE, _is_int, read_predictions
+from llm_aug.eval.results import CONFUSION_FILE, RESULTS_FILE
+
+logger = logging.getLogger(__name__)
+
+_BASE = ("accuracy", "weighted_f1", "macro_f1")
+_STYLE = (
+    "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}"
+    "th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f0f0f0}"
+    "td:first-child,th:first-child{text-align:left}tr.best{font-weight:bold}"
+    "figure{display:inline-block;margin:1em}img{max-width:100%}"
+)
+
+
+@dataclass
+class _Run:
+    dir: Path
+    name: str
+    results: dict
+    items: dict[str, tuple[int, int | None]] | None
+
+
+def _items_from_predictions(run_dir: Path, results: dict) -> dict | None:
+    """Per-item (gold, pred) from the run's predictions file, if it carries gold."""
+    named = Path(str(results.get("predictions") or PREDICTIONS_FILE))
+    for path in (named, run_dir / named.name, run_dir / PREDICTIONS_FILE):
+        if path.is_file():
+            recs = read_predictions(path)
+            key = next((k for k in ("gold", "label") if all(_is_int(r.get(k)) for r in recs)), None)
+            return {r["id"]: (int(r[key]), r["pred"]) for r in recs} if key else None
+    return None
+
+
+def _load_run(run_dir: Path) -> _Run:
+    path = run_dir / RESULTS_FILE
+    if not path.is_file():
+        raise UserError(f"{run_dir}: no {RESULTS_FILE} (run the evaluation first)")
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid JSON ({exc})") from None
+    missing = [k for k in ("scheme", "n", *_BASE) if k not in results]
+    if missing:
+        raise UserError(f"{path}: missing key(s) {', '.join(missing)}")
+    block = results.get("items")
+    if block:
+        items = {i: (g, p) for i, g, p in zip(block["ids"], block["gold"], block["pred"])}
+    else:
+        items = _items_from_predictions(run_dir, results)
+    name = str(results.get("system") or run_dir.resolve().name)
+    return _Run(run_dir, name, results, items)
+
+
+def _unique_names(runs: list[_Run]) -> None:
+    seen: dict[str, int] = {}
+    for run in runs:
+        seen[run.name] = seen.get(run.name, 0) + 1
+        if seen[run.name] > 1:
+            run.name = f"{run.name} ({seen[run.name]})"
+
+
+def _value(run: _Run, metric: str) -> float | None:
+    v = run.results.get(metric)
+    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+
+
+def _best(runs: list[_Run], metric: str) -> _Run | None:
+    scored = [r for r in runs if _value(r, metric) is not None]
+    if not scored:
+        return None
+    sign = -1 if metric in LOWER_IS_BETTER else 1
+    return max(scored, key=lambda r: sign * _value(r, metric))
+
+
+def _paired(run: _Run, best: _Run, metric: str, labels: list[int], n_boot: int, seed: int) -> dict | None:
+    """Paired bootstrap of ``run - best`` on the ids both scored with the same gold."""
+    if run.items is None or best.items is None:
+        return None
+    common = [i for i in run.items if i in best.items]
+    if not common:
+        return None
+    if any(run.items[i][0] != best.items[i][0] for i in common):
+        logger.warning("%s and %s disagree on gold labels; no paired test", run.name, best.name)
+        return None
+    gold = [run.items[i][0] for i in common]
+    return paired_bootstrap(gold, [run.items[i][1] for i in common], [best.items[i][1] for i in common],
+                            metric, n_boot=n_boot, seed=seed, labels=labels)
+
+
+def _row(run: _Run, metrics: list[str], best: _Run | None, paired: dict | None) -> dict:
+    res = run.results
+    row = {"system": run.name, "run_dir": str(run.dir), "n": res.get("n"),
+           "invalid_rate": res.get("invalid_rate"), "best": run is best}
+    for m in metrics:
+        row[m] = _value(run, m)
+        row[f"{m}_ci"] = res.get("ci", {}).get(m)
+    if "binary" in res:
+        row["binary_f1"] = res["binary"].get("f1")
+    row.update(delta=None, delta_ci=None, p_value=None, paired_n=None)
+    if paired is not None:
+        row.update(delta=paired["delta"], delta_ci=list(paired["ci"]), p_value=paired["p_value"],
+                   paired_n=paired["n"])
+    return row
+
+
+def _fmt(v: object, ci: object = None, digits: int = 3) -> str:
+    if not isinstance(v, (int, float)) or not math.isfinite(v):
+        return "n/a"
+    text = f"{v:.{digits}f}"
+    if isinstance(ci, (list, tuple)) and all(isinstance(c, (int, float)) for c in ci):
+        text += f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+    return text
+
+
+def _table(rows: list[dict], metrics: list[str], metric: str) -> tuple[list[str], list[list[str]]]:
+    """Header and cells shared by the Markdown and HTML tables."""
+    has_bin = any("binary_f1" in r for r in rows)
+    head = ["System", "n", "invalid", *metrics] + (["binary F1 (high)"] if has_bin else [])
+    head += [f"Δ {metric} vs best [CI]", "p"]
+    cells = []
+    for r in rows:
+        line = [r["system"] + (" (best)" if r["best"] else ""), str(r["n"]), _fmt(r["invalid_rate"])]
+        line += [_fmt(r[m], r[f"{m}_ci"]) for m in metrics]
+        line += [_fmt(r.get("binary_f1"))] if has_bin else []
+        if r["best"]:
+            line += ["—", "—"]
+        elif r["delta"] is None:
+            line += ["n/a", "n/a"]
+        else:
+            partial = f" (on {r['paired_n']} shared ids)" if r["paired_n"] != r["n"] else ""
+            line += [_fmt(r["delta"], r["delta_ci"]) + partial, _fmt(r["p_value"])]
+        cells.append(line)
+    return head, cells
+
+
+def _notes(first: dict, metric: str) -> str:
+    n_boot, alpha = first.get("n_boot"), first.get("alpha", 0.05)
+    return (
+        f"Intervals: {100 * (1 - alpha):.0f}% percentile bootstrap over items ({n_boot} resamples). "
+        f"Δ = system − best on {metric}, over the ids both runs scored (paired bootstrap, "
+        "same resamples; for mae, negative is better); p is two-sided. "
+        "Invalid (unparseable) predictions count as wrong; MAE and QWK are over valid predictions only."
+    )
+
+
+def _markdown(rows: list[dict], metrics: list[str], metric: str, first: dict) -> str:
+    head, cells = _table(rows, metrics, metric)
+    esc = [[c.replace("|", "\\|") for c in line] for line in [head, *cells]]
+    lines = [f"# Comparison: {first['scheme']} (task {first.get('task', '?')})", ""]
+    lines += ["| " + " | ".join(esc[0]) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(line) + " |" for line in esc[1:]]
+    return "\n".join(lines + ["", _notes(first, metric), ""])
+
+
+def _png_uri(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def _confusion_png(run: _Run) -> bytes | None:
+    png = run.dir / CONFUSION_FILE
+    if png.is_file():
+        return png.read_bytes()
+    try:
+        scheme = load_scheme(run.results["scheme"])
+    except UserError:
+        return None
+    buf = io.BytesIO()
+    plot_confusion(run.results["confusion"], scheme, buf, run.name)
+    return buf.getvalue()
+
+
+def _html(rows: list[dict], runs: list[_Run], metrics: list[str], metric: str, bars: bytes) -> str:
+    esc = html_lib.escape
+    head, cells = _table(rows, metrics, metric)
+    trs = ["<tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr>"]
+    for r, line in zip(rows, cells):
+        cls = ' class="best"' if r["best"] else ""
+        trs.append(f"<tr{cls}>" + "".join(f"<td>{esc(c)}</td>" for c in line) + "</tr>")
+    first = runs[0].results
+    parts = [f"<h1>Comparison: {esc(str(first['scheme']))}</h1>", "<table>", *trs, "</table>",
+             f"<p>{esc(_notes(first, metric))}</p>", f"<h2>{esc(metric)}</h2>",
+             f'<img alt="{esc(metric)} by system" src="{_png_uri(bars)}">', "<h2>Confusion matrices</h2>"]
+    for run in runs:
+        png = _confusion_png(run)
+        body = f'<img alt="confusion matrix of {esc(run.name)}" src="{_png_uri(png)}">' if png else "n/a"
+        parts.append(f"<figure>{body}<figcaption>{esc(run.name)}</figcaption></figure>")
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>llm-aug comparison</title>"
+            f"<style>{_STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+
+
+def _check_runs(runs: list[_Run], metric: str) -> None:
+    schemes = sorted({str(r.results["scheme"]) for r in runs})
+    if len(schemes) > 1:
+        listing = ", ".join(f"{r.dir}: {r.results['scheme']}" for r in runs)
+        raise UserError(f"runs use different label schemes ({listing}); compare runs of one scheme")
+    if metric not in METRICS:
+        raise UserError(f"unknown metric {metric!r}; use one of: {', '.join(METRICS)}")
+    if metric in ORDINAL_METRICS and not any(metric in r.results for r in runs):
+        raise UserError(f"metric {metric!r} needs an ordinal scheme; {schemes[0]!r} is not")
+
+
+def compare_runs(
+    run_dirs: list[Path],
+    out_dir: Path,
+    *,
+    metric: str = "weighted_f1",
+    html: bool = True,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict:
+    """Compare evaluated runs on ``metric``; write ``comparison.md`` (and ``comparison.html``).
+
+    Returns ``{'markdown': str, 'html': Path | None, 'rows': [dict per run]}``.
+    """
+    if not run_dirs:
+        raise UserError("no run directories to compare")
+    runs = [_load_run(Path(d)) for d in run_dirs]
+    _check_runs(runs, metric)
+    _unique_names(runs)
+    ordinal = any("mae" in r.results for r in runs)
+    metrics = list(_BASE) + (list(ORDINAL_METRICS) if ordinal else [])
+    labels = runs[0].results.get("labels") or sorted({g for r in runs for g, _ in (r.items or {}).values()})
+    best = _best(runs, metric)
+    rows = []
+    for run in runs:
+        paired = None if best is None or run is best else _paired(run, best, metric, labels, n_boot, seed)
+        rows.append(_row(run, metrics, best, paired))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    markdown = _markdown(rows, metrics, metric, runs[0].results) + f"\n![{metric}]({metric}_bars.png)\n"
+    (out_dir / "comparison.md").write_text(markdown, encoding="utf-8")
+    bars = out_dir / f"{metric}_bars.png"
+    plot_metric_bars([r["system"] for r in rows], [r[metric] for r in rows],
+                     [r[f"{metric}_ci"] for r in rows], bars, metric)
+    html_path = None
+    if html:
+        html_path = out_dir / "comparison.html"
+        html_path.write_text(_html(rows, runs, metrics, metric, bars.read_bytes()), encoding="utf-8")
+    logger.info("compared %d runs into %s", len(runs), out_dir)
+    return {"markdown": markdown, "html": html_path, "rows": rows}

@@ -1,0 +1,5 @@
+"""``python -m llm_aug`` runs the CLI."""
+
+from llm_aug.cli import main
+
+main()

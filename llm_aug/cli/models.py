@@ -1,0 +1,116 @@
+"""``train``, ``predict``, ``evaluate`` and ``compare``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from llm_aug.cli.common import FORMAT, ID_COL, LABEL_COL, TASK, TEXT_COL, load_kwargs
+
+
+def train(
+    task: str = TASK,
+    train_file: Path = typer.Option(..., "--train", help="Training file (SOS-1K TSV or mapped columns)."),
+    val_file: Path = typer.Option(..., "--val", help="Validation file: hyper-parameters are chosen on it."),
+    out: Path = typer.Option(..., "--out", "-o", help="Model directory to write."),
+    method: Optional[str] = typer.Option(None, "--method", "-m", help="majority, tfidf-lr, tfidf-svm (see README). Default: the task's best."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    text_col: str = TEXT_COL, label_col: str = LABEL_COL, id_col: Optional[str] = ID_COL,
+    fmt: Optional[str] = FORMAT,
+) -> None:
+    """Train a classifier on TRAIN, select its hyper-parameters on VAL, save a model directory.
+
+    Example: llm-aug train --task fine --method tfidf-svm --train train.tsv --val val.tsv --out runs/svm
+    """
+    from llm_aug.training import train_model
+
+    res = train_model(task, train_file, val_file, out, method=method, seed=seed,
+                      load_kwargs=load_kwargs(text_col, label_col, id_col, fmt))
+    typer.echo(f"{res.method} {json.dumps(res.params)}: val weighted F1 {res.val_weighted_f1:.4f} -> {res.out_dir}")
+
+
+def predict(
+    model_dir: Path = typer.Argument(..., help="Directory written by `llm-aug train`."),
+    input_file: Path = typer.Option(..., "--input", "-i", help="Posts to classify (labels optional)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Predictions JSONL to write."),
+    text_col: str = TEXT_COL, label_col: str = LABEL_COL, id_col: Optional[str] = ID_COL,
+    fmt: Optional[str] = FORMAT,
+) -> None:
+    """Write one JSON object per input row (id, text, pred, proba) in input order.
+
+    Example: llm-aug predict runs/svm --input val.tsv --output runs/svm/val.jsonl
+    """
+    from llm_aug.training import predict_file
+
+    path = predict_file(model_dir, input_file, output, load_kwargs=load_kwargs(text_col, label_col, id_col, fmt))
+    typer.echo(f"wrote {path}")
+
+
+def evaluate(
+    predictions: Path = typer.Argument(..., help="Predictions JSONL (from predict or classify)."),
+    gold: Path = typer.Option(..., "--gold", "-g", help="Gold-labelled file with the same rows."),
+    task: Optional[str] = typer.Option(None, "--task", "-t", help="fine or binary (default: from the gold labels)."),
+    binary_gold: Optional[Path] = typer.Option(None, "--binary-gold", help="Binary gold to score 11-level predictions collapsed at --threshold."),
+    threshold: Optional[int] = typer.Option(None, "--threshold", help="Level at or above which a post counts as high risk (default 6)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where results.json and confusion.png go (default: beside the predictions)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+    n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples for the 95% CIs."),
+    text_col: str = TEXT_COL, label_col: str = LABEL_COL, id_col: Optional[str] = ID_COL,
+    fmt: Optional[str] = FORMAT,
+) -> None:
+    """Score predictions against gold labels, with bootstrap 95% CIs.
+
+    Example: llm-aug evaluate runs/svm/val.jsonl --gold val.tsv --json
+    """
+    from llm_aug.scoring import evaluate_command
+
+    results = evaluate_command(predictions, gold, task=task, binary_gold=binary_gold, threshold=threshold,
+                               out_dir=out, n_boot=n_boot, load_kwargs=load_kwargs(text_col, label_col, id_col, fmt))
+    if as_json:
+        typer.echo(json.dumps(results, ensure_ascii=False))
+        return
+    from llm_aug.scoring import format_results
+
+    typer.echo(format_results(results))
+
+
+def compare(
+    runs: list[Path] = typer.Argument(..., help="Run directories, each holding a results.json."),
+    out: Path = typer.Option(Path("comparison"), "--out", "-o", help="Directory for comparison.md/.html."),
+    metric: str = typer.Option("weighted_f1", "--metric", help="Metric for the bar chart and the paired tests."),
+) -> None:
+    """Compare runs in one table (Markdown) and one self-contained HTML page.
+
+    Example: llm-aug compare runs/majority runs/svm --out runs/compare
+    """
+    from llm_aug.eval.report import compare_runs
+
+    report = compare_runs(list(runs), out, metric=metric)
+    typer.echo(report["markdown"])
+    if report.get("html"):
+        typer.echo(f"wrote {report['html']}")
+
+
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Output directory."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Directory with train/val/test.tsv (default: examples/demo)."),
+    task: str = typer.Option("fine", "--task", "-t", help="fine or binary."),
+) -> None:
+    """Run the whole pipeline offline on the demo corpus: data -> baselines -> evaluation -> report.
+
+    Example: llm-aug demo --out runs/demo
+    """
+    from llm_aug.demo import run_demo
+
+    report = run_demo(out, data, task)
+    typer.echo(report["markdown"])
+    typer.echo(f"report: {report.get('html')}")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach these commands to the root app."""
+    for fn in (train, predict, evaluate, compare, demo):
+        app.command()(fn)

@@ -1,0 +1,83 @@
+"""Label schemes loaded from the YAML files shipped under ``prompts/schemes``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from llm_aug.errors import UserError
+
+TASK_TO_SCHEME = {"fine": "sos11", "binary": "binary"}
+
+
+class Level(BaseModel):
+    """One label of a scheme."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: int
+    name_en: str
+    name_zh: str
+    definition_en: str
+    definition_zh: str
+
+
+class LabelScheme(BaseModel):
+    """An ordered set of integer labels with names and definitions."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    task: str
+    description_zh: str
+    description_en: str
+    ordinal: bool
+    binary_threshold: int | None = None
+    levels: tuple[Level, ...]
+
+    @property
+    def labels(self) -> list[int]:
+        return [lv.id for lv in self.levels]
+
+    def name_of(self, label: int, lang: str = "en") -> str:
+        """Short name of ``label`` in ``lang`` ('en' or 'zh')."""
+        for lv in self.levels:
+            if lv.id == label:
+                return lv.name_zh if lang == "zh" else lv.name_en
+        raise KeyError(label)
+
+    def __contains__(self, label: object) -> bool:
+        return label in self.labels
+
+
+def _scheme_dir() -> Path:
+    return Path(str(resources.files("llm_aug.prompts").joinpath("schemes")))
+
+
+def available_schemes() -> list[str]:
+    """Names of the schemes shipped with the package."""
+    return sorted(p.stem for p in _scheme_dir().glob("*.yaml"))
+
+
+@lru_cache(maxsize=None)
+def load_scheme(name_or_path: str) -> LabelScheme:
+    """Load a scheme by name (``sos11``, ``binary``), task (``fine``) or YAML path."""
+    name = TASK_TO_SCHEME.get(name_or_path, name_or_path)
+    path = Path(name_or_path)
+    if not (path.suffix in {".yaml", ".yml"} and path.exists()):
+        path = _scheme_dir() / f"{name}.yaml"
+    if not path.exists():
+        raise UserError(
+            f"unknown label scheme {name_or_path!r}; available: {', '.join(available_schemes())}"
+        )
+    with path.open(encoding="utf-8") as fh:
+        return LabelScheme.model_validate(yaml.safe_load(fh))
+
+
+def scheme_for_task(task: str) -> LabelScheme:
+    """The scheme of a CLI task name: ``fine`` -> sos11, ``binary`` -> binary."""
+    if task not in TASK_TO_SCHEME:
+        raise UserError(f"unknown task {task!r}; use one of: {', '.join(TASK_TO_SCHEME)}")
+    return load_scheme(TASK_TO_SCHEME[task])

@@ -1,0 +1,1 @@
+"""Package data: label schemes and versioned prompt templates (no code)."""
