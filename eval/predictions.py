@@ -12,12 +12,11 @@ scheme's labels), ``raw``, ``error`` and ``confidence`` are optional.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from llm_aug.data.io import Dataset
+from llm_aug.data.io import Dataset, read_jsonl
 from llm_aug.errors import DataError, UserError
 
 logger = logging.getLogger(__name__)
@@ -59,21 +58,9 @@ def _validate(where: str, obj: object) -> dict:
 def read_predictions(path: str | Path) -> list[dict]:
     """Read and validate a predictions JSONL file; errors name ``file:line``."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: predictions file not found")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
     records: list[dict] = []
     first_line: dict[str, int] = {}
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{n}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+    for n, obj in read_jsonl(path):
         rec = _validate(f"{path}:{n}", obj)
         if rec["id"] in first_line:
             raise DataError(

@@ -94,30 +94,40 @@ def _records_delimited(path: Path, text: str, delimiter: str) -> tuple[list[str]
     return header, records
 
 
-def _records_jsonl(path: Path, text: str) -> tuple[list[str], list[tuple[int, dict]]]:
-    records, columns = [], {}
-    for n, line in enumerate(text.splitlines(), start=1):
+def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
+    """(line number, object) for every non-blank line; errors name file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    records = []
+    for n, line in enumerate(_decode(path).splitlines(), start=1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{n}: invalid JSON ({exc.msg})") from None
+            raise DataError(f"{path}:{n}: invalid JSON ({exc.msg} at column {exc.colno})") from None
         if not isinstance(obj, dict):
             raise DataError(f"{path}:{n}: expected a JSON object per line")
-        columns.update(dict.fromkeys(obj))
         records.append((n, obj))
+    return records
+
+
+def _records_jsonl(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
+    records = read_jsonl(path)
+    columns: dict[str, None] = {}
+    for _, obj in records:
+        columns.update(dict.fromkeys(obj))
     return list(columns), records
 
 
 def _read_records(path: Path, fmt: str | None) -> tuple[list[str], list[tuple[int, dict]]]:
     fmt = fmt or {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}.get(path.suffix.lower(), "tsv")
-    text = _decode(path)
     if fmt == "jsonl":
-        return _records_jsonl(path, text)
+        return _records_jsonl(path)
     if fmt not in {"tsv", "csv"}:
         raise DataError(f"{path}: unknown format {fmt!r}; use tsv, csv or jsonl")
-    return _records_delimited(path, text, "\t" if fmt == "tsv" else ",")
+    return _records_delimited(path, _decode(path), "\t" if fmt == "tsv" else ",")
 
 
 def _parse_label(path: Path, line: int, raw: object, scheme: LabelScheme | None) -> int:
