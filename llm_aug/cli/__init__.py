@@ -9,6 +9,8 @@ import typer
 
 from llm_aug import __version__
 from llm_aug.cli import data as data_cmds
+from llm_aug.cli import llm as llm_cmds
+from llm_aug.cli import prompts as prompt_cmds
 from llm_aug.cli import models as model_cmds
 from llm_aug.errors import UserError
 from llm_aug.progress import set_quiet
@@ -21,7 +23,9 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(data_cmds.app, name="data")
+app.add_typer(prompt_cmds.app, name="prompts")
 model_cmds.register(app)
+llm_cmds.register(app)
 
 
 def _version(value: bool) -> None:

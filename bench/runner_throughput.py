@@ -1,0 +1,115 @@
+"""Runner throughput against the loopback OpenAI-compatible server (fixed latency).
+
+For each client (the lean ``http`` pool and the ``openai`` SDK) it measures, through
+:class:`llm_aug.runner.Runner` with cache and results file on:
+
+* throughput at concurrency 1, 8 and 64 as a fraction of ideal (concurrency / latency),
+  the 64 row over ``--requests`` requests (2,000 by default);
+* client CPU time per request (this process only: the server runs in another);
+* a cached rerun of the same items (requests made must be 0) and its wall time;
+* the sequential way, one backend call after another, and the speed-up over it.
+
+Usage: ``python bench/runner_throughput.py [--requests 2000] [--latency 0.1]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from llm_aug.backends.openai_compat import OpenAICompatBackend
+from llm_aug.llm_config import RunnerConfig
+from llm_aug.runner import Runner
+from llm_aug.types import ChatRequest, SamplingParams, user_messages
+
+SERVER = Path(__file__).resolve().parents[1] / "tests" / "llm_server.py"
+
+
+def items(count: int, tag: str) -> list[ChatRequest]:
+    """Distinct short Chinese prompts (tagged so runs do not share cache entries)."""
+    return [ChatRequest(id=f"{tag}-{i:05d}",
+                        messages=user_messages(f"{tag} 第{i}条帖子：最近总是睡不着，很累。",
+                                               system="判断自杀风险等级，只输出数字。"),
+                        params=SamplingParams(max_tokens=8)) for i in range(count)]
+
+
+def timed_run(url: str, client: str, concurrency: int, requests: list[ChatRequest],
+              workdir: Path, tag: str) -> dict:
+    """One Runner.run; wall time, CPU time and counts."""
+    backend = OpenAICompatBackend("bench", url, client=client, max_connections=concurrency)
+    config = RunnerConfig(concurrency=concurrency, quiet=True, cache_path=workdir / "c.sqlite")
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    summary = Runner(backend, config).run(requests, workdir / f"{tag}.jsonl")
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    assert summary.n_ok == len(requests), summary.to_manifest()
+    return {"wall": wall, "cpu": cpu, "n": len(requests), "made": summary.requests_made}
+
+
+def sequential(url: str, client: str, requests: list[ChatRequest]) -> float:
+    """Requests per second calling the backend one request after another (no runner)."""
+    backend = OpenAICompatBackend("bench", url, client=client, max_connections=1)
+
+    async def loop() -> float:
+        started = time.perf_counter()
+        for request in requests:
+            await backend.generate([request])
+        elapsed = time.perf_counter() - started
+        await backend.aclose()
+        return len(requests) / elapsed
+    return asyncio.run(loop())
+
+
+def bench_client(url: str, client: str, latency: float, n_big: int, workdir: Path) -> list[str]:
+    """Markdown table rows for one client."""
+    rows = []
+    for concurrency, count in ((1, 20), (8, 160), (64, n_big)):
+        tag = f"{client}-c{concurrency}"
+        r = timed_run(url, client, concurrency, items(count, tag), workdir, tag)
+        rate = r["n"] / r["wall"]
+        rows.append(f"| {client} | runner, concurrency {concurrency} | {r['n']} | {r['wall']:.2f} "
+                    f"| {rate:.1f} | {rate / (concurrency / latency):.2f} "
+                    f"| {1000 * r['cpu'] / r['n']:.2f} | {r['made']} |")
+    big = items(n_big, f"{client}-c64")
+    cached = timed_run(url, client, 64, big, workdir, f"{client}-cached")
+    rows.append(f"| {client} | cached rerun of the {n_big} | {n_big} | {cached['wall']:.2f} "
+                f"| {n_big / cached['wall']:.0f} | - | {1000 * cached['cpu'] / n_big:.3f} "
+                f"| {cached['made']} |")
+    seq_rate = sequential(url, client, items(20, f"{client}-seq"))
+    c64_rate = n_big / timed_run(url, client, 64, items(n_big, f"{client}-again"), workdir,
+                                 f"{client}-again")["wall"]
+    rows.append(f"| {client} | sequential calls (no runner) | 20 | {20 / seq_rate:.2f} "
+                f"| {seq_rate:.1f} | {seq_rate * latency:.2f} | - | 20 |")
+    rows.append(f"| {client} | speed-up, concurrency 64 over sequential | | | "
+                f"x{c64_rate / seq_rate:.1f} | | | |")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--clients", default="http,sdk")
+    args = parser.parse_args()
+    server = subprocess.Popen([sys.executable, str(SERVER), "--latency", str(args.latency)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{int(server.stdout.readline())}/v1"
+        lines = ["| client | what | requests | wall s | req/s | fraction of ideal "
+                 "| client CPU ms/req | requests made |", "|---|---|---|---|---|---|---|---|"]
+        with tempfile.TemporaryDirectory() as tmp:
+            for client in args.clients.split(","):
+                lines += bench_client(url, client, args.latency, args.requests, Path(tmp))
+        print(f"latency {args.latency * 1000:.0f} ms per request, server in its own process")
+        print("\n".join(lines))
+    finally:
+        server.stdin.close()
+        server.wait(10)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""``classify``: LLM zero-/few-shot classification through the runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from llm_aug.cli.common import TASK
+from llm_aug.cli.llm_options import (
+    ALLOW_REMOTE, BACKEND, BASE_URL, CACHE, CONCURRENCY, DRY_RUN, FAKE_REPLIES, LLM_CONFIG, MODEL,
+    llm_config, make_runner,
+)
+from llm_aug.progress import is_quiet
+
+PROMPT = typer.Option(None, "--prompt", "-p", help="Prompt name (llm-aug prompts list); default by task and shots.")
+SHOTS = typer.Option(0, "--shots", "-k", help="Few-shot exemplars per post (0 = zero-shot).")
+STRATEGY = typer.Option("similar", "--shot-strategy", help="random, similar or diverse.")
+TRAIN = typer.Option(None, "--train", help="Training file the exemplars come from (never the input).")
+SAMPLES = typer.Option(1, "--samples", "-n", help="Answers per post, majority-voted (self-consistency).")
+TEMPERATURE = typer.Option(None, "--temperature", help="Default 0 for one sample, 0.7 for several.")
+MAX_TOKENS = typer.Option(256, "--max-tokens", help="Reply length limit.")
+SEED = typer.Option(0, "--seed", help="Sampling and exemplar seed.")
+BUDGET = typer.Option(None, "--max-prompt-tokens", help="Drop exemplars beyond this prompt size.")
+
+
+def classify(
+    task: str = TASK,
+    input_file: Path = typer.Option(..., "--input", "-i", help="Posts to classify (labels optional)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Predictions JSONL."),
+    backend: str = BACKEND, base_url: Optional[str] = BASE_URL, model: Optional[str] = MODEL,
+    concurrency: int = CONCURRENCY, allow_remote: bool = ALLOW_REMOTE,
+    prompt: Optional[str] = PROMPT, shots: int = SHOTS, shot_strategy: str = STRATEGY,
+    train: Optional[Path] = TRAIN, samples: int = SAMPLES, temperature: Optional[float] = TEMPERATURE,
+    max_tokens: int = MAX_TOKENS, seed: int = SEED, max_prompt_tokens: Optional[int] = BUDGET,
+    llm_config_file: Optional[Path] = LLM_CONFIG, cache: Optional[Path] = CACHE,
+    fake_replies: Optional[Path] = FAKE_REPLIES, dry_run: bool = DRY_RUN,
+) -> None:
+    """Classify posts with an LLM; writes the same format as `predict`, plus raw replies and errors.
+
+    Examples:
+      llm-aug classify --task fine --input val.tsv --output runs/zs/predictions.jsonl --backend llamacpp --model test
+      llm-aug classify --task fine --input val.tsv --output p.jsonl --backend openai --base-url http://127.0.0.1:8000/v1 --model Qwen2.5-7B-Instruct --shots 3 --train train.tsv
+    """
+    from llm_aug.llm_classify import ClassifyConfig
+    from llm_aug.llm_jobs import run_classify
+
+    cfg = ClassifyConfig(prompt=prompt, shots=shots, shot_strategy=shot_strategy, samples=samples,
+                         temperature=temperature, max_tokens=max_tokens, seed=seed,
+                         max_prompt_tokens=max_prompt_tokens)
+    llm = llm_config(backend, base_url, model, concurrency, allow_remote, llm_config_file,
+                     cache or output.parent / "llm-cache.sqlite", fake_replies, is_quiet())
+    result = run_classify(task, input_file, output, cfg, llm, make_runner, train=train, dry_run=dry_run)
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+def register(app: typer.Typer) -> None:
+    """Attach these commands to the root app."""
+    app.command()(classify)

@@ -1,0 +1,121 @@
+"""``prompts list|show|render|compare``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from llm_aug.cli.common import TASK
+from llm_aug.cli.llm import MAX_TOKENS, SAMPLES, SEED, SHOTS, STRATEGY, TEMPERATURE, TRAIN
+from llm_aug.cli.llm_options import (
+    ALLOW_REMOTE, BACKEND, BASE_URL, CACHE, CONCURRENCY, FAKE_REPLIES, LLM_CONFIG, MODEL,
+    llm_config, make_runner,
+)
+from llm_aug.progress import is_quiet
+
+app = typer.Typer(help="List, show, render and A/B-compare prompt templates.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """Every shipped prompt with its version, tasks and output format.
+
+    Example: llm-aug prompts list
+    """
+    from llm_aug.prompting import list_prompts
+
+    for info in list_prompts():
+        tasks = info.tasks if isinstance(info.tasks, str) else ",".join(info.tasks or [])
+        typer.echo(f"{info.name:<32} {tasks:<12} {info.output:<5} {info.description}")
+
+
+@app.command()
+def show(name: str = typer.Argument(..., help="Prompt name, e.g. classify/scene_levels.v1.")) -> None:
+    """Print a prompt's template file, with its content hash.
+
+    Example: llm-aug prompts show classify/structured
+    """
+    from llm_aug.prompting import load_prompt
+
+    prompt = load_prompt(name)
+    typer.echo(f"# {prompt.name}  sha256={prompt.sha256}  ({prompt.info.path})")
+    typer.echo(Path(prompt.info.path).read_text(encoding="utf-8"))
+
+
+@app.command()
+def render(
+    name: str = typer.Argument(..., help="Prompt name."),
+    task: str = TASK,
+    input_file: Path = typer.Option(..., "--input", "-i", help="File holding the post."),
+    row: int = typer.Option(1, "--row", help="1-based data row to render."),
+    shots: int = SHOTS, shot_strategy: str = STRATEGY, train: Optional[Path] = TRAIN,
+) -> None:
+    """Render a prompt for one post exactly as the model would receive it.
+
+    Example: llm-aug prompts render classify/fewshot --task fine --input val.tsv --row 3 --shots 3 --train train.tsv
+    """
+    from llm_aug.data.io import Dataset, load_dataset
+    from llm_aug.data.schemes import scheme_for_task
+    from llm_aug.errors import UserError
+    from llm_aug.llm_classify import ClassifyConfig, build_requests
+    from llm_aug.prompting import load_prompt
+
+    scheme = scheme_for_task(task)
+    data = load_dataset(input_file, scheme, require_labels=False)
+    if not 1 <= row <= len(data):
+        raise UserError(f"--row {row} is outside 1..{len(data)}")
+    one = Dataset([data.rows[row - 1]], data.path, scheme)
+    train_data = load_dataset(train, scheme) if train else None
+    cfg = ClassifyConfig(prompt=name, shots=shots, shot_strategy=shot_strategy)
+    requests, meta = build_requests(one, scheme, load_prompt(name), cfg, train_data)
+    for msg in requests[0].messages:
+        typer.echo(f"<|{msg.role}|>\n{msg.content}")
+    if meta[one.rows[0].id]:
+        typer.echo(json.dumps(meta[one.rows[0].id], ensure_ascii=False))
+
+
+@app.command()
+def compare(
+    prompt_a: str = typer.Argument(..., help="Prompt A (baseline)."),
+    prompt_b: str = typer.Argument(..., help="Prompt B (candidate)."),
+    task: str = TASK,
+    input_file: Path = typer.Option(..., "--input", "-i", help="Posts to classify."),
+    gold: Optional[Path] = typer.Option(None, "--gold", "-g", help="Gold labels (default: the input's labels)."),
+    out: Path = typer.Option(Path("runs/prompt-compare"), "--out", "-o", help="Output directory."),
+    backend: str = BACKEND, base_url: Optional[str] = BASE_URL, model: Optional[str] = MODEL,
+    concurrency: int = CONCURRENCY, allow_remote: bool = ALLOW_REMOTE,
+    shots: int = SHOTS, shot_strategy: str = STRATEGY, train: Optional[Path] = TRAIN,
+    samples: int = SAMPLES, temperature: Optional[float] = TEMPERATURE, max_tokens: int = MAX_TOKENS,
+    seed: int = SEED, llm_config_file: Optional[Path] = LLM_CONFIG, cache: Optional[Path] = CACHE,
+    fake_replies: Optional[Path] = FAKE_REPLIES,
+    n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples."),
+    html: bool = typer.Option(False, "--html", help="Also write comparison.html."),
+) -> None:
+    """Run prompts A and B on the same posts; print metric deltas (B - A) with paired bootstrap CIs.
+
+    Items whose prediction flipped go to OUT/flips.jsonl with both replies.
+    Example: llm-aug prompts compare classify/scene.v1 classify/scene_levels.v1 --task fine --input val.tsv --backend llamacpp --model test
+    """
+    from llm_aug.data.io import load_dataset
+    from llm_aug.data.schemes import scheme_for_task
+    from llm_aug.llm_classify import ClassifyConfig
+    from llm_aug.manifest import write_manifest
+    from llm_aug.prompt_compare import compare_prompts, format_report
+
+    scheme = scheme_for_task(task)
+    data = load_dataset(input_file, scheme, require_labels=False)
+    gold_data = load_dataset(gold or input_file, scheme)
+    cfg = ClassifyConfig(shots=shots, shot_strategy=shot_strategy, samples=samples,
+                         temperature=temperature, max_tokens=max_tokens, seed=seed)
+    llm = llm_config(backend, base_url, model, concurrency, allow_remote, llm_config_file,
+                     cache or out / "llm-cache.sqlite", fake_replies, is_quiet())
+    train_data = load_dataset(train, scheme) if train else None
+    report = compare_prompts(prompt_a, prompt_b, data, gold_data, scheme, make_runner(llm), cfg, out,
+                             train=train_data, n_boot=n_boot, html=html)
+    files = [input_file] + ([gold] if gold else []) + ([train] if train else [])
+    write_manifest(out, "prompts compare", data_files=files, seed=seed,
+                   config={"a": prompt_a, "b": prompt_b, "classify": cfg.model_dump(), "llm": llm.model_dump(mode="json")})
+    typer.echo(format_report(report))

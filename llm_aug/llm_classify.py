@@ -1,0 +1,130 @@
+"""LLM classification: dataset -> prompt render -> runner -> parse -> vote -> predictions.jsonl.
+
+Used by ``llm-aug classify`` and ``llm-aug prompts compare``. Every prediction row
+carries its provenance (prompt name, version and hash; backend and model; exemplar
+ids) and keeps the raw reply; an unparseable reply is ``pred: null``, never a guess.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+import jsonlines
+from pydantic import BaseModel, ConfigDict, Field
+
+from llm_aug.data.io import Dataset
+from llm_aug.data.schemes import LabelScheme
+from llm_aug.errors import UserError
+from llm_aug.prompting import ExemplarSelector, fit_to_budget, load_prompt, parse_label, vote
+from llm_aug.prompting.templates import Prompt
+from llm_aug.runner import Runner, RunSummary
+from llm_aug.types import ChatRequest, ResultRow, SamplingParams
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PROMPTS = {"fine": "classify/scene_levels", "binary": "classify/binary"}
+FEWSHOT_PROMPT = "classify/fewshot"
+
+
+class ClassifyConfig(BaseModel):
+    """How to ask the model; recorded in the manifest."""
+
+    model_config = ConfigDict(extra="forbid")
+    prompt: str | None = Field(None, description="prompt name; default depends on task and shots")
+    shots: int = Field(0, ge=0)
+    shot_strategy: Literal["random", "similar", "diverse"] = "similar"
+    samples: int = Field(1, ge=1, description="answers per post, majority-voted")
+    temperature: float | None = Field(None, description="default 0 for one sample, 0.7 for several")
+    max_tokens: int = Field(256, ge=1)
+    seed: int = 0
+    max_prompt_tokens: int | None = Field(None, description="drop exemplars beyond this budget")
+    structured: bool = Field(True, description="send the prompt's JSON schema when it has one")
+
+    def prompt_name(self, task: str) -> str:
+        return self.prompt or (FEWSHOT_PROMPT if self.shots else DEFAULT_PROMPTS[task])
+
+
+def _check_prompt(prompt: Prompt, scheme: LabelScheme, cfg: ClassifyConfig) -> None:
+    tasks = prompt.meta.get("task", [])
+    tasks = [tasks] if isinstance(tasks, str) else tasks
+    if prompt.info.family != "classify":
+        raise UserError(f"prompt {prompt.name} is not a classification prompt (family {prompt.info.family!r})")
+    if tasks and scheme.task not in tasks:
+        raise UserError(f"prompt {prompt.name} is for task(s) {', '.join(tasks)}, not {scheme.task}")
+    if cfg.shots and "exemplars" not in prompt.variables:
+        raise UserError(f"--shots {cfg.shots} needs a few-shot prompt; {prompt.name} takes no exemplars")
+
+
+def _params(cfg: ClassifyConfig) -> SamplingParams:
+    temp = cfg.temperature if cfg.temperature is not None else (0.0 if cfg.samples == 1 else 0.7)
+    return SamplingParams(temperature=temp, max_tokens=cfg.max_tokens, seed=cfg.seed, n=cfg.samples)
+
+
+def build_requests(data: Dataset, scheme: LabelScheme, prompt: Prompt, cfg: ClassifyConfig,
+                   train: Dataset | None = None) -> tuple[list[ChatRequest], dict[str, dict]]:
+    """One request per post, plus per-id provenance (exemplar ids, how many were dropped)."""
+    selector = None
+    if cfg.shots:
+        if train is None:
+            raise UserError("--shots needs --train FILE (exemplars come from the training file only)")
+        selector = ExemplarSelector(k=cfg.shots, strategy=cfg.shot_strategy, seed=cfg.seed).fit(train)
+    schema = prompt.json_schema(scheme) if cfg.structured else None
+    params, requests, meta = _params(cfg), [], {}
+    for row in data.rows:
+        exemplars: list = []
+        extra: dict[str, Any] = {}
+        if selector is not None:
+            exemplars = selector.select(row.text, row.id)
+            if cfg.max_prompt_tokens:
+                fit = fit_to_budget(exemplars, lambda ex: prompt.render(scheme=scheme, post=row.text, exemplars=ex),
+                                    cfg.max_prompt_tokens)
+                exemplars, extra["exemplars_dropped"] = fit.exemplars, fit.dropped
+            extra["exemplar_ids"] = [ex.id for ex in exemplars]
+        messages = prompt.render(scheme=scheme, post=row.text, exemplars=exemplars)
+        requests.append(ChatRequest(id=row.id, messages=tuple(messages), params=params, json_schema=schema))
+        meta[row.id] = extra
+    return requests, meta
+
+
+def prediction_row(row_text: str, result: ResultRow | None, scheme: LabelScheme) -> dict[str, Any]:
+    """Parse every sample, vote, and keep the raw replies and any error."""
+    if result is None or not result.ok:
+        error = result.error if result is not None else "no result"
+        return {"text": row_text, "pred": None, "confidence": 0.0, "raw": None, "error": error}
+    parsed = [parse_label(t, scheme) for t in result.texts]
+    label, confidence = vote([p.label for p in parsed], ordinal=scheme.ordinal)
+    raw: Any = result.texts[0] if len(result.texts) == 1 else result.texts
+    return {"text": row_text, "pred": label, "confidence": round(confidence, 4), "raw": raw,
+            "error": None, "parse": [p.method for p in parsed],
+            "reason": next((p.reason for p in parsed if p.reason), None)}
+
+
+def classify_dataset(data: Dataset, scheme: LabelScheme, runner: Runner, cfg: ClassifyConfig,
+                     output: Path, *, train: Dataset | None = None) -> RunSummary:
+    """Classify every post of ``data``; write ``output`` (predictions JSONL, input order).
+
+    Raw results go to ``<output>.raw.jsonl`` as they arrive, so an interrupted run
+    resumes where it stopped.
+    """
+    prompt = load_prompt(cfg.prompt_name(scheme.task))
+    _check_prompt(prompt, scheme, cfg)
+    requests, meta = build_requests(data, scheme, prompt, cfg, train)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    summary = runner.run(requests, raw_results_path(output))
+    by_id = {r.id: r for r in summary.rows}
+    provenance = {"prompt": prompt.name, "prompt_version": prompt.version, "prompt_sha256": prompt.sha256,
+                  "backend": runner.backend.name, "model": runner.backend.model}
+    tmp = output.with_name(output.name + ".tmp")
+    with jsonlines.open(tmp, mode="w") as out:
+        for row in data.rows:
+            out.write({"id": row.id, **prediction_row(row.text, by_id.get(row.id), scheme),
+                       **meta[row.id], **provenance})
+    tmp.replace(output)
+    return summary
+
+
+def raw_results_path(output: Path) -> Path:
+    """Where the runner keeps its resumable per-request results for ``output``."""
+    return output.with_name(output.stem + ".raw.jsonl")

@@ -1,0 +1,184 @@
+"""Filters on crafted synthetic posts: each bad kind is caught by its filter, a normal post passes."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from llm_aug.augment import textsim
+from llm_aug.augment.filters import (
+    FILTER_NAMES,
+    FilterConfig,
+    LengthConfig,
+    apply_filters,
+    label_tolerance,
+    length_bounds,
+    rejection_counts,
+)
+from llm_aug.augment.rows import SynthRow
+from llm_aug.data.io import Dataset, Row
+from llm_aug.data.schemes import scheme_for_task
+
+TRAIN_POSTS = [
+    ("和朋友吵架了，心情很差，但是睡一觉应该就好了吧。", 0),
+    ("今天又失眠了，翻来覆去睡不着，脑子里全是乱七八糟的事情。", 1),
+    ("工作上被领导骂了一顿，回家路上一直在哭，感觉自己什么都做不好。", 2),
+    ("爸妈总是吵架，家里一点温暖都没有，我每天都在假装开心，心里真的很痛苦。", 3),
+    ("每天都很累，不知道活着的意义是什么，真的好想消失，想离开这个世界。", 4),
+    ("好想死啊，可是又不知道该怎么做，每天就这样熬着，太难受了。", 5),
+    ("我在网上查了很多种方法，想找一种不那么痛苦的，已经开始计划了。", 6),
+    ("我已经想好了，等这个月工资发了就去买安眠药，然后安安静静地走。", 7),
+    ("下个月月底之前我会去烧炭，东西已经陆续买齐了，就差最后的勇气。", 8),
+    ("下周五是我的生日，那天我就从公司顶楼跳下去，遗书已经写好了。", 9),
+    ("药已经吃下去了，现在头好晕，对不起所有人，再见了这个世界。", 10),
+]
+TRAIN = Dataset([Row(f"t{i}", t, lv) for i, (t, lv) in enumerate(TRAIN_POSTS)])
+VAL = Dataset([Row("v0", "走之前要对你取关了，我们约定在另一个世界见面，好吗，这是我最后一条微博了。", 10),
+               Row("v1", "考试又没考好，被老师当着全班同学的面批评，好丢脸，不想去学校了。", 2)])
+NORMAL = "最近总是一个人躲在房间里哭，觉得自己很没用，对什么都提不起兴趣，好难受。"
+CFG = FilterConfig(length=LengthConfig(min_chars=5, max_chars=140))
+
+
+def synth(text: str, label: int = 3, rid: str | None = None, **kw) -> SynthRow:
+    return SynthRow(id=rid or f"s{abs(hash(text)) % 10**8}", text=text, label=label, method="llm", **kw)
+
+
+def run(*rows: SynthRow, relabel=None, config: FilterConfig = CFG, protect=(VAL,)):
+    return apply_filters(list(rows), config, TRAIN, protect, relabel)
+
+
+def verdict(row: SynthRow, **kw) -> str | None:
+    kept, rejected = run(row, **kw)
+    assert len(kept) + len(rejected) == 1
+    return rejected[0].rejected_by if rejected else None
+
+
+def test_normal_first_person_post_passes_every_filter():
+    row = synth(NORMAL, exemplar_ids=["t3"])
+    kept, rejected = run(row, relabel=lambda texts: [3] * len(texts))
+    assert rejected == [] and len(kept) == 1
+    assert set(kept[0].scores) == set(FILTER_NAMES)
+    assert row.scores == {}  # inputs untouched
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("好累", "length"),
+    ("I feel so sad today and I just want to cry all night long.", "language"),
+    ("作为AI助手，我理解你现在的感受，请不要太难过，明天会更好的。", "boilerplate"),
+    ('{"role": "AI助手", "text": "' + "相信自己" * 20 + '"}', "boilerplate"),
+    ("1. 今天又是很难过的一天，我一个人在房间里坐了很久很久。", "boilerplate"),
+    ("相信自己" * 20, "loop"),
+    ("我好累我好累我好累我好累我好累我好累，真的不想再继续了。", "loop"),
+    ("听到你这么难过我很心疼。你应该试着和家人朋友聊聊，建议你寻求专业帮助，也可以拨打心理援助热线。", "counselling"),
+    (NORMAL, None),
+])
+def test_each_bad_kind_is_caught_by_its_filter(text, expected):
+    assert verdict(synth(text)) == expected
+
+
+def test_counselling_needs_more_than_one_weak_phrase():
+    assert verdict(synth("加油吧，我也不知道还能撑多久，每天都好难受，真的好想哭。")) is None
+
+
+def test_exact_duplicates_of_training_and_of_each_other():
+    kept, rejected = run(synth(TRAIN_POSTS[2][0], 2), synth(NORMAL, rid="a"), synth(NORMAL + "！！", rid="b"))
+    assert [r.id for r in kept] == ["a"]
+    assert [r.rejected_by for r in rejected] == ["exact_dup", "exact_dup"]
+    assert "training post t2" in rejected[0].reject_reason and "synthetic row a" in rejected[1].reject_reason
+
+
+def test_near_duplicate_one_char_changed():
+    text = TRAIN_POSTS[3][0].replace("温暖", "温馨")
+    assert verdict(synth(text)) == "near_dup_train"
+    kept, rejected = run(synth(NORMAL, rid="first"), synth(NORMAL.replace("房间", "屋子"), rid="second"))
+    assert [r.id for r in kept] == ["first"] and rejected[0].rejected_by == "near_dup_synth"
+
+
+def test_copied_exemplar_caught_below_the_near_dup_threshold():
+    copy = "我已经想好了，等这个月工资发了就去买安眠药，然后一个人安静地离开。"
+    score = textsim.jaccard(copy, TRAIN_POSTS[7][0])
+    assert CFG.exemplar_copy.jaccard <= score < CFG.near_dup_train.jaccard  # not a near-dup of training ...
+    assert verdict(synth(copy, 7, exemplar_ids=["t7"])) == "exemplar_copy"  # ... but a copy of its exemplar
+    assert verdict(synth(copy, 7, exemplar_ids=["t1"])) is None
+
+
+def test_leaked_val_post_slightly_edited_is_rejected():
+    edited = VAL.rows[0].text.replace("好吗", "好不好").replace("微博", "动态")
+    assert verdict(synth(edited, 10)) == "leakage"
+    embedded = "今天很平静。" + VAL.rows[1].text + "算了，就这样吧，明天再说。"
+    assert verdict(synth(embedded, 2)) == "leakage"  # containment, not Jaccard
+    assert verdict(synth(edited, 10), protect=()) is None  # nothing protected, nothing caught
+
+
+def test_leakage_threshold_is_stricter_than_near_dup():
+    a = "我真的好想离开这个世界，每天醒来都觉得好累，不想再面对任何人了。"
+    b = "我真的好想离开这个世界，每天醒来都觉得好累，谁也不想再理我了。"
+    j = textsim.jaccard(a, b)
+    assert CFG.leakage.jaccard <= j < CFG.near_dup_train.jaccard
+    other = Dataset([Row("x", b, 4)])
+    assert apply_filters([synth(a, 4)], CFG, TRAIN, [other])[1][0].rejected_by == "leakage"
+    assert apply_filters([synth(a, 4)], CFG, Dataset(TRAIN.rows + other.rows), ())[1] == []
+
+
+def test_label_consistency_with_fake_relabel():
+    rows = [synth(NORMAL, 3, rid="ok"), synth("东西都准备好了，今晚等家里人睡着以后就去天台，不想再拖了。", 9, rid="wrong"),
+            synth("不知道为什么，最近总是想起以前的事情，越想越难过。", 2, rid="none")]
+    preds = {"ok": 4, "wrong": 3, "none": None}
+    kept, rejected = run(*rows, relabel=lambda texts: [preds[r.id] for r in rows if r.text in texts])
+    assert [r.id for r in kept] == ["ok"] and kept[0].scores["label"] == 4
+    reasons = {r.id: r.reject_reason for r in rejected}
+    assert "relabelled 3, target 9" in reasons["wrong"] and "no label" in reasons["none"]
+
+
+def test_label_tolerance_defaults():
+    assert label_tolerance(Dataset(TRAIN.rows, scheme=scheme_for_task("fine")), CFG.label) == 1
+    assert label_tolerance(Dataset(TRAIN.rows, scheme=scheme_for_task("binary")), CFG.label) == 0
+    assert label_tolerance(Dataset([Row("a", "x", 0), Row("b", "y", 1)]), CFG.label) == 0
+
+
+def test_relabel_must_answer_every_text():
+    with pytest.raises(ValueError, match="relabel returned"):
+        run(synth(NORMAL), relabel=lambda texts: [])
+
+
+def test_length_bounds_from_percentiles():
+    data = Dataset([Row(str(n), "字" * n, 0) for n in range(1, 101)])
+    assert length_bounds(data, LengthConfig()) == (2, 99)
+    assert length_bounds(data, LengthConfig(percentiles=(0, 100))) == (1, 100)
+    assert length_bounds(data, LengthConfig(min_chars=10)) == (10, 99)
+
+
+def test_order_counts_and_disabled_filters():
+    rows = [synth("好累", rid="short"), synth("相信自己" * 20, rid="loop"), synth(NORMAL, rid="ok")]
+    _, rejected = run(*rows)
+    counts = rejection_counts(rejected)
+    assert list(counts) == list(FILTER_NAMES)
+    assert counts["length"] == 1 and counts["loop"] == 1 and sum(counts.values()) == 2
+    cfg = CFG.model_copy(deep=True)
+    cfg.loop.enabled = False
+    cfg.counselling.enabled = False  # "相信自己" x20 would be advice too
+    assert [r.id for r in apply_filters(rows, cfg, TRAIN, [VAL])[0]] == ["loop", "ok"]
+    with pytest.raises(ValueError):
+        FilterConfig.model_validate({"loop": {"max_repeat": 3}})  # typo: extra="forbid"
+
+
+def test_synthrow_text_is_one_clean_line():
+    assert synth("第一行\n第二行\t第三行  ").text == "第一行 第二行 第三行"
+
+
+def test_exact_similarity_matches_brute_force_across_chunks(monkeypatch):
+    monkeypatch.setattr(textsim, "_CELLS", 50)  # force many chunks
+    rng = random.Random(0)
+    alphabet = "我你他好累想死活不要哭笑天家人"
+    ref = ["".join(rng.choice(alphabet) for _ in range(rng.randint(3, 25))) for _ in range(40)]
+    qs = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 25))) for _ in range(60)]
+    best = textsim.ShingleIndex(ref).best(qs, min_size=4)
+    for i, q in enumerate(qs):
+        assert best.jaccard[i] == pytest.approx(max(textsim.jaccard(q, r) for r in ref), abs=1e-6)
+        big = [r for r in ref if len(textsim.shingles(r)) >= 4] if len(textsim.shingles(q)) >= 4 else []
+        assert best.containment[i] == pytest.approx(max([textsim.containment(q, r) for r in big], default=0), abs=1e-6)
+    pairs = {(i, j) for i, j, _ in textsim.self_pairs(qs, 0.3)}
+    brute = {(i, j) for i in range(len(qs)) for j in range(i) if textsim.jaccard(qs[i], qs[j]) >= 0.3}
+    assert pairs == brute and np.all(best.jaccard_arg >= 0)
