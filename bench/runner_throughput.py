@@ -7,6 +7,7 @@ For each client (the lean ``http`` pool and the ``openai`` SDK) it measures, thr
   the 64 row over ``--requests`` requests (2,000 by default);
 * client CPU time per request (this process only: the server runs in another);
 * a cached rerun of the same items (requests made must be 0) and its wall time;
+* the backend alone at 64 in flight (what the runner's bookkeeping costs);
 * the sequential way, one backend call after another, and the speed-up over it.
 
 Usage: ``python bench/runner_throughput.py [--requests 2000] [--latency 0.1]``
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
@@ -50,22 +52,31 @@ def timed_run(url: str, client: str, concurrency: int, requests: list[ChatReques
     return {"wall": wall, "cpu": cpu, "n": len(requests), "made": summary.requests_made}
 
 
-def sequential(url: str, client: str, requests: list[ChatRequest]) -> float:
-    """Requests per second calling the backend one request after another (no runner)."""
-    backend = OpenAICompatBackend("bench", url, client=client, max_connections=1)
+def direct(url: str, client: str, requests: list[ChatRequest], concurrency: int) -> float:
+    """Requests per second calling the backend directly (no runner): ``concurrency`` loops.
 
-    async def loop() -> float:
-        started = time.perf_counter()
-        for request in requests:
+    With concurrency 1 this is the sequential way, one call after another.
+    """
+    backend = OpenAICompatBackend("bench", url, client=client, max_connections=concurrency)
+    pending = iter(requests)
+
+    async def loop() -> None:
+        for request in pending:
             await backend.generate([request])
+
+    async def main() -> float:
+        started = time.perf_counter()
+        await asyncio.gather(*(loop() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
         await backend.aclose()
         return len(requests) / elapsed
-    return asyncio.run(loop())
+    return asyncio.run(main())
 
 
 def bench_client(url: str, client: str, latency: float, n_big: int, workdir: Path) -> list[str]:
     """Markdown table rows for one client."""
+    # Warm-up (imports, first connections), not reported.
+    timed_run(url, client, 4, items(8, f"{client}-warm"), workdir, f"{client}-warm")
     rows = []
     for concurrency, count in ((1, 20), (8, 160), (64, n_big)):
         tag = f"{client}-c{concurrency}"
@@ -79,12 +90,15 @@ def bench_client(url: str, client: str, latency: float, n_big: int, workdir: Pat
     rows.append(f"| {client} | cached rerun of the {n_big} | {n_big} | {cached['wall']:.2f} "
                 f"| {n_big / cached['wall']:.0f} | - | {1000 * cached['cpu'] / n_big:.3f} "
                 f"| {cached['made']} |")
-    seq_rate = sequential(url, client, items(20, f"{client}-seq"))
+    bare = direct(url, client, items(n_big, f"{client}-bare"), 64)
+    rows.append(f"| {client} | backend alone (no runner), 64 in flight | {n_big} "
+                f"| {n_big / bare:.2f} | {bare:.1f} | {bare / (64 / latency):.2f} | - | {n_big} |")
+    seq_rate = direct(url, client, items(20, f"{client}-seq"), 1)
     c64_rate = n_big / timed_run(url, client, 64, items(n_big, f"{client}-again"), workdir,
                                  f"{client}-again")["wall"]
     rows.append(f"| {client} | sequential calls (no runner) | 20 | {20 / seq_rate:.2f} "
                 f"| {seq_rate:.1f} | {seq_rate * latency:.2f} | - | 20 |")
-    rows.append(f"| {client} | speed-up, concurrency 64 over sequential | | | "
+    rows.append(f"| {client} | speed-up: runner at 64 (a second run) over sequential | | | "
                 f"x{c64_rate / seq_rate:.1f} | | | |")
     return rows
 
@@ -104,7 +118,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for client in args.clients.split(","):
                 lines += bench_client(url, client, args.latency, args.requests, Path(tmp))
-        print(f"latency {args.latency * 1000:.0f} ms per request, server in its own process")
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"latency {args.latency * 1000:.0f} ms per request, server in its own process; "
+              f"{os.cpu_count()} CPUs, load average {load}")
         print("\n".join(lines))
     finally:
         server.stdin.close()

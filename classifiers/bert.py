@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,7 +61,7 @@ class BertClassifier(ClassifierMixin, BaseEstimator):
 
     # ----------------------------------------------------------------- fitting
     def fit(self, X: Sequence[str], y: Sequence, X_val: Sequence[str] | None = None,
-            y_val: Sequence | None = None) -> "BertClassifier":
+            y_val: Sequence | None = None) -> BertClassifier:
         """Fine-tune on ``X``/``y``; with ``X_val``/``y_val``, track val metrics and stop early."""
         self._check_params()
         if len(X) != len(y) or len(X) == 0:
@@ -77,15 +78,23 @@ class BertClassifier(ClassifierMixin, BaseEstimator):
             val = (encode(self.tokenizer_, X_val, self.max_length), self._ids(y_val))
         ctx = self._context(train[1])
         state = self._fit_state(len(train[0]))
-        ckpt = Path(self.checkpoint_dir) / bt.CHECKPOINT_FILE if self.checkpoint_dir else None
-        if self.resume and ckpt is not None and ckpt.is_file():
-            bt.load_checkpoint(ckpt, state)
-        elif self.resume:
-            log.warning("resume=True but no checkpoint at %s; training from scratch", ckpt)
+        self._maybe_resume(state)
+        if val is None and self.early_stopping is not None:
+            log.info("no X_val/y_val: training all %d epochs without early stopping", self.epochs)
         bt.run_epochs(state, ctx, train, val, self.epochs, self.early_stopping, self.patience, self.checkpoint_dir)
         self.history_, self.best_epoch_ = state.history, state.best_epoch or state.epoch
         self.model_.eval()
         return self
+
+    def _maybe_resume(self, state: bt.FitState) -> None:
+        if not self.resume:
+            return
+        ckpt = Path(self.checkpoint_dir) / bt.CHECKPOINT_FILE if self.checkpoint_dir else None
+        if ckpt is not None and ckpt.is_file():
+            bt.load_checkpoint(ckpt, state)  # a finished run's checkpoint just restores its result
+        else:
+            log.warning("resume=True but no checkpoint in checkpoint_dir=%s; training from scratch",
+                        self.checkpoint_dir)
 
     def _check_params(self) -> None:
         for name, allowed in _CHOICES.items():
@@ -126,7 +135,9 @@ class BertClassifier(ClassifierMixin, BaseEstimator):
         optimizer, scheduler = bt.make_optimizer(self.model_, self.lr, self.weight_decay, steps, self.warmup_ratio)
         fp16_cuda = self.precision == "fp16" and self.device_.type == "cuda"
         scaler = torch.amp.GradScaler("cuda") if fp16_cuda else None
-        return bt.FitState(self.model_, optimizer, scheduler, scaler, np.random.default_rng(self.seed))
+        meta = {"n_train": n_train, "classes": self.classes_.tolist(), "epochs": self.epochs,
+                "batch_size": self.batch_size, "grad_accum_steps": self.grad_accum_steps}
+        return bt.FitState(self.model_, optimizer, scheduler, scaler, np.random.default_rng(self.seed), meta=meta)
 
     # -------------------------------------------------------------- prediction
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:
@@ -164,7 +175,7 @@ class BertClassifier(ClassifierMixin, BaseEstimator):
         return out
 
     @classmethod
-    def load(cls, model_dir: str | Path, device: str | None = None) -> "BertClassifier":
+    def load(cls, model_dir: str | Path, device: str | None = None) -> BertClassifier:
         """Restore an estimator written by :meth:`save` (optionally onto another ``device``)."""
         path = Path(model_dir)
         if not (path / CONFIG_FILE).is_file():

@@ -55,7 +55,6 @@ def resolve_device(device: str, precision: str, fallback_cpu: bool = False) -> t
             raise UserError("device='cuda' but no CUDA GPU is available (use device='auto' or 'cpu')")
         log.warning("no CUDA GPU here; loading the model on the CPU")
     chosen = torch.device("cuda" if cuda and device in ("auto", "cuda") else "cpu")
-    if precision == "fp16" and chosen.type != "cuda":
-        if not fallback_cpu:
-            raise UserError("precision='fp16' needs a CUDA GPU; use 'bf16' or 'fp32' on the CPU")
+    if precision == "fp16" and chosen.type != "cuda" and not fallback_cpu:
+        raise UserError("precision='fp16' needs a CUDA GPU; use 'bf16' or 'fp32' on the CPU")
     return chosen

@@ -7,9 +7,10 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,6 +18,7 @@ from sklearn.metrics import f1_score
 from tqdm.auto import tqdm
 
 from llm_aug.classifiers.bert_data import collate, predict_batches, train_batches
+from llm_aug.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ class StepContext:
     bucket: bool
     progress: bool
 
-    def autocast(self) -> ContextManager:
+    def autocast(self) -> contextlib.AbstractContextManager:
         """Mixed-precision context for ``precision`` (fp32: no autocast)."""
         if self.precision == "fp32" or (self.precision == "fp16" and self.device.type != "cuda"):
             return contextlib.nullcontext()  # a model loaded onto the CPU runs fp16 ones in fp32
@@ -65,6 +67,7 @@ class FitState:
     best_state: dict | None = None
     bad_epochs: int = 0
     stopped: bool = False
+    meta: dict = field(default_factory=dict)  # what the run trains on; a resume must match it
 
 
 def make_optimizer(model: Any, lr: float, weight_decay: float, total_steps: int, warmup_ratio: float):
@@ -77,7 +80,7 @@ def make_optimizer(model: Any, lr: float, weight_decay: float, total_steps: int,
             (no_decay if param.ndim < 2 else decay).append(param)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     optimizer = torch.optim.AdamW(groups, lr=lr)
-    warmup = int(round(warmup_ratio * total_steps))
+    warmup = round(warmup_ratio * total_steps)
     return optimizer, get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
 
 
@@ -208,7 +211,7 @@ def save_checkpoint(path: Path, state: FitState) -> None:
     """Write the whole training state atomically (a crash mid-write keeps the previous one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     blob = {name: getattr(state, name) for name in _SCALARS}
-    blob.update(model=state.model.state_dict(), optimizer=state.optimizer.state_dict(),
+    blob.update(meta=state.meta, model=state.model.state_dict(), optimizer=state.optimizer.state_dict(),
                 scheduler=state.scheduler.state_dict(), rng=_rng_states(state),
                 scaler=state.scaler.state_dict() if state.scaler is not None else None)
     tmp = path.with_suffix(".tmp")
@@ -220,6 +223,9 @@ def load_checkpoint(path: Path, state: FitState) -> None:
     """Restore what :func:`save_checkpoint` wrote into ``state`` (model, optimizer, RNG...)."""
     # weights_only=False: the file holds RNG states and history, and it is our own file.
     blob = torch.load(path, map_location="cpu", weights_only=False)
+    if blob.get("meta") != state.meta:
+        raise UserError(f"{path}: checkpoint is for another run ({blob.get('meta')}, now {state.meta}); "
+                        "remove it or use another checkpoint_dir")
     state.model.load_state_dict(blob["model"])
     state.optimizer.load_state_dict(blob["optimizer"])
     state.scheduler.load_state_dict(blob["scheduler"])

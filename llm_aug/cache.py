@@ -81,18 +81,19 @@ class RequestCache:
 
     def get(self, request: ChatRequest, request_key: str) -> list[Generation | None]:
         """The cached samples 0..n-1 of ``request`` (None where missing)."""
-        keys = [sample_key(request_key, i) for i in range(request.params.n)]
-        marks = ",".join("?" * len(keys))
-        rows = {row[0]: row for row in self._db.execute(
-            f"SELECT key, text, finish_reason, prompt_tokens, completion_tokens "
-            f"FROM generations WHERE key IN ({marks})", keys)}
-        out: list[Generation | None] = []
-        for index, key in enumerate(keys):
-            row = rows.get(key)
-            out.append(None if row is None else Generation(
-                request_id=request.id, index=index, text=row[1], finish_reason=row[2],
-                prompt_tokens=row[3], completion_tokens=row[4]))
-        return out
+        return self.get_many([(request, request_key)])[0]
+
+    def get_many(self, pairs: Sequence[tuple[ChatRequest, str]]) -> list[list[Generation | None]]:
+        """:meth:`get` for many (request, key) pairs, a few hundred keys per query."""
+        wanted = [sample_key(key, i) for request, key in pairs for i in range(request.params.n)]
+        rows: dict[str, tuple] = {}
+        for start in range(0, len(wanted), 500):  # SQLite caps the number of parameters
+            chunk = wanted[start:start + 500]
+            rows.update((row[0], row) for row in self._db.execute(
+                "SELECT key, text, finish_reason, prompt_tokens, completion_tokens FROM "
+                f"generations WHERE key IN ({','.join('?' * len(chunk))})", chunk))
+        return [[_generation(request.id, i, rows.get(sample_key(key, i)))
+                 for i in range(request.params.n)] for request, key in pairs]
 
     def put(self, request_key: str, generations: Iterable[Generation]) -> None:
         """Store samples (existing keys are kept: the first answer wins)."""
@@ -123,6 +124,13 @@ class RequestCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _generation(request_id: str, index: int, row: tuple | None) -> Generation | None:
+    if row is None:
+        return None
+    return Generation(request_id=request_id, index=index, text=row[1], finish_reason=row[2],
+                      prompt_tokens=row[3], completion_tokens=row[4])
 
 
 class ResultsFile:
@@ -199,9 +207,9 @@ class ResultsFile:
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                # No fsync, like the appends: the rename is atomic for a killed process,
+                # and the request cache still holds every answer.
                 fh.writelines(_dumps(r) + "\n" for r in rows)
-                fh.flush()
-                os.fsync(fh.fileno())
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

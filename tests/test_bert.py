@@ -28,7 +28,7 @@ def make_posts(n: int, seed: int, ratio: float = 0.5) -> tuple[list[str], list[i
     for i in range(n):
         label = int(i < n * ratio) if ratio != 0.5 else i % 2
         phrase = rng.choice(DARK if label else HAPPY)
-        pad = lambda: "".join(rng.choice(FILLER) for _ in range(rng.randint(0, 12)))  # noqa: E731
+        pad = lambda: "".join(rng.choice(FILLER) for _ in range(rng.randint(0, 12)))
         texts.append(pad() + phrase + pad())
         labels.append(label)
     return texts, labels
@@ -36,7 +36,7 @@ def make_posts(n: int, seed: int, ratio: float = 0.5) -> tuple[list[str], list[i
 
 X, Y = make_posts(60, seed=1)
 XV, YV = make_posts(24, seed=2)
-FAST = dict(lr=3e-3, batch_size=8, warmup_ratio=0.0, progress=False, max_length=40)
+FAST = {"lr": 3e-3, "batch_size": 8, "warmup_ratio": 0.0, "progress": False, "max_length": 40}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -55,7 +55,7 @@ def tiny(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def fitted(tiny) -> BertClassifier:
-    return BertClassifier(tiny, epochs=6, patience=3, **FAST).fit(X, Y, XV, YV)
+    return BertClassifier(tiny, epochs=6, **FAST).fit(X, Y, XV, YV)  # weighted_f1, patience 2
 
 
 def test_learns_separable_posts(fitted):
@@ -115,6 +115,8 @@ def test_resume_continues_at_next_epoch(tiny, tmp_path, monkeypatch):
     assert [h["epoch"] for h in resumed.history_] == [1, 2, 3]
     assert [h["train_loss"] for h in resumed.history_] == [h["train_loss"] for h in full.history_]
     assert np.allclose(resumed.predict_proba(XV), full.predict_proba(XV), atol=1e-6)
+    again = BertClassifier(tiny, checkpoint_dir=tmp_path, resume=True, **params).fit(X, Y)
+    assert saved == [1, 2, 3] and again.history_ == resumed.history_  # finished: nothing to train
 
 
 def test_dynamic_padding_pads_each_batch_to_its_longest_row(tiny, monkeypatch):
@@ -194,3 +196,9 @@ def test_bad_options_are_user_errors(tiny):
             BertClassifier(tiny, precision="fp16", **FAST).fit(X, Y)
     with pytest.raises(UserError, match="not in labels"):
         BertClassifier(tiny, labels=[0], **FAST).fit(X, Y)
+
+
+def test_resume_refuses_a_checkpoint_of_another_run(tiny, tmp_path):
+    BertClassifier(tiny, epochs=1, checkpoint_dir=tmp_path, **FAST).fit(X, Y)
+    with pytest.raises(UserError, match="another run"):
+        BertClassifier(tiny, epochs=1, checkpoint_dir=tmp_path, resume=True, **FAST).fit(X[:40], Y[:40])

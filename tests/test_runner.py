@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import time
 
 import pytest
@@ -235,3 +236,17 @@ def test_batching_backend_gets_batches():
     backend = Batching(batch_size=4)
     summary = Runner(backend, cfg(concurrency=2)).run(reqs(10))
     assert sorted(backend.sizes) == [2, 4, 4] and summary.n_ok == 10
+
+
+def test_progress_bar_shows_rate_unless_quiet(capsys):
+    Runner(FakeBackend(latency_s=0.03), cfg(quiet=False, concurrency=2)).run(reqs(30))
+    err = capsys.readouterr().err
+    assert re.search(r"\b[1-9]\d*/30 \[", err)  # it moved
+    assert re.search(r"\d(\.\d+)?item/s", err) and "<" in err  # rate and ETA
+    Runner(FakeBackend(), cfg(quiet=True)).run(reqs(30))
+    assert capsys.readouterr().err == ""
+
+
+def test_fake_backend_satisfies_the_protocol():
+    from llm_aug.types import Backend
+    assert isinstance(FakeBackend(), Backend)

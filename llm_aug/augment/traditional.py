@@ -61,11 +61,15 @@ def cilin_path() -> Path:
     return path
 
 
-@lru_cache(maxsize=4)
-def load_cilin(path: str | None = None) -> dict[str, tuple[str, ...]]:
+def load_cilin(path: str | Path | None = None) -> dict[str, tuple[str, ...]]:
     """Word -> its synonyms (union over every ``=`` group it belongs to, itself excluded)."""
+    return _load_cilin(str(Path(path).resolve() if path else cilin_path().resolve()))
+
+
+@lru_cache(maxsize=4)
+def _load_cilin(path: str) -> dict[str, tuple[str, ...]]:
     groups: dict[str, set[str]] = {}
-    text = Path(path or cilin_path()).read_text(encoding="utf-8-sig")
+    text = Path(path).read_text(encoding="utf-8-sig")
     for line in text.splitlines():
         head, _, rest = line.partition(" ")
         if not head.endswith("="):

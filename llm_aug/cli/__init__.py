@@ -8,6 +8,7 @@ import sys
 import typer
 
 from llm_aug import __version__
+from llm_aug.cli import augment as augment_cmds
 from llm_aug.cli import data as data_cmds
 from llm_aug.cli import llm as llm_cmds
 from llm_aug.cli import prompts as prompt_cmds
@@ -26,6 +27,7 @@ app.add_typer(data_cmds.app, name="data")
 app.add_typer(prompt_cmds.app, name="prompts")
 model_cmds.register(app)
 llm_cmds.register(app)
+augment_cmds.register(app)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,286 @@
+"""Sources of candidate synthetic posts for the augment pipeline.
+
+Each source answers one question per round: "level L needs ``n`` more units: give me
+the candidate rows". A unit is one request of ``m`` posts for LLM generation, one
+source post for back-translation and rule-based rewriting. Sources are deterministic:
+the same round and counts always give the same requests (stable ids, seeded exemplars,
+seeded sampling), so a rerun after a crash finds its finished requests in the results
+files and the request cache and asks for nothing twice.
+
+* :class:`LLMGenerator`   k exemplars of level L (training file only) -> m new posts.
+* :class:`BackTranslator` zh -> en -> zh round trips through the translate prompts.
+* :class:`RuleRewriter`   Cilin synonym replacement or EDA on real posts of level L.
+
+The label filter's relabellers live here too: :class:`LLMRelabeller` (the LLM
+classification prompt through the same runner) and :func:`model_relabeller` (a trained
+classifier directory).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from llm_aug.augment.rows import PromptRef, SynthRow, synth_id
+from llm_aug.augment.traditional import Augmenter, back_translate
+from llm_aug.data.io import Dataset, Row, content_id
+from llm_aug.data.schemes import LabelScheme
+from llm_aug.errors import UserError
+from llm_aug.prompting import ExemplarSelector, load_prompt, parse_post_list
+from llm_aug.prompting.templates import Prompt
+from llm_aug.runner import Runner, RunSummary
+from llm_aug.types import ChatRequest, SamplingParams, estimate_prompt_tokens
+
+log = logging.getLogger(__name__)
+
+Counts = dict[int, int]  # level -> units wanted this round
+RULE_OPS = {"synonym": ("synonym",), "eda": Augmenter.OPS}
+
+
+class Source(Protocol):
+    """What the pipeline's round loop needs from a candidate source."""
+
+    unit: int  # posts one unit yields at most
+    summaries: list[RunSummary]
+
+    def capacity(self, level: int) -> int | None:
+        """Units still available for ``level`` (None: unlimited)."""
+        ...
+
+    def generate(self, round_no: int, counts: Counts) -> list[SynthRow]:
+        """Candidate rows for this round, in request order."""
+        ...
+
+
+def request_seed(seed: int, request_id: str) -> int:
+    """Per-request sampling seed: two requests never share a cache entry or a sample."""
+    return int(hashlib.sha1(f"{seed}:{request_id}".encode()).hexdigest()[:8], 16)
+
+
+def by_level(train: Dataset) -> dict[int, list[Row]]:
+    """Training rows grouped by label, in file order."""
+    groups: dict[int, list[Row]] = {}
+    for row in train.rows:
+        if row.label is not None:
+            groups.setdefault(row.label, []).append(row)
+    return groups
+
+
+class LLMGenerator:
+    """k seeded exemplars of a level -> a prompt asking for m new posts of that level."""
+
+    def __init__(self, runner: Runner, prompt: Prompt, scheme: LabelScheme, train: Dataset, *,
+                 shots: int, posts_per_request: int, seed: int, temperature: float,
+                 top_p: float, max_tokens: int, raw_dir: Path) -> None:
+        self.runner, self.prompt, self.scheme = runner, prompt, scheme
+        self.unit, self.seed, self.raw_dir = posts_per_request, seed, raw_dir
+        self.params = dict(temperature=temperature, top_p=top_p, max_tokens=max_tokens)
+        self.selectors = {lv: ExemplarSelector(k=shots, strategy="random", seed=seed).fit(rows)
+                          for lv, rows in by_level(train).items()}
+        self.ref = PromptRef(name=prompt.name, sha=prompt.sha256)
+        self.summaries: list[RunSummary] = []
+        self._exemplars: dict[str, list[str]] = {}
+        self._level: dict[str, int] = {}
+
+    def capacity(self, level: int) -> int | None:
+        return None
+
+    def request(self, level: int, round_no: int, k: int) -> ChatRequest:
+        """Request ``k`` of ``level`` in ``round_no``; exemplars vary with the id."""
+        rid = f"L{level}-r{round_no}-{k}"
+        selector = self.selectors.get(level)
+        exemplars = selector.select("", rid) if selector is not None else []
+        self._exemplars[rid], self._level[rid] = [ex.id for ex in exemplars], level
+        messages = self.prompt.render(scheme=self.scheme, level=level, examples=exemplars, m=self.unit)
+        params = SamplingParams(seed=request_seed(self.seed, rid), **self.params)
+        return ChatRequest(id=rid, messages=tuple(messages), params=params)
+
+    def requests(self, round_no: int, counts: Counts) -> list[ChatRequest]:
+        """Every request of a round, level by level."""
+        return [self.request(lv, round_no, k) for lv, n in sorted(counts.items()) for k in range(n)]
+
+    def generate(self, round_no: int, counts: Counts) -> list[SynthRow]:
+        reqs = self.requests(round_no, counts)
+        if not reqs:
+            return []
+        summary = self.runner.run(reqs, self.raw_dir / f"generate-r{round_no}.jsonl")
+        self.summaries.append(summary)
+        seeds = {r.id: r.params.seed for r in reqs}
+        rows: list[SynthRow] = []
+        for result in summary.rows:
+            if not result.ok:
+                log.warning("request %s failed: %s", result.id, result.error)
+                continue
+            level = self._level[result.id]
+            # More posts than asked for are kept: they are candidates like the rest.
+            posts = [p for text in result.texts for p in parse_post_list(text)]
+            rows += [SynthRow(id=synth_id("llm", post, result.id, i), text=post, label=level,
+                              method="llm", exemplar_ids=self._exemplars[result.id], prompt=self.ref,
+                              model=result.model, seed=seeds[result.id])
+                     for i, post in enumerate(posts) if post.strip()]
+        return rows
+
+    def prompt_tokens(self) -> int:
+        """Estimated prompt tokens of one request (the plan's cost estimate)."""
+        level = next(iter(self.selectors), self.scheme.labels[0])
+        return estimate_prompt_tokens(self.request(level, 0, 0).messages)
+
+
+def _interleave(streams: Sequence[Sequence[SynthRow]]) -> list[SynthRow]:
+    """Round-robin: the first item of every stream, then the second of each, ..."""
+    out: list[SynthRow] = []
+    for j in range(max((len(s) for s in streams), default=0)):
+        out += [s[j] for s in streams if j < len(s)]
+    return out
+
+
+def _rotation(rows: list[Row], seed: int, level: int) -> list[Row]:
+    """A seeded order of a level's source rows (stable under reruns)."""
+    return sorted(rows, key=lambda r: hashlib.sha1(f"{seed}:{level}:{r.id}".encode()).hexdigest())
+
+
+class RuleRewriter:
+    """Synonym replacement or EDA on a level's real posts, round-robin over the posts.
+
+    Per level the stream is: variant 0 of every source post (in a seeded order) and
+    every op, then variant 1 of each, ...; each round takes the next ``n`` of it.
+    """
+
+    unit = 1
+
+    def __init__(self, method: str, train: Dataset, *, seed: int, max_units: Counts,
+                 augmenter: Augmenter | None = None) -> None:
+        self.ops, self.seed, self.max_units = RULE_OPS[method], seed, max_units
+        self.pools = {lv: _rotation(rows, seed, lv) for lv, rows in by_level(train).items()}
+        self.augmenter = augmenter
+        self.summaries: list[RunSummary] = []
+        self._streams: dict[int, list[SynthRow]] = {}
+        self._cursor: dict[int, int] = {}
+
+    def _stream(self, level: int) -> list[SynthRow]:
+        if level not in self._streams:
+            rows = self.pools.get(level, [])
+            self.augmenter = self.augmenter or Augmenter()
+            variants = math.ceil(self.max_units.get(level, 0) / max(1, len(rows) * len(self.ops)))
+            groups: dict[tuple[str, str], list[SynthRow]] = {(r.id, op): [] for r in rows for op in self.ops}
+            for synth in self.augmenter.augment(rows, ops=self.ops, n_per_row=variants, seed=self.seed):
+                groups[(synth.source_ids[0], synth.method)].append(synth)  # variants stay in k order
+            self._streams[level] = _interleave(list(groups.values()))
+        return self._streams[level]
+
+    def capacity(self, level: int) -> int | None:
+        return len(self._stream(level)) - self._cursor.get(level, 0)
+
+    def generate(self, round_no: int, counts: Counts) -> list[SynthRow]:
+        out: list[SynthRow] = []
+        for lv, n in sorted(counts.items()):
+            start = self._cursor.get(lv, 0)
+            out += self._stream(lv)[start:start + n]
+            self._cursor[lv] = start + n
+        return out
+
+
+class BackTranslator:
+    """zh -> pivot -> zh through the runner; each unit is one source post's round trip.
+
+    Pass ``j`` over a level's posts samples with seed ``(seed, post, j)``, so a post used
+    twice is asked with a different seed and can come back differently worded.
+    """
+
+    unit = 1
+
+    def __init__(self, runner: Runner, train: Dataset, *, seed: int, temperature: float,
+                 max_tokens: int, raw_dir: Path, pivot: str = "en") -> None:
+        self.runner, self.seed, self.raw_dir, self.pivot = runner, seed, raw_dir, pivot
+        self.temperature, self.max_tokens = temperature, max_tokens
+        self.pools = {lv: _rotation(rows, seed, lv) for lv, rows in by_level(train).items()}
+        self.prompts = {f"zh-{pivot}": load_prompt(f"translate/zh_{pivot}"),
+                        f"{pivot}-zh": load_prompt(f"translate/{pivot}_zh")}
+        blob = "+".join(p.sha256 for p in self.prompts.values())
+        self.ref = PromptRef(name="+".join(p.name for p in self.prompts.values()),
+                             sha=hashlib.sha256(blob.encode()).hexdigest())
+        self.summaries: list[RunSummary] = []
+        self._cursor: dict[int, int] = {}
+
+    def capacity(self, level: int) -> int | None:
+        return None if self.pools.get(level) else 0
+
+    def _picks(self, counts: Counts) -> list[tuple[str, Row]]:
+        """(unit id, source row) for this round: the next posts of each level's rotation."""
+        picks = []
+        for lv, n in sorted(counts.items()):
+            pool, start = self.pools[lv], self._cursor.get(lv, 0)
+            picks += [(f"L{lv}-u{i}", pool[i % len(pool)]) for i in range(start, start + n)]
+            self._cursor[lv] = start + n
+        return picks
+
+    def requests(self, unit_ids: Sequence[str], texts: Sequence[str], direction: str) -> list[ChatRequest]:
+        """One translate request per non-empty text."""
+        prompt = self.prompts[direction]
+        return [ChatRequest(id=f"{uid}-{direction}", messages=tuple(prompt.render(post=text)),
+                            params=SamplingParams(temperature=self.temperature, max_tokens=self.max_tokens,
+                                                  seed=request_seed(self.seed, uid)))
+                for uid, text in zip(unit_ids, texts) if text.strip()]
+
+    def generate(self, round_no: int, counts: Counts) -> list[SynthRow]:
+        picks = self._picks(counts)
+        unit_ids = [uid for uid, _ in picks]
+
+        def translate(texts: list[str], direction: str) -> list[str]:
+            reqs = self.requests(unit_ids, texts, direction)
+            summary = self.runner.run(reqs, self.raw_dir / f"backtranslate-r{round_no}-{direction}.jsonl")
+            self.summaries.append(summary)
+            got = {r.id: (r.texts[0].strip() if r.ok and r.texts else "") for r in summary.rows}
+            return [got.get(f"{uid}-{direction}", "") for uid in unit_ids]
+
+        # Units stand in for their source rows so each result maps back to its unit id.
+        units = [Row(uid, row.text, row.label) for uid, row in picks]
+        source = {uid: row.id for uid, row in picks}
+        rows = back_translate(units, translate, pivot=self.pivot, model=self.runner.backend.model,
+                              seed=self.seed)
+        return [r.model_copy(update={"id": synth_id(r.method, r.text, r.source_ids[0]),
+                                     "source_ids": [source[r.source_ids[0]]], "prompt": self.ref})
+                for r in rows]
+
+
+class LLMRelabeller:
+    """Classifies synthetic posts with the LLM classification prompt; each text once.
+
+    Call ``i`` keeps its predictions in ``raw/relabel-<i>.jsonl`` (plus the runner's
+    resumable ``.raw.jsonl``); calls happen in the same order on a rerun.
+    """
+
+    def __init__(self, runner: Runner, scheme: LabelScheme, raw_dir: Path, seed: int) -> None:
+        from llm_aug.llm_classify import ClassifyConfig
+
+        self.runner, self.scheme, self.raw_dir = runner, scheme, raw_dir
+        self.cfg = ClassifyConfig(seed=seed)
+        self.known: dict[str, int | None] = {}
+        self.summaries: list[RunSummary] = []
+
+    def __call__(self, texts: list[str]) -> list[int | None]:
+        from llm_aug.llm_classify import classify_dataset
+
+        new = list(dict.fromkeys(t for t in texts if t not in self.known))
+        if new:
+            out = self.raw_dir / f"relabel-{len(self.summaries)}.jsonl"
+            data = Dataset([Row(content_id(t), t) for t in new], scheme=self.scheme)
+            self.summaries.append(classify_dataset(data, self.scheme, self.runner, self.cfg, out))
+            preds = [json.loads(line)["pred"] for line in out.read_text(encoding="utf-8").splitlines()]
+            self.known.update(zip(new, preds))
+        return [self.known[t] for t in texts]
+
+
+def model_relabeller(model_dir: Path, scheme: LabelScheme) -> Callable[[list[str]], list[int | None]]:
+    """A trained classifier directory's ``predict`` as the label filter's relabeller."""
+    from llm_aug.classifiers.store import load_model
+
+    estimator, model_scheme, _ = load_model(model_dir)
+    if model_scheme.labels != scheme.labels:
+        raise UserError(f"{model_dir}: model predicts labels {model_scheme.labels}, task needs {scheme.labels}")
+    return lambda texts: [int(p) for p in estimator.predict(list(texts))] if texts else []

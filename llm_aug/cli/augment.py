@@ -1,0 +1,102 @@
+"""``augment``: a class-balanced augmented training corpus (LLM, synonym, EDA, back-translation)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from llm_aug.cli.common import TASK
+from llm_aug.cli.llm_options import (
+    ALLOW_REMOTE, BACKEND, BASE_URL, CACHE, CONCURRENCY, FAKE_REPLIES, LLM_CONFIG, MODEL, llm_config,
+)
+from llm_aug.errors import UserError
+from llm_aug.progress import is_quiet
+
+METHODS = ("llm", "synonym", "eda", "backtranslate")
+METHOD = typer.Option(..., "--method", help="llm, synonym, eda or backtranslate.")
+BALANCE = typer.Option("max", "--balance", help="max (up to the largest level), N (every level up to N) or xR (R times, capped at the largest).")
+PROTECT = typer.Option(None, "--protect", help="Held-out file (val, test) no synthetic post may resemble; repeatable.")
+NO_PROTECT = typer.Option(False, "--no-protect", help="Run without a protect file (no leakage check).")
+RELABEL = typer.Option("none", "--relabel", help="Label-consistency filter: none, llm (same backend) or a trained model directory.")
+SHOTS = typer.Option(3, "--shots", "-k", help="Exemplars of the level per generation request.")
+PER_REQUEST = typer.Option(5, "--posts-per-request", "-m", help="Posts asked for per generation request.")
+CAP = typer.Option(None, "--max-requests-per-level", help="Cap per level over all rounds (default 3x the plan); source posts for backtranslate, rewrites for synonym/eda.")
+FILTERS = typer.Option(None, "--filters", help="YAML/JSON FilterConfig overriding the filter defaults.")
+
+
+def augment(
+    method: str = METHOD, task: str = TASK,
+    train: Path = typer.Option(..., "--train", help="Training file: the only source of exemplars and rewrites."),
+    balance: str = BALANCE, protect: Optional[List[Path]] = PROTECT, no_protect: bool = NO_PROTECT,
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory."),
+    backend: str = BACKEND, base_url: Optional[str] = BASE_URL, model: Optional[str] = MODEL,
+    concurrency: int = CONCURRENCY, allow_remote: bool = ALLOW_REMOTE,
+    llm_config_file: Optional[Path] = LLM_CONFIG, cache: Optional[Path] = CACHE,
+    fake_replies: Optional[Path] = FAKE_REPLIES,
+    prompt: str = typer.Option("generate/level_json.v2", "--prompt", "-p", help="Generation prompt."),
+    shots: int = SHOTS, posts_per_request: int = PER_REQUEST, max_requests_per_level: Optional[int] = CAP,
+    overgenerate: float = typer.Option(1.5, "--overgenerate", help="Ask for this many times the posts needed."),
+    temperature: float = typer.Option(0.9, "--temperature", help="Sampling temperature of generation."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Reply length limit (default from post length)."),
+    relabel: str = RELABEL,
+    tolerance: Optional[int] = typer.Option(None, "--tolerance", help="Allowed |relabelled - target| (default 1 fine, 0 binary)."),
+    filters: Optional[Path] = FILTERS,
+    seed: int = typer.Option(0, "--seed", help="Exemplar, sampling and rewrite seed."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Write and print the plan (and the first round's estimate); call nothing."),
+) -> None:
+    """Generate a class-balanced augmented corpus; exit 3 if a level cannot be filled.
+
+    Writes OUT/plan.md, plan.json, corpus.tsv (SOS-1K format), corpus.jsonl (provenance),
+    rejected.jsonl, report.md, report.html and manifest.json. A killed run resumes when
+    rerun with the same arguments.
+
+    Examples:
+      llm-aug augment --method llm --task fine --train train.tsv --protect val.tsv --balance max --out runs/aug --backend openai --base-url http://127.0.0.1:8000/v1 --model Qwen2.5-7B-Instruct
+      llm-aug augment --method eda --task fine --train train.tsv --protect val.tsv --balance x2 --out runs/eda
+    """
+    from llm_aug.augment.pipeline import AugmentConfig, run_augment, shortfall_lines
+
+    if method not in METHODS:
+        raise UserError(f"unknown method {method!r}; use one of: {', '.join(METHODS)}")
+    needs_llm = method in ("llm", "backtranslate") or relabel == "llm"
+    llm = (llm_config(backend, base_url, model, concurrency, allow_remote, llm_config_file,
+                      cache or out / "llm-cache.sqlite", fake_replies, is_quiet()) if needs_llm else None)
+    cfg = AugmentConfig(
+        method=method, task=task, train=train, out=out, balance=balance, protect=protect or [],
+        no_protect=no_protect, prompt=prompt, shots=shots, posts_per_request=posts_per_request,
+        max_requests_per_level=max_requests_per_level, overgenerate=overgenerate, temperature=temperature,
+        max_tokens=max_tokens, relabel=relabel, tolerance=tolerance, seed=seed,
+        filters=_filters(filters), llm=llm, dry_run=dry_run)
+    result = run_augment(cfg)
+    typer.echo((out / "plan.md").read_text(encoding="utf-8"))
+    if result.dry_run is not None:
+        typer.echo("First round (dry run):\n" + json.dumps(result.dry_run.model_dump(mode="json"), indent=2))
+    if dry_run:
+        return
+    typer.echo(f"{sum(result.after.values()) - sum(result.before.values())} synthetic posts added in "
+               f"{result.rounds} round(s); corpus in {out / 'corpus.tsv'}, report in {out / 'report.md'}")
+    lines = shortfall_lines(result)
+    if lines:
+        typer.echo("error: not balanced (nothing was padded):\n  " + "\n  ".join(lines), err=True)
+        raise typer.Exit(result.exit_code)
+
+
+def _filters(path: Optional[Path]) -> object:
+    if path is None:
+        return None
+    import yaml
+
+    from llm_aug.augment.filters import FilterConfig
+
+    try:
+        return FilterConfig.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    except (OSError, yaml.YAMLError, ValueError) as exc:
+        raise UserError(f"{path}: not a valid filter config ({exc})") from None
+
+
+def register(app: typer.Typer) -> None:
+    """Attach this command to the root app."""
+    app.command()(augment)
