@@ -18,11 +18,19 @@ class MethodSpec:
     description: str
     factory: Callable[..., Any]
     grid: dict[str, list] = field(default_factory=dict)
+    # Estimators that early-stop on val take it in fit(X, y, X_val, y_val).
+    fit_with_val: bool = False
 
     def candidates(self) -> list[dict[str, Any]]:
         """Every parameter combination of the grid (one empty dict when no grid)."""
         keys = sorted(self.grid)
         return [dict(zip(keys, values)) for values in product(*(self.grid[k] for k in keys))]
+
+
+def _bert(**params: Any) -> Any:
+    from llm_aug.classifiers.bert import BertClassifier  # torch/transformers only when used
+
+    return BertClassifier(**params)
 
 
 _TFIDF_GRID = {"ngram_max": [3, 4], "class_weight": ["balanced", None]}
@@ -39,6 +47,8 @@ METHODS: dict[str, MethodSpec] = {
             "tfidf-svm", "char n-gram TF-IDF + linear SVM", TfidfSVM,
             {"C": [0.1, 0.3, 1.0, 3.0], **_TFIDF_GRID},
         ),
+        # No grid: one fine-tune, early-stopped on val. Needs model_name_or_path.
+        MethodSpec("bert", "fine-tuned BERT-style encoder (transformers)", _bert, fit_with_val=True),
     )
 }
 
@@ -54,7 +64,10 @@ def get_method(name: str) -> MethodSpec:
 
 def build(spec: MethodSpec, params: dict[str, Any], seed: int) -> Any:
     """Instantiate ``spec`` with ``params``, passing ``seed`` when the estimator takes one."""
-    est = spec.factory(**params)
+    try:
+        est = spec.factory(**params)
+    except TypeError as exc:
+        raise UserError(f"method {spec.name!r}: bad parameter ({exc})") from None
     if "seed" in est.get_params():
         est.set_params(seed=seed)
     return est

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -38,20 +39,33 @@ def _score(estimator: Any, data: Dataset, scheme: LabelScheme) -> float:
     return float(f1_score(data.labels, pred, labels=scheme.labels, average="weighted", zero_division=0))
 
 
-def select_on_val(spec: MethodSpec, train: Dataset, val: Dataset, scheme: LabelScheme,
-                  seed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Fit every grid candidate on train, score weighted F1 on val, return the best params.
+def fit(spec: MethodSpec, params: dict[str, Any], seed: int, train: Dataset, val: Dataset) -> Any:
+    """Build and fit one estimator; val goes into ``fit`` for methods that early-stop on it."""
+    est = build(spec, params, seed)
+    if spec.fit_with_val:
+        return est.fit(train.texts, train.labels, val.texts, val.labels)
+    return est.fit(train.texts, train.labels)
 
-    Ties go to the earlier candidate so the choice is deterministic.
+
+def select_on_val(spec: MethodSpec, train: Dataset, val: Dataset, scheme: LabelScheme, seed: int,
+                  fixed: dict[str, Any] | None = None) -> tuple[dict[str, Any], Any, list[dict[str, Any]]]:
+    """Fit every grid candidate on train, score weighted F1 on val; return best params and model.
+
+    ``fixed`` parameters (from the user) override the grid. Ties go to the earlier
+    candidate so the choice is deterministic.
     """
-    table = []
+    table, best_est, best_score = [], None, -1.0
     for params in progress(spec.candidates(), desc=f"select {spec.name} on val"):
+        params = {**params, **(fixed or {})}
         t0 = time.perf_counter()
-        est = build(spec, params, seed).fit(train.texts, train.labels)
-        table.append({"params": params, "val_weighted_f1": _score(est, val, scheme),
+        est = fit(spec, params, seed, train, val)
+        score = _score(est, val, scheme)
+        table.append({"params": params, "val_weighted_f1": score,
                       "fit_seconds": round(time.perf_counter() - t0, 3)})
+        if score > best_score:
+            best_est, best_score = est, score
     best = max(range(len(table)), key=lambda i: (table[i]["val_weighted_f1"], -i))
-    return table[best]["params"], table
+    return table[best]["params"], best_est, table
 
 
 def write_predictions(estimator: Any, data: Dataset, path: Path) -> None:
@@ -68,16 +82,19 @@ def write_predictions(estimator: Any, data: Dataset, path: Path) -> None:
 
 
 def train_model(task: str, train_path: str | Path, val_path: str | Path, out_dir: str | Path,
-                *, method: str | None = None, seed: int = 0, load_kwargs: dict | None = None) -> TrainResult:
-    """Train ``method`` on train, choose its hyper-parameters on val, save a model directory."""
+                *, method: str | None = None, seed: int = 0, load_kwargs: dict | None = None,
+                params: dict[str, Any] | None = None) -> TrainResult:
+    """Train ``method`` on train, choose its hyper-parameters on val, save a model directory.
+
+    ``params`` fix estimator parameters (e.g. ``model_name_or_path`` for ``bert``).
+    """
     scheme = scheme_for_task(task)
     spec = get_method(method or DEFAULT_METHOD[task])
     kwargs = load_kwargs or {}
     train = load_dataset(train_path, scheme, **kwargs)
     val = load_dataset(val_path, scheme, **kwargs)
     out = Path(out_dir)
-    params, table = select_on_val(spec, train, val, scheme, seed)
-    estimator = build(spec, params, seed).fit(train.texts, train.labels)
+    params, estimator, table = select_on_val(spec, train, val, scheme, seed, params)
     val_f1 = _score(estimator, val, scheme)
     config = {"task": task, "scheme": scheme.name, "method": spec.name, "params": params,
               "seed": seed, "selection": "grid on val weighted F1, fit on train",
@@ -88,6 +105,23 @@ def train_model(task: str, train_path: str | Path, val_path: str | Path, out_dir
                    extra={"selection_table": table})
     log.info("trained %s: val weighted F1 %.4f with %s", spec.name, val_f1, params)
     return TrainResult(out, spec.name, params, val_f1, table)
+
+
+def train_seeds(task: str, train_path: str | Path, val_path: str | Path, out_dir: str | Path, *,
+                seeds: list[int], method: str | None = None, load_kwargs: dict | None = None,
+                params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One model per seed in ``out_dir/seed-N``; writes ``seeds.json`` with mean and std."""
+    out = Path(out_dir)
+    scores = {}
+    for seed in seeds:
+        res = train_model(task, train_path, val_path, out / f"seed-{seed}", method=method, seed=seed,
+                          load_kwargs=load_kwargs, params=params)
+        scores[seed] = res.val_weighted_f1
+    values = np.array(list(scores.values()))
+    summary = {"seeds": seeds, "val_weighted_f1": scores, "mean": float(values.mean()),
+               "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+    (out / "seeds.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
 
 
 def predict_file(model_dir: str | Path, input_path: str | Path, output_path: str | Path,

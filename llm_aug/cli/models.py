@@ -18,18 +18,60 @@ def train(
     out: Path = typer.Option(..., "--out", "-o", help="Model directory to write."),
     method: Optional[str] = typer.Option(None, "--method", "-m", help="majority, tfidf-lr, tfidf-svm (see README). Default: the task's best."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds: one model per seed in OUT/seed-N, mean ± std reported."),
+    model_path: Optional[str] = typer.Option(None, "--model-path", help="bert: local model directory or hub id (e.g. hfl/chinese-bert-wwm-ext)."),
+    set_params: list[str] = typer.Option([], "--set", help="Fix an estimator parameter, KEY=VALUE (JSON value), repeatable; e.g. --set epochs=3."),
     text_col: str = TEXT_COL, label_col: str = LABEL_COL, id_col: Optional[str] = ID_COL,
     fmt: Optional[str] = FORMAT,
 ) -> None:
     """Train a classifier on TRAIN, select its hyper-parameters on VAL, save a model directory.
 
-    Example: llm-aug train --task fine --method tfidf-svm --train train.tsv --val val.tsv --out runs/svm
+    Examples:
+      llm-aug train --task fine --method tfidf-svm --train train.tsv --val val.tsv --out runs/svm
+      llm-aug train --task fine --method bert --model-path hfl/chinese-bert-wwm-ext --set device=\"cuda\" --set precision=\"bf16\" --seeds 1,2,3 --train train.tsv --val val.tsv --out runs/bert
     """
-    from llm_aug.training import train_model
+    from llm_aug.training import train_model, train_seeds
 
-    res = train_model(task, train_file, val_file, out, method=method, seed=seed,
-                      load_kwargs=load_kwargs(text_col, label_col, id_col, fmt))
-    typer.echo(f"{res.method} {json.dumps(res.params)}: val weighted F1 {res.val_weighted_f1:.4f} -> {res.out_dir}")
+    params = parse_params(set_params)
+    if model_path:
+        params["model_name_or_path"] = model_path
+    kwargs = load_kwargs(text_col, label_col, id_col, fmt)
+    if seeds:
+        summary = train_seeds(task, train_file, val_file, out, seeds=parse_seeds(seeds), method=method,
+                              load_kwargs=kwargs, params=params)
+        typer.echo(f"val weighted F1 {summary['mean']:.4f} ± {summary['std']:.4f} over seeds {summary['seeds']} -> {out}")
+        return
+    res = train_model(task, train_file, val_file, out, method=method, seed=seed, load_kwargs=kwargs, params=params)
+    typer.echo(f"{res.method} {json.dumps(res.params, default=str)}: val weighted F1 {res.val_weighted_f1:.4f} -> {res.out_dir}")
+
+
+def parse_params(items: list[str]) -> dict:
+    """``KEY=VALUE`` strings to a dict; values are JSON when they parse, else strings."""
+    from llm_aug.errors import UserError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"1,2,3"`` -> ``[1, 2, 3]`` with a clear error otherwise."""
+    from llm_aug.errors import UserError
+
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--seeds expects comma-separated integers, got {text!r}") from None
+    if not seeds:
+        raise UserError("--seeds is empty")
+    return seeds
 
 
 def predict(
