@@ -18,8 +18,8 @@ from llm_aug.backends.openai_compat import (
 )
 from llm_aug.llm_config import LLMConfig, OpenAIBackendConfig
 from llm_aug.types import (
-    AuthError, BackendError, BadRequest, ChatRequest, ConnectionDropped, MalformedResponse, RateLimited,
-    SamplingParams, ServerError, Timeout, user_messages,
+    AuthError, BackendError, BadRequest, ChatRequest, ConnectionDropped, MalformedResponse,
+    RateLimited, SamplingParams, ServerError, Timeout, user_messages,
 )
 from llm_server import LLMServer
 

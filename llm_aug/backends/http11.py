@@ -4,9 +4,10 @@ Why not httpx or the openai SDK: on this project's benchmark (loopback server, 1
 latency, 64 requests in flight) both spend milliseconds of CPU per request and reach
 a fraction of the ideal rate; this pool spends a fraction of a millisecond
 (docs/runtime.md). Responses are parsed in ``data_received`` callbacks; a
-``StreamReader`` version measured the same within noise. It speaks only what chat-completion endpoints need: POST with a JSON body,
-Content-Length, chunked or close-delimited responses, keep-alive, TLS. It does not
-follow redirects or read proxy settings.
+``StreamReader`` version measured the same within noise. It speaks only what
+chat-completion endpoints need: POST with a JSON body, Content-Length, chunked or
+close-delimited responses, keep-alive, TLS. It does not follow redirects or read proxy
+settings.
 """
 
 from __future__ import annotations
