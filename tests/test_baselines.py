@@ -37,5 +37,5 @@ def test_registry_grid_and_unknown_method():
     spec = get_method("tfidf-svm")
     cands = spec.candidates()
     assert len(cands) == 16 and len({tuple(sorted(c.items(), key=str)) for c in cands}) == 16
-    with pytest.raises(UserError, match="unknown method 'bert'"):
-        get_method("bert")
+    with pytest.raises(UserError, match="unknown method 'nope'"):
+        get_method("nope")
