@@ -42,6 +42,9 @@ def _score(estimator: Any, data: Dataset, scheme: LabelScheme) -> float:
 def fit(spec: MethodSpec, params: dict[str, Any], seed: int, train: Dataset, val: Dataset) -> Any:
     """Build and fit one estimator; val goes into ``fit`` for methods that early-stop on it."""
     est = build(spec, params, seed)
+    if "labels" in est.get_params() and est.get_params()["labels"] is None and train.scheme:
+        # Keep one output column per scheme level even when a level is missing from train.
+        est.set_params(labels=train.scheme.labels)
     if spec.fit_with_val:
         return est.fit(train.texts, train.labels, val.texts, val.labels)
     return est.fit(train.texts, train.labels)

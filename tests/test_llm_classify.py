@@ -130,3 +130,32 @@ def test_prompt_compare_reports_deltas_and_flips(tmp_path, demo_dir):
     assert len(flips) == report["flips"] == sum(1 for r in data.rows if r.label != 0)
     assert all(f["better"] == "b" and f["raw_a"] == "等级：0" for f in flips)
     assert (tmp_path / "cmp" / "comparison.html").is_file()
+
+
+@pytest.mark.slow
+def test_classify_cli_killed_mid_run_resumes_to_the_same_file(tmp_path, sos1k_dir):
+    import os
+    import signal
+    import time
+
+    def cmd(url, out):
+        return [sys.executable, "-m", "llm_aug", "-q", "classify", "--task", "fine", "--input",
+                str(sos1k_dir / "fine" / "train.tsv"), "--output", str(out), "--backend", "openai",
+                "--base-url", url, "--model", "m", "--concurrency", "4"]
+
+    killed, reference = tmp_path / "k" / "p.jsonl", tmp_path / "r" / "p.jsonl"
+    raw = killed.with_name("p.raw.jsonl")
+    with LLMServer(latency_s=0.02, reply=lambda body, i: f"等级：{len(body['messages'][-1]['content']) % 11}") as srv:
+        child = subprocess.Popen(cmd(srv.url, killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while not (raw.exists() and raw.read_text(encoding="utf-8").count("\n") >= 100):
+            assert time.monotonic() < deadline and child.poll() is None, "child ended early"
+            time.sleep(0.01)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        assert not killed.exists()  # predictions are written only when the run completes
+        before = srv.request_count
+        assert subprocess.run(cmd(srv.url, killed), capture_output=True, timeout=300).returncode == 0
+        assert srv.request_count - before <= 799 - 100  # finished items were not asked again
+        assert subprocess.run(cmd(srv.url, reference), capture_output=True, timeout=300).returncode == 0
+    assert killed.read_bytes() == reference.read_bytes()

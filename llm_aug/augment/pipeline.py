@@ -233,7 +233,8 @@ def _usage(summaries: list[RunSummary]) -> dict[str, Any]:
 def _load(cfg: AugmentConfig) -> tuple[LabelScheme, Dataset, list[Dataset]]:
     scheme = scheme_for_task(cfg.task)
     train = load_dataset(cfg.train, scheme)
-    protect = [load_dataset(p, scheme, require_labels=False) for p in cfg.protect]
+    # Protect files may be unlabelled or use another scheme: only their texts matter.
+    protect = [load_dataset(p, None, require_labels=False) for p in cfg.protect]
     shared = {r.text for r in train.rows} & {r.text for d in protect for r in d.rows}
     if shared:
         log.warning("%d training posts also appear in the protect files; they stay in the corpus "
