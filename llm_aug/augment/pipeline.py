@@ -16,6 +16,7 @@ import json
 import logging
 import math
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +24,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llm_aug.augment import generate as G
 from llm_aug.augment.corpus import CorpusFiles, atomic_write, write_corpus
-from llm_aug.augment.filters import FilterConfig, LabelConfig, NearDupConfig, Relabel, apply_filters, rejection_counts
+from llm_aug.augment.filters import (
+    FilterConfig,
+    LabelConfig,
+    NearDupConfig,
+    Relabel,
+    apply_filters,
+    rejection_counts,
+)
 from llm_aug.augment.plan import Plan, build_plan, estimate_tokens_per_post
 from llm_aug.augment.report import diversity, pick_samples, render_html, render_report
 from llm_aug.augment.rows import SynthRow
@@ -73,7 +81,6 @@ class AugmentConfig(BaseModel):
 class AugmentResult(BaseModel):
     """Counts and paths of a run; ``exit_code`` 0, or 3 when a level stayed short."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
     out: Path
     plan: Plan
     before: dict[int, int]
@@ -243,17 +250,37 @@ def _load(cfg: AugmentConfig) -> tuple[LabelScheme, Dataset, list[Dataset]]:
 
 
 def run_augment(cfg: AugmentConfig, *, runner: Runner | None = None, relabel: Relabel | None = None,
-                augmenter: Augmenter | None = None) -> AugmentResult:
+                augmenter: Augmenter | None = None, on_plan: Callable[[str], None] | None = None,
+                ) -> AugmentResult:
     """Plan, generate, filter and write the balanced corpus (see the module docstring).
 
     ``runner`` (default: built from ``cfg.llm``), ``relabel`` (default: from
-    ``cfg.relabel``) and ``augmenter`` can be injected, e.g. by tests.
+    ``cfg.relabel``) and ``augmenter`` can be injected, e.g. by tests; ``on_plan``
+    receives the plan (Markdown) once it is written, before anything is spent.
     """
     _check(cfg)
     scheme, train, protect = _load(cfg)
-    needs_llm = cfg.method in ("llm", "backtranslate") or cfg.relabel == "llm"
-    if needs_llm and runner is None:
+    if runner is None and (cfg.method in ("llm", "backtranslate") or cfg.relabel == "llm"):
         runner = build_runner(cfg.llm)
+    source, plan, caps = _prepare(cfg, scheme, train, runner, augmenter)
+    if on_plan is not None:
+        on_plan((cfg.out / "plan.md").read_text(encoding="utf-8"))
+    result = AugmentResult(out=cfg.out, plan=plan, before={lv.label: lv.have for lv in plan.levels},
+                           targets={lv.label: lv.have + lv.need for lv in plan.levels})
+    if cfg.dry_run:
+        first = {lv.label: lv.requests for lv in plan.levels if lv.requests}
+        dry = getattr(source, "dry_run", None)
+        return result.model_copy(update={"dry_run": dry(first) if dry is not None else None})
+    relabeller = relabel or _relabeller(cfg, scheme, runner)
+    filters = _filter_config(cfg)
+    rounds = _Rounds(source, {lv.label: lv.need for lv in plan.levels}, caps, cfg.overgenerate)
+    rounds.run(lambda rows: apply_filters(rows, filters, train, protect, relabeller))
+    return _finish(cfg, result, rounds, train, source.summaries + getattr(relabeller, "summaries", []))
+
+
+def _prepare(cfg: AugmentConfig, scheme: LabelScheme, train: Dataset, runner: Runner | None,
+             augmenter: Augmenter | None) -> tuple[G.Source, Plan, dict[int, int]]:
+    """The candidate source, the plan (with the prompt's real size) and per-level caps."""
     plan = _plan(cfg, scheme, train, 0)
     caps = {lv.label: cfg.max_requests_per_level or 3 * lv.requests for lv in plan.levels}
     source = _make_source(cfg, scheme, train, runner, caps, augmenter)
@@ -261,29 +288,22 @@ def run_augment(cfg: AugmentConfig, *, runner: Runner | None = None, relabel: Re
         plan = _plan(cfg, scheme, train, source.prompt_tokens())
     _write_plan(cfg, plan, caps)
     log.info("plan:\n%s", plan.to_markdown())
-    before = {lv.label: lv.have for lv in plan.levels}
-    targets = {lv.label: lv.have + lv.need for lv in plan.levels}
-    result = AugmentResult(out=cfg.out, plan=plan, before=before, targets=targets)
-    if cfg.dry_run:
-        if isinstance(source, G.LLMGenerator) and runner is not None:
-            first = source.requests(0, {lv.label: lv.requests for lv in plan.levels if lv.requests})
-            result.dry_run = runner.dry_run(first, cfg.out / "raw" / "generate-r0.jsonl")
-        return result
-    relabeller = relabel or _relabeller(cfg, scheme, runner)
-    filters = _filter_config(cfg)
-    rounds = _Rounds(source, {lv.label: lv.need for lv in plan.levels}, caps, cfg.overgenerate)
-    rounds.run(lambda rows: apply_filters(rows, filters, train, protect, relabeller))
+    return source, plan, caps
+
+
+def _finish(cfg: AugmentConfig, result: AugmentResult, rounds: _Rounds, train: Dataset,
+            summaries: list[RunSummary]) -> AugmentResult:
+    """Trim, count, and write corpus, report and manifest."""
     accepted, rejected = rounds.final()
-    summaries = source.summaries + getattr(relabeller, "summaries", [])
-    after = Counter(before) + Counter(r.label for r in accepted)
+    after = Counter(result.before) + Counter(r.label for r in accepted)
     result = result.model_copy(update={
-        "after": {lv: after[lv] for lv in before}, "rounds": rounds.rounds,
+        "after": {lv: after[lv] for lv in result.before}, "rounds": rounds.rounds,
         "n_candidates": len(rounds.candidates), "usage": _usage(summaries),
-        "shortfall": {lv: t - after[lv] for lv, t in targets.items() if after[lv] < t},
+        "shortfall": {lv: t - after[lv] for lv, t in result.targets.items() if after[lv] < t},
         "rejections": {**rejection_counts(rejected), "surplus": sum(r.rejected_by == "surplus" for r in rejected)}})
     files = write_corpus(cfg.out, train, accepted, rejected)
     _write_report(cfg, result, train, accepted)
-    _write_manifest(cfg, result, files, source)
+    _write_manifest(cfg, result, files, rounds.source)
     return result
 
 

@@ -10,7 +10,15 @@ import typer
 
 from llm_aug.cli.common import TASK
 from llm_aug.cli.llm_options import (
-    ALLOW_REMOTE, BACKEND, BASE_URL, CACHE, CONCURRENCY, FAKE_REPLIES, LLM_CONFIG, MODEL, llm_config,
+    ALLOW_REMOTE,
+    BACKEND,
+    BASE_URL,
+    CACHE,
+    CONCURRENCY,
+    FAKE_REPLIES,
+    LLM_CONFIG,
+    MODEL,
+    llm_config,
 )
 from llm_aug.errors import UserError
 from llm_aug.progress import is_quiet
@@ -70,8 +78,7 @@ def augment(
         max_requests_per_level=max_requests_per_level, overgenerate=overgenerate, temperature=temperature,
         max_tokens=max_tokens, relabel=relabel, tolerance=tolerance, seed=seed,
         filters=_filters(filters), llm=llm, dry_run=dry_run)
-    result = run_augment(cfg)
-    typer.echo((out / "plan.md").read_text(encoding="utf-8"))
+    result = run_augment(cfg, on_plan=typer.echo)
     if result.dry_run is not None:
         typer.echo("First round (dry run):\n" + json.dumps(result.dry_run.model_dump(mode="json"), indent=2))
     if dry_run:

