@@ -18,6 +18,7 @@ from llm_aug.data.io import Dataset
 from llm_aug.data.schemes import LabelScheme
 from llm_aug.errors import UserError
 from llm_aug.prompting import ExemplarSelector, fit_to_budget, load_prompt, parse_label, vote
+from llm_aug.prompting.vote import label_logprobs, score_from_logprobs
 from llm_aug.prompting.templates import Prompt
 from llm_aug.runner import Runner, RunSummary
 from llm_aug.types import ChatRequest, Message, ResultRow, SamplingParams
@@ -43,6 +44,7 @@ class ClassifyConfig(BaseModel):
     max_prompt_tokens: int | None = Field(None, description="drop exemplars beyond this budget")
     structured: bool = Field(True, description="send the prompt's JSON schema when it has one")
     reask: bool = Field(False, description="ask once more, quoting the parse error, when a reply has no valid label")
+    score_labels: bool = Field(False, description="score every label from token logprobs (backends that return them)")
 
     def prompt_name(self, task: str) -> str:
         return self.prompt or (FEWSHOT_PROMPT if self.shots else DEFAULT_PROMPTS[task])
@@ -61,7 +63,8 @@ def _check_prompt(prompt: Prompt, scheme: LabelScheme, cfg: ClassifyConfig) -> N
 
 def _params(cfg: ClassifyConfig) -> SamplingParams:
     temp = cfg.temperature if cfg.temperature is not None else (0.0 if cfg.samples == 1 else 0.7)
-    return SamplingParams(temperature=temp, max_tokens=cfg.max_tokens, seed=cfg.seed, n=cfg.samples)
+    return SamplingParams(temperature=temp, max_tokens=cfg.max_tokens, seed=cfg.seed, n=cfg.samples,
+                          top_logprobs=20 if cfg.score_labels else None)
 
 
 def build_requests(data: Dataset, scheme: LabelScheme, prompt: Prompt, cfg: ClassifyConfig,
@@ -96,7 +99,8 @@ def build_requests(data: Dataset, scheme: LabelScheme, prompt: Prompt, cfg: Clas
     return requests, meta
 
 
-def prediction_row(row_text: str, result: ResultRow | None, scheme: LabelScheme) -> dict[str, Any]:
+def prediction_row(row_text: str, result: ResultRow | None, scheme: LabelScheme,
+                   score_labels: bool = False) -> dict[str, Any]:
     """Parse every sample, vote, and keep the raw replies and any error."""
     if result is None or not result.ok:
         error = result.error if result is not None else "no result"
@@ -104,9 +108,21 @@ def prediction_row(row_text: str, result: ResultRow | None, scheme: LabelScheme)
     parsed = [parse_label(t, scheme) for t in result.texts]
     label, confidence = vote([p.label for p in parsed], ordinal=scheme.ordinal)
     raw: Any = result.texts[0] if len(result.texts) == 1 else result.texts
-    return {"text": row_text, "pred": label, "confidence": round(confidence, 4), "raw": raw,
-            "error": None, "parse": [p.method for p in parsed],
-            "reason": next((p.reason for p in parsed if p.reason), None)}
+    row = {"text": row_text, "pred": label, "confidence": round(confidence, 4), "raw": raw,
+           "error": None, "parse": [p.method for p in parsed],
+           "reason": next((p.reason for p in parsed if p.reason), None)}
+    if score_labels:
+        row.update(_scored(result, scheme))
+    return row
+
+
+def _scored(result: ResultRow, scheme: LabelScheme) -> dict[str, Any]:
+    """Label chosen by token probabilities of the first sample; nothing when none came back."""
+    scores = label_logprobs(result.generations[0].logprobs, scheme.labels)
+    if not scores:
+        return {"label_scores": None}
+    label, prob = score_from_logprobs(scores)
+    return {"pred": label, "confidence": round(prob, 4), "label_scores": {str(k): round(v, 4) for k, v in scores.items()}}
 
 
 def classify_dataset(data: Dataset, scheme: LabelScheme, runner: Runner, cfg: ClassifyConfig,
@@ -128,7 +144,7 @@ def classify_dataset(data: Dataset, scheme: LabelScheme, runner: Runner, cfg: Cl
     tmp = output.with_name(output.name + ".tmp")
     with jsonlines.open(tmp, mode="w") as out:
         for row in data.rows:
-            pred = prediction_row(row.text, by_id.get(row.id), scheme)
+            pred = prediction_row(row.text, by_id.get(row.id), scheme, cfg.score_labels)
             if row.id in reasked:
                 again = prediction_row(row.text, reasked[row.id], scheme)
                 pred = {**again, "raw": [pred["raw"], again["raw"]], "reasked": True}

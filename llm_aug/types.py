@@ -33,6 +33,7 @@ class SamplingParams(BaseModel):
     seed: int | None = None
     stop: tuple[str, ...] = ()
     n: int = Field(1, ge=1)
+    top_logprobs: int | None = Field(None, ge=0, le=20, description="ask for the top-k alternatives per token")
 
 
 class ChatRequest(BaseModel):
@@ -59,6 +60,8 @@ class Generation(BaseModel):
     finish_reason: str = "stop"
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Per generated token (first few only): (sampled token, {alternative token: logprob}).
+    logprobs: list[tuple[str, dict[str, float]]] | None = None
 
 
 @runtime_checkable

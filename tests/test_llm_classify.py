@@ -201,3 +201,40 @@ def test_similar_exemplars_can_use_an_embedder(tmp_path, demo_dir, monkeypatch):
         # cosine on (length, 1) favours posts of similar length
         others = sorted((abs(lengths[o] - lengths[rid]), o) for o in lengths if o != rid)
         assert abs(lengths[row["exemplar_ids"][0]] - lengths[rid]) <= others[len(others) // 2][0]
+
+
+class _LogprobServer(LLMServer):
+    """Answers "等级：1" + "0" with token logprobs, as a tokenizer that splits 10 would."""
+
+    def _completion(self, body: dict) -> dict:
+        out = super()._completion(body)
+        assert body.get("logprobs") is True and body.get("top_logprobs") == 20
+        tokens = [("等级", {"等级": -0.01}), ("：", {"：": -0.01}),
+                  ("1", {"1": -0.2, "7": -1.8, "9": -3.0}), ("0", {"0": -0.4, "。": -1.1})]
+        for choice in out["choices"]:
+            choice["message"]["content"] = "等级：10"
+            choice["logprobs"] = {"content": [
+                {"token": t, "logprob": alts[t], "top_logprobs": [{"token": a, "logprob": lp} for a, lp in alts.items()]}
+                for t, alts in tokens]}
+        return out
+
+
+def test_score_labels_uses_token_logprobs_from_the_server(tmp_path, demo_dir):
+    import math
+
+    from llm_aug.backends.openai_compat import OpenAICompatBackend
+
+    data = load_dataset(demo_dir / "val.tsv", FINE)
+    with _LogprobServer() as srv:
+        runner = _runner(OpenAICompatBackend("m", srv.url), tmp_path)
+        out = tmp_path / "p.jsonl"
+        classify_dataset(data, FINE, runner, ClassifyConfig(score_labels=True, max_tokens=4), out)
+    row = next(iter(jsonlines.open(out)))
+    scores = {int(k): v for k, v in row["label_scores"].items()}
+    p10 = math.exp(-0.2) * math.exp(-0.4)  # "1" then "0"
+    p1 = math.exp(-0.2) * (1 - math.exp(-0.4))
+    assert scores[10] == pytest.approx(math.log(p10), abs=1e-3)
+    assert scores[1] == pytest.approx(math.log(p1), abs=1e-3)
+    assert set(scores) == {1, 7, 9, 10}
+    total = p10 + p1 + math.exp(-1.8) + math.exp(-3.0)
+    assert row["pred"] == 10 and row["confidence"] == pytest.approx(p10 / total, abs=1e-3)

@@ -238,7 +238,10 @@ def test_batching_backend_gets_batches():
     assert sorted(backend.sizes) == [2, 4, 4] and summary.n_ok == 10
 
 
-def test_progress_bar_shows_rate_unless_quiet(capsys):
+def test_progress_bar_shows_rate_unless_quiet(capsys, monkeypatch):
+    from llm_aug import progress
+
+    monkeypatch.setitem(progress._QUIET, "value", False)  # CI runs with LLM_AUG_QUIET=1
     Runner(FakeBackend(latency_s=0.03), cfg(quiet=False, concurrency=2)).run(reqs(30))
     err = capsys.readouterr().err
     assert re.search(r"\b[1-9]\d*/30 \[", err)  # it moved

@@ -164,7 +164,9 @@ def _plan(cfg: AugmentConfig, scheme: LabelScheme, train: Dataset, prompt_tokens
 def _write_plan(cfg: AugmentConfig, plan: Plan, caps: dict[int, int]) -> None:
     unit = {"llm": "requests", "backtranslate": "source posts (2 requests each)"}.get(cfg.method, "rewrites")
     head = f"# Augmentation plan: `{cfg.method}` on `{cfg.train}`\n\n"
-    tail = f"\nPer-level cap: {max(caps.values(), default=0)} {unit} at most (`--max-requests-per-level`).\n"
+    cap = (f"{cfg.max_requests_per_level}" if cfg.max_requests_per_level
+           else f"3x the planned number (at most {max(caps.values(), default=0)})")
+    tail = f"\nPer-level cap over all rounds: {cap} {unit} (`--max-requests-per-level`).\n"
     if cfg.method in G.RULE_OPS:
         tail += "Rule-based method: no LLM calls; the token estimate does not apply.\n"
     atomic_write(cfg.out / "plan.md", lambda fh: fh.write(head + plan.to_markdown() + tail))

@@ -105,6 +105,8 @@ def build_payload(model: str, request: ChatRequest, structured: StructuredMode =
         payload["seed"] = p.seed
     if p.stop:
         payload["stop"] = list(p.stop)
+    if p.top_logprobs is not None:
+        payload["logprobs"], payload["top_logprobs"] = True, p.top_logprobs
     schema = request.json_schema
     if schema is not None and structured == "response_format":
         payload["response_format"] = {"type": "json_schema",
@@ -127,6 +129,7 @@ def parse_completion(request: ChatRequest, body: bytes, content_type: str = "") 
         choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
         texts = [(c["message"].get("content") or "", c.get("finish_reason") or "stop")
                  for c in choices]
+        logprobs = [_token_logprobs(c) for c in choices]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise MalformedResponse(f"not a chat completion: {type(exc).__name__}: "
                                 f"{redact(str(exc))[:120]}") from exc
@@ -137,8 +140,24 @@ def parse_completion(request: ChatRequest, body: bytes, content_type: str = "") 
     shares = _split(int(total), len(texts)) if total is not None else [
         estimate_tokens(t) for t, _ in texts]
     return [Generation(request_id=request.id, index=i, text=t, finish_reason=f,
-                       prompt_tokens=prompt, completion_tokens=c)
-            for i, ((t, f), c) in enumerate(zip(texts, shares))]
+                       prompt_tokens=prompt, completion_tokens=c, logprobs=lp)
+            for i, ((t, f), c, lp) in enumerate(zip(texts, shares, logprobs))]
+
+
+MAX_LOGPROB_TOKENS = 16  # a label answer is short; keep rows small
+
+
+def _token_logprobs(choice: Mapping[str, Any]) -> list[tuple[str, dict[str, float]]] | None:
+    """The OpenAI ``logprobs.content`` list as (token, {alternative: logprob}) pairs."""
+    content = (choice.get("logprobs") or {}).get("content")
+    if not content:
+        return None
+    out = []
+    for item in content[:MAX_LOGPROB_TOKENS]:
+        alts = {a["token"]: float(a["logprob"]) for a in item.get("top_logprobs") or []}
+        alts.setdefault(item["token"], float(item["logprob"]))
+        out.append((item["token"], alts))
+    return out
 
 
 def _split(total: int, parts: int) -> list[int]:

