@@ -16,8 +16,15 @@ from llm_aug.data.io import file_sha256
 
 MANIFEST_FILE = "manifest.json"
 _VERSIONED = ("torch", "transformers", "scikit-learn", "numpy", "openai")
-# Never let anything that looks like a credential into a manifest.
-_SECRET_KEYS = ("api_key", "apikey", "token", "secret", "password", "authorization")
+# Never let anything that looks like a credential into a manifest. Matched on whole key
+# names or suffixes, so usage counts such as "prompt_tokens" survive.
+_SECRET_SUFFIXES = ("api_key", "apikey", "secret", "password", "authorization", "access_token",
+                    "auth_token", "bearer")
+
+
+def _is_secret_key(key: object) -> bool:
+    k = str(key).lower()
+    return k == "token" or k.endswith(_SECRET_SUFFIXES)
 
 
 def _git_commit() -> str | None:
@@ -44,8 +51,7 @@ def _versions() -> dict[str, str | None]:
 def scrub(obj: Any) -> Any:
     """Drop credential-like keys from nested dicts (defence in depth)."""
     if isinstance(obj, dict):
-        return {k: ("<redacted>" if any(s in str(k).lower() for s in _SECRET_KEYS) else scrub(v))
-                for k, v in obj.items()}
+        return {k: ("<redacted>" if _is_secret_key(k) else scrub(v)) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [scrub(v) for v in obj]
     return obj

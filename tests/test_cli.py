@@ -89,3 +89,12 @@ def test_data_fetch_from_local_copy_and_offline_error(tmp_path, demo_dir, monkey
     monkeypatch.setenv("LLM_AUG_SOS1K_BASE_URL", "http://127.0.0.1:9")
     res = run_cli("data", "fetch", "sos1k", "--dest", tmp_path / "dl")
     assert res.returncode == 2 and "--from DIR" in res.stderr
+
+
+def test_manifest_scrubs_credentials_but_keeps_token_counts():
+    from llm_aug.manifest import scrub
+
+    out = scrub({"llm": {"api_key": "sk-x", "OPENAI_API_KEY": "sk-y", "token": "t", "access_token": "a"},
+                 "usage": {"prompt_tokens": 10, "completion_tokens": 5}})
+    assert all(v == "<redacted>" for v in out["llm"].values())
+    assert out["usage"] == {"prompt_tokens": 10, "completion_tokens": 5}

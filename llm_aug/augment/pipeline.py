@@ -352,10 +352,5 @@ def _write_manifest(cfg: AugmentConfig, result: AugmentResult, files: CorpusFile
              "result": result.model_dump(mode="json", include={"before", "after", "targets", "shortfall",
                                                                 "rounds", "n_candidates", "rejections"}),
              "outputs": {k: str(v) for k, v in files._asdict().items()}}
-    path = write_manifest(cfg.out, "augment", data_files=[cfg.train, *cfg.protect], seed=cfg.seed,
-                          config=cfg.model_dump(mode="json"), extra=extra)
-    # write_manifest's credential scrub also blanks any key containing "token", so the
-    # usage counts (numbers, backend and model only) are put back unscrubbed.
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    manifest["usage"] = result.usage
-    atomic_write(path, lambda fh: fh.write(json.dumps(manifest, indent=2, ensure_ascii=False, default=str)))
+    write_manifest(cfg.out, "augment", data_files=[cfg.train, *cfg.protect], seed=cfg.seed,
+                   config=cfg.model_dump(mode="json"), extra=extra)

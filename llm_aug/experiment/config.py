@@ -1,0 +1,144 @@
+"""Experiment configuration: tasks x systems x training sets x seeds, validated up front.
+
+The schema only; :mod:`llm_aug.experiment.resolve` reads the file, resolves paths and
+turns every problem into a one-line ``UserError``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError,
+                      field_validator, model_validator)
+
+Task = Literal["fine", "binary"]
+ORIGINAL = "original"
+ZERO_SHOT = "zero-shot"  # the train-set slot of an LLM step that reads no training data
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+# Defaults of an LLM system: the offline smoke-test model through embedded llama.cpp.
+DEFAULT_BACKEND: dict[str, Any] = {"kind": "llamacpp", "model": "test"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+def _check_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(f"{value!r} is not a valid name (letters, digits, _ . + - only)")
+    return value
+
+
+class _SystemBase(_Strict):
+    name: str
+    tasks: list[Task] | None = Field(None, description="default: every task of the experiment")
+    train_sets: list[str] | None = Field(None, description="names; default depends on kind")
+    seeds: list[int] | None = Field(None, description="default: the experiment's seeds")
+
+    _name = field_validator("name")(_check_name)
+
+
+class ClassifierSystem(_SystemBase):
+    """A trainable method of ``llm_aug.classifiers.registry`` (grid-searched on val)."""
+
+    kind: Literal["classifier"] = "classifier"
+    method: str
+    params: dict[str, Any] = Field(default_factory=dict, description="fixed estimator parameters")
+    grid: dict[str, list[Any]] | None = Field(None, description="replaces the method's search grid")
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, value: str) -> str:
+        from llm_aug.classifiers.registry import METHODS
+
+        if value not in METHODS:
+            raise ValueError(f"unknown method {value!r}; available: {', '.join(METHODS)}")
+        return value
+
+
+class LLMSystem(_SystemBase):
+    """Zero-/few-shot classification by an LLM; exemplars come from its train set(s)."""
+
+    kind: Literal["llm"]
+    backend: dict[str, Any] = Field(default_factory=lambda: dict(DEFAULT_BACKEND))
+    runner: dict[str, Any] = Field(default_factory=dict, description="RunnerConfig fields")
+    prompt: str | None = None
+    shots: int = Field(0, ge=0)
+    shot_strategy: Literal["random", "similar", "diverse"] = "similar"
+    samples: int = Field(1, ge=1)
+    temperature: float | None = None
+    max_tokens: int = Field(256, ge=1)
+    max_prompt_tokens: int | None = None
+    limit: int | None = Field(None, ge=1, description="score only this many eval posts")
+
+    @model_validator(mode="after")
+    def _valid_llm_settings(self) -> "LLMSystem":
+        from llm_aug.llm_config import LLMConfig
+
+        runner = {k: v for k, v in self.runner.items() if k != "cache_path"}
+        try:
+            LLMConfig.model_validate({"backend": self.backend, "runner": runner})
+        except ValidationError as exc:
+            raise ValueError(f"LLM settings: {error_line(exc)}") from None
+        return self
+
+
+def _system_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("kind", "classifier"))
+    return str(getattr(value, "kind", "classifier"))
+
+
+System = Annotated[
+    Union[Annotated[ClassifierSystem, Tag("classifier")], Annotated[LLMSystem, Tag("llm")]],
+    Discriminator(_system_kind),
+]
+
+
+class ExperimentConfig(_Strict):
+    """The whole experiment file."""
+
+    name: str | None = None
+    data_dir: Path | None = Field(None, description="default: ../shared/data/sos1k from the repo")
+    eval_split: Literal["val", "test"] = "val"
+    eval_files: dict[Task, Path] = Field(default_factory=dict, description="override the eval file")
+    tasks: list[Task] = Field(default_factory=lambda: ["fine", "binary"], min_length=1)
+    train_sets: dict[Task, dict[str, Path]] = Field(default_factory=dict)
+    systems: list[System] = Field(min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    n_boot: int = Field(1000, ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ExperimentConfig":
+        names = [s.name for s in self.systems]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"duplicate system name(s): {', '.join(dup)}")
+        for task in self.tasks:
+            self.train_sets.setdefault(task, {}).setdefault(ORIGINAL, Path(task) / "train.tsv")
+        for sets in self.train_sets.values():
+            for name in sets:
+                if _check_name(name) == ZERO_SHOT:
+                    raise ValueError(f"{ZERO_SHOT!r} is reserved; name the train set otherwise")
+        known = {n for sets in self.train_sets.values() for n in sets}
+        for s in self.systems:
+            extra = sorted(set(s.tasks or []) - set(self.tasks))
+            if extra:
+                raise ValueError(f"system {s.name!r}: task(s) {', '.join(extra)} not in tasks")
+            unknown = sorted(set(s.train_sets or []) - known)
+            if unknown:
+                raise ValueError(f"system {s.name!r}: unknown train set(s) {', '.join(unknown)}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("seeds must be distinct")
+        return self
+
+
+def error_line(exc: ValidationError) -> str:
+    """The first validation error as ``where: message`` (one line)."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
+    msg = first["msg"].removeprefix("Value error, ")
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where}: {msg}{more}" if where else f"{msg}{more}"

@@ -1,0 +1,121 @@
+"""The step matrix (tasks x systems x train sets x seeds) and each step's cache key."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llm_aug import __version__
+from llm_aug.data.io import file_sha256
+from llm_aug.experiment.config import ORIGINAL, ZERO_SHOT, ClassifierSystem, LLMSystem
+from llm_aug.experiment.resolve import ResolvedConfig
+
+# Bump when a change here makes old cached steps wrong (their keys then stop matching).
+KEY_VERSION = 1
+# Fields that pick which steps exist, not what a step computes.
+_SELECTION_FIELDS = {"name", "tasks", "train_sets", "seeds"}
+
+
+@dataclass(frozen=True, eq=False)
+class Step:
+    """One cell of the matrix: a system trained on one train set with one seed, for one task."""
+
+    task: str
+    system: ClassifierSystem | LLMSystem
+    train_set: str
+    train_path: Path | None
+    seed: int
+
+    @property
+    def id(self) -> str:
+        """``task/system/train_set/sN``: the results folder and what ``--only`` matches."""
+        return f"{self.task}/{self.system.name}/{self.train_set}/s{self.seed}"
+
+    @property
+    def label(self) -> str:
+        """The system's name in reports: system, plus the train set when it is not the original."""
+        return self.system.name if self.train_set == ORIGINAL else f"{self.system.name} @ {self.train_set}"
+
+
+def _train_sets(system: ClassifierSystem | LLMSystem, available: dict[str, Path]) -> list[str]:
+    if isinstance(system, LLMSystem) and not system.shots:
+        return [ZERO_SHOT]
+    wanted = system.train_sets
+    if wanted is None:
+        # An LLM reads only a few exemplars: by default from the original training set.
+        wanted = [ORIGINAL] if isinstance(system, LLMSystem) else list(available)
+    return [name for name in wanted if name in available]
+
+
+def expand(res: ResolvedConfig) -> list[Step]:
+    """Every step of the experiment, in config order (task, system, train set, seed)."""
+    cfg = res.config
+    steps = []
+    for task in cfg.tasks:
+        available = res.train_files.get(task, {})
+        for system in cfg.systems:
+            if system.tasks is not None and task not in system.tasks:
+                continue
+            for name in _train_sets(system, available):
+                for seed in system.seeds or cfg.seeds:
+                    steps.append(Step(task, system, name, available.get(name), seed))
+    return steps
+
+
+def select(steps: list[Step], pattern: str | None) -> list[bool]:
+    """Which steps ``pattern`` picks: a glob on the step id, or any comma-separated glob."""
+    if not pattern:
+        return [True] * len(steps)
+    globs = [p.strip() for p in pattern.split(",") if p.strip()]
+    return [any(fnmatch.fnmatchcase(s.id, g) or fnmatch.fnmatchcase(s.id, f"*{g}*")
+                for g in globs) for s in steps]
+
+
+class FileHashes:
+    """sha256 of data files, each computed once per run."""
+
+    def __init__(self) -> None:
+        self._seen: dict[Path, str] = {}
+
+    def __call__(self, path: Path | None) -> str | None:
+        if path is None:
+            return None
+        if path not in self._seen:
+            self._seen[path] = file_sha256(path)
+        return self._seen[path]
+
+
+def _prompt_sha(step: Step) -> str | None:
+    if not isinstance(step.system, LLMSystem):
+        return None
+    from llm_aug.experiment.llm_step import classify_config
+    from llm_aug.prompting import load_prompt
+
+    return load_prompt(classify_config(step).prompt_name(step.task)).sha256
+
+
+def key_inputs(step: Step, res: ResolvedConfig, hashes: FileHashes) -> dict[str, Any]:
+    """Everything a step's result depends on (and nothing that only names it)."""
+    return {
+        "key_version": KEY_VERSION,
+        "llm_aug": __version__,
+        "task": step.task,
+        "system": step.system.model_dump(mode="json", exclude=_SELECTION_FIELDS),
+        "seed": step.seed,
+        "train_sha256": hashes(step.train_path),
+        "val_sha256": hashes(res.val_files[step.task]),
+        "eval_sha256": hashes(res.eval_files[step.task]),
+        "binary_gold_sha256": hashes(res.binary_gold.get(step.task)),
+        "prompt_sha256": _prompt_sha(step),
+        "n_boot": res.config.n_boot,
+    }
+
+
+def step_key(step: Step, res: ResolvedConfig, hashes: FileHashes) -> str:
+    """sha256 of :func:`key_inputs` (canonical JSON)."""
+    blob = json.dumps(key_inputs(step, res, hashes), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
