@@ -303,3 +303,24 @@ def test_relabel_with_a_trained_model_directory(tmp_path):
     assert result.rejections["label"] == sum(r["rejected_by"] == "label" for r in rejected)
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["config"]["relabel"] == str(model)
+
+
+def test_training_rows_that_leak_a_protected_post_are_dropped(tmp_path, demo_dir):
+    import subprocess
+    import sys
+
+    from llm_aug.data.io import load_dataset
+
+    val = load_dataset(demo_dir / "val.tsv")
+    train_text = (demo_dir / "train.tsv").read_text(encoding="utf-8")
+    leaked = val.rows[0].text + "！"  # same post up to punctuation
+    train = tmp_path / "train.tsv"
+    train.write_text(train_text + f"{leaked}\t{val.rows[0].label}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    res = subprocess.run([sys.executable, "-m", "llm_aug", "-q", "augment", "--method", "synonym", "--task", "fine",
+                          "--train", str(train), "--balance", "7", "--protect", str(demo_dir / "val.tsv"),
+                          "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert res.returncode in (0, 3), res.stderr
+    stats = subprocess.run([sys.executable, "-m", "llm_aug", "-q", "data", "stats", str(out / "corpus.tsv"),
+                            str(demo_dir / "val.tsv"), "--json"], capture_output=True, text=True, timeout=120)
+    assert json.loads(stats.stdout)["overlap"][0]["shared_texts"] == 0

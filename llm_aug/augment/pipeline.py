@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from llm_aug.augment import generate as G
+from llm_aug.data.stats import overlap_key
 from llm_aug.augment.corpus import CorpusFiles, atomic_write, write_corpus
 from llm_aug.augment.filters import (
     FilterConfig,
@@ -244,10 +245,14 @@ def _load(cfg: AugmentConfig) -> tuple[LabelScheme, Dataset, list[Dataset]]:
     train = load_dataset(cfg.train, scheme)
     # Protect files may be unlabelled or use another scheme: only their texts matter.
     protect = [load_dataset(p, None, require_labels=False) for p in cfg.protect]
-    shared = {r.text for r in train.rows} & {r.text for d in protect for r in d.rows}
-    if shared:
-        log.warning("%d training posts also appear in the protect files; they stay in the corpus "
-                    "as given (check your split)", len(shared))
+    # A held-out post must never reach the training corpus, even when the user's own
+    # split already leaks it (SOS-1K's train and val share one post up to punctuation).
+    held = {overlap_key(r.text) for d in protect for r in d.rows}
+    kept = [r for r in train.rows if overlap_key(r.text) not in held]
+    if len(kept) < len(train.rows):
+        log.warning("dropped %d training post(s) that also appear in the protect files (check your split)",
+                    len(train.rows) - len(kept))
+        train = Dataset(kept, train.path, train.scheme, {**train.meta, "dropped_leaked": len(train.rows) - len(kept)})
     return scheme, train, protect
 
 

@@ -53,8 +53,9 @@ def _fit(step: Step, train: Dataset, val: Dataset, out: Path) -> tuple[Any, dict
     return estimator, selection
 
 
-def run_classifier(step: Step, val_path: Path, eval_path: Path, work: Path) -> dict[str, Any]:
-    """Fit, predict ``eval_path`` into ``work/predictions.jsonl``; return timing and selection."""
+def run_classifier(step: Step, val_path: Path, eval_path: Path,
+                   work: Path) -> tuple[dict[str, Any], Dataset]:
+    """Fit, predict ``eval_path`` into ``work/predictions.jsonl``; return timing/selection and gold."""
     scheme = scheme_for_task(step.task)
     assert step.train_path is not None
     train = load_dataset(step.train_path, scheme)
@@ -67,5 +68,6 @@ def run_classifier(step: Step, val_path: Path, eval_path: Path, work: Path) -> d
     write_predictions(estimator, data, work / PREDICTIONS)
     predict_s = time.perf_counter() - t1
     log.info("%s: val weighted F1 %.4f with %s", step.id, selection["val_weighted_f1"], selection["params"])
-    return {"timing": {"fit_seconds": round(fit_s, 3), "predict_seconds": round(predict_s, 3)},
-            "selection": selection, "n_train": len(train)}
+    extra = {"timing": {"fit_seconds": round(fit_s, 3), "predict_seconds": round(predict_s, 3)},
+             "selection": selection, "n_train": len(train)}
+    return extra, data

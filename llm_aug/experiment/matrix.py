@@ -119,3 +119,7 @@ def step_key(step: Step, res: ResolvedConfig, hashes: FileHashes) -> str:
     """sha256 of :func:`key_inputs` (canonical JSON)."""
     blob = json.dumps(key_inputs(step, res, hashes), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class StepSkipped(Exception):
+    """A step that cannot run here (e.g. its LLM backend is unavailable); recorded, not fatal."""

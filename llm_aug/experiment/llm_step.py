@@ -1,0 +1,86 @@
+"""One LLM step: zero-/few-shot classification of the eval split (or a fixed subset of it)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from llm_aug.data.io import Dataset, load_dataset
+from llm_aug.data.schemes import scheme_for_task
+from llm_aug.errors import UserError
+from llm_aug.experiment.config import LLMSystem
+from llm_aug.experiment.matrix import Step, StepSkipped
+from llm_aug.llm_classify import ClassifyConfig, classify_dataset
+from llm_aug.manifest import write_manifest
+from llm_aug.progress import is_quiet
+
+log = logging.getLogger(__name__)
+
+PREDICTIONS = "predictions.jsonl"
+
+
+def _system(step: Step) -> LLMSystem:
+    assert isinstance(step.system, LLMSystem)
+    return step.system
+
+
+def classify_config(step: Step) -> ClassifyConfig:
+    """The ``classify`` settings of an LLM step (its seed drives sampling and exemplars)."""
+    s = _system(step)
+    return ClassifyConfig(prompt=s.prompt, shots=s.shots, shot_strategy=s.shot_strategy,
+                          samples=s.samples, temperature=s.temperature, max_tokens=s.max_tokens,
+                          max_prompt_tokens=s.max_prompt_tokens, seed=step.seed)
+
+
+def subset(data: Dataset, limit: int | None) -> Dataset:
+    """The first ``limit`` posts by id (ids are text hashes, so a stable pseudo-random pick).
+
+    Every LLM system and seed with the same limit scores the same posts, so they pair.
+    """
+    if limit is None or limit >= len(data):
+        return data
+    keep = set(sorted(data.ids)[:limit])
+    rows = [r for r in data.rows if r.id in keep]
+    return Dataset(rows, path=data.path, scheme=data.scheme, meta={**data.meta, "subset": limit})
+
+
+def _runner(step: Step, cache_path: Path) -> Any:
+    """A runner over the system's backend; an unusable backend skips the step."""
+    from llm_aug.backends import make_backend
+    from llm_aug.llm_config import LLMConfig
+    from llm_aug.runner import Runner
+
+    s = _system(step)
+    llm = LLMConfig.model_validate({"backend": s.backend, "runner": {
+        "quiet": is_quiet(), **s.runner, "cache_path": str(cache_path)}})
+    try:
+        return Runner(make_backend(llm.backend), llm.runner), llm
+    except (UserError, ImportError, ValueError, OSError) as exc:
+        raise StepSkipped(f"LLM backend unavailable: {' '.join(str(exc).split())}") from None
+
+
+def run_llm(step: Step, eval_path: Path, work: Path, cache_path: Path) -> tuple[dict[str, Any], Dataset]:
+    """Classify the eval posts into ``work/predictions.jsonl``; return usage/timing and the gold."""
+    scheme = scheme_for_task(step.task)
+    gold = subset(load_dataset(eval_path, scheme), _system(step).limit)
+    train = load_dataset(step.train_path, scheme) if step.train_path and _system(step).shots else None
+    cfg = classify_config(step)
+    runner, llm = _runner(step, cache_path)
+    t0 = time.perf_counter()
+    summary = classify_dataset(gold, scheme, runner, cfg, work / PREDICTIONS, train=train)
+    seconds = time.perf_counter() - t0
+    if summary.n_ok == 0:
+        raise StepSkipped(f"LLM backend answered none of {summary.n_items} requests "
+                          f"(errors: {summary.errors or 'none recorded'})")
+    usage = summary.to_manifest()
+    write_manifest(work, "experiment-classify", data_files=[eval_path] + ([step.train_path] if train else []),
+                   seed=step.seed, name="classify.manifest.json",
+                   config={"task": step.task, "classify": cfg.model_dump(), "llm": llm.model_dump(mode="json")},
+                   extra={"usage": usage})
+    log.info("%s: %d/%d answered, %d prompt + %d completion tokens", step.id, summary.n_ok,
+             summary.n_items, summary.prompt_tokens, summary.completion_tokens)
+    extra = {"timing": {"fit_seconds": 0.0, "predict_seconds": round(seconds, 3)}, "usage": usage,
+             "subset": _system(step).limit, "n_train": len(train) if train else 0}
+    return extra, gold
