@@ -10,6 +10,7 @@ import typer
 from llm_aug import __version__
 from llm_aug.cli import augment as augment_cmds
 from llm_aug.cli import data as data_cmds
+from llm_aug.cli import experiment as experiment_cmds
 from llm_aug.cli import llm as llm_cmds
 from llm_aug.cli import prompts as prompt_cmds
 from llm_aug.cli import models as model_cmds
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 app.add_typer(data_cmds.app, name="data")
 app.add_typer(prompt_cmds.app, name="prompts")
+app.add_typer(experiment_cmds.app, name="experiment")
 model_cmds.register(app)
 llm_cmds.register(app)
 augment_cmds.register(app)

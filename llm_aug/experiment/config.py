@@ -117,7 +117,9 @@ class ExperimentConfig(_Strict):
         if dup:
             raise ValueError(f"duplicate system name(s): {', '.join(dup)}")
         for task in self.tasks:
-            self.train_sets.setdefault(task, {}).setdefault(ORIGINAL, Path(task) / "train.tsv")
+            sets = self.train_sets.get(task, {})
+            # The original set comes first: every augmented set is compared against it.
+            self.train_sets[task] = {ORIGINAL: sets.get(ORIGINAL, Path(task) / "train.tsv"), **sets}
         for sets in self.train_sets.values():
             for name in sets:
                 if _check_name(name) == ZERO_SHOT:
