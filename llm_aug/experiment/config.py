@@ -10,8 +10,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError,
-                      field_validator, model_validator)
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+
+from llm_aug.llm_classify import ClassifyConfig
 
 Task = Literal["fine", "binary"]
 ORIGINAL = "original"
@@ -37,7 +38,10 @@ class _SystemBase(_Strict):
     train_sets: list[str] | None = Field(None, description="names; default depends on kind")
     seeds: list[int] | None = Field(None, description="default: the experiment's seeds")
 
-    _name = field_validator("name")(_check_name)
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        return _check_name(value)
 
 
 class ClassifierSystem(_SystemBase):
@@ -58,23 +62,27 @@ class ClassifierSystem(_SystemBase):
         return value
 
 
-class LLMSystem(_SystemBase):
-    """Zero-/few-shot classification by an LLM; exemplars come from its train set(s)."""
+class LLMSystem(_SystemBase, ClassifyConfig):
+    """Zero-/few-shot classification by an LLM; exemplars come from its train set(s).
+
+    Every ``llm-aug classify`` setting (prompt, shots, shot_strategy, samples, reask...) is
+    a field, inherited from ``ClassifyConfig``; the seed comes from the step.
+    """
 
     kind: Literal["llm"]
     backend: dict[str, Any] = Field(default_factory=lambda: dict(DEFAULT_BACKEND))
     runner: dict[str, Any] = Field(default_factory=dict, description="RunnerConfig fields")
-    prompt: str | None = None
-    shots: int = Field(0, ge=0)
-    shot_strategy: Literal["random", "similar", "diverse"] = "similar"
-    samples: int = Field(1, ge=1)
-    temperature: float | None = None
-    max_tokens: int = Field(256, ge=1)
-    max_prompt_tokens: int | None = None
     limit: int | None = Field(None, ge=1, description="score only this many eval posts")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_seed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "seed" in data:
+            raise ValueError("an LLM system takes `seeds: [...]` (one step each), not `seed`")
+        return data
+
     @model_validator(mode="after")
-    def _valid_llm_settings(self) -> "LLMSystem":
+    def _valid_llm_settings(self) -> LLMSystem:
         from llm_aug.llm_config import LLMConfig
 
         runner = {k: v for k, v in self.runner.items() if k != "cache_path"}
@@ -103,7 +111,7 @@ class ExperimentConfig(_Strict):
     name: str | None = None
     data_dir: Path | None = Field(None, description="default: ../shared/data/sos1k from the repo")
     eval_split: Literal["val", "test"] = "val"
-    eval_files: dict[Task, Path] = Field(default_factory=dict, description="override the eval file")
+    eval_files: dict[Task, Path] = Field(default_factory=dict, description="test files (eval_split: test)")
     tasks: list[Task] = Field(default_factory=lambda: ["fine", "binary"], min_length=1)
     train_sets: dict[Task, dict[str, Path]] = Field(default_factory=dict)
     systems: list[System] = Field(min_length=1)
@@ -111,7 +119,7 @@ class ExperimentConfig(_Strict):
     n_boot: int = Field(1000, ge=0)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ExperimentConfig":
+    def _consistent(self) -> ExperimentConfig:
         names = [s.name for s in self.systems]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -132,6 +140,8 @@ class ExperimentConfig(_Strict):
             unknown = sorted(set(s.train_sets or []) - known)
             if unknown:
                 raise ValueError(f"system {s.name!r}: unknown train set(s) {', '.join(unknown)}")
+        if self.eval_files and self.eval_split != "test":
+            raise ValueError("eval_files gives the held-out test files: set eval_split: test")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError("seeds must be distinct")
         return self

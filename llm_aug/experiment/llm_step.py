@@ -29,9 +29,8 @@ def _system(step: Step) -> LLMSystem:
 def classify_config(step: Step) -> ClassifyConfig:
     """The ``classify`` settings of an LLM step (its seed drives sampling and exemplars)."""
     s = _system(step)
-    return ClassifyConfig(prompt=s.prompt, shots=s.shots, shot_strategy=s.shot_strategy,
-                          samples=s.samples, temperature=s.temperature, max_tokens=s.max_tokens,
-                          max_prompt_tokens=s.max_prompt_tokens, seed=step.seed)
+    fields = {k: getattr(s, k) for k in ClassifyConfig.model_fields if k != "seed"}
+    return ClassifyConfig(**fields, seed=step.seed)
 
 
 def subset(data: Dataset, limit: int | None) -> Dataset:

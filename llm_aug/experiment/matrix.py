@@ -16,8 +16,9 @@ from llm_aug.experiment.resolve import ResolvedConfig
 
 # Bump when a change here makes old cached steps wrong (their keys then stop matching).
 KEY_VERSION = 1
-# Fields that pick which steps exist, not what a step computes.
-_SELECTION_FIELDS = {"name", "tasks", "train_sets", "seeds"}
+# Fields that pick which steps exist, not what a step computes (an LLM system's `seed` is
+# unused: the step's seed is hashed on its own).
+_SELECTION_FIELDS = {"name", "tasks", "train_sets", "seeds", "seed"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,7 +39,9 @@ class Step:
     @property
     def label(self) -> str:
         """The system's name in reports: system, plus the train set when it is not the original."""
-        return self.system.name if self.train_set == ORIGINAL else f"{self.system.name} @ {self.train_set}"
+        if self.train_set in (ORIGINAL, ZERO_SHOT):
+            return self.system.name
+        return f"{self.system.name} @ {self.train_set}"
 
 
 def _train_sets(system: ClassifierSystem | LLMSystem, available: dict[str, Path]) -> list[str]:

@@ -64,7 +64,8 @@ def resolve(config: ExperimentConfig, path: Path, data_dir: str | Path | None = 
     if data_dir is not None:
         base = Path(data_dir).expanduser()
     elif config.data_dir is not None:
-        base = _under(path.resolve().parent, config.data_dir)
+        # Relative to the repo holding the config, like the default (configs live in experiments/).
+        base = _under(repo_root(path.resolve().parent), config.data_dir)
     else:
         base = default_data_dir(path)
     res = ResolvedConfig(config, path, config.name or path.stem, base.resolve())
@@ -81,8 +82,12 @@ def resolve(config: ExperimentConfig, path: Path, data_dir: str | Path | None = 
     return res
 
 
-def load_config(path: str | Path, data_dir: str | Path | None = None) -> ResolvedConfig:
-    """Read, validate and resolve an experiment file; every problem is one ``UserError`` line."""
+def load_config(path: str | Path, data_dir: str | Path | None = None,
+                eval_split: str | None = None) -> ResolvedConfig:
+    """Read, validate and resolve an experiment file; every problem is one ``UserError`` line.
+
+    ``data_dir`` and ``eval_split`` override the file (``eval_split="test"`` is for final scoring).
+    """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: experiment config not found")
@@ -92,6 +97,8 @@ def load_config(path: str | Path, data_dir: str | Path | None = None) -> Resolve
         raise UserError(f"{path}: cannot read YAML ({' '.join(str(exc).split())})") from None
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping at the top level")
+    if eval_split is not None:
+        raw["eval_split"] = eval_split
     try:
         config = ExperimentConfig.model_validate(raw)
     except ValidationError as exc:

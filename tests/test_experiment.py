@@ -1,0 +1,252 @@
+"""Experiment matrix: config validation, step keys, caching, atomic steps, report, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import DEMO, REPO, write
+
+from llm_aug import training
+from llm_aug.errors import UserError
+from llm_aug.experiment import expand, load_config, plan, run_experiment, write_report
+from llm_aug.experiment.classifier_step import search_spec
+from llm_aug.experiment.matrix import FileHashes, select, step_key
+
+ONE_SVM = {"C": [1.0], "class_weight": ["balanced"], "ngram_max": [3]}
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A tiny SOS-1K-shaped folder: the demo posts as fine, collapsed at level 6 as binary."""
+    root = tmp_path / "data"
+    for split in ("train", "val"):
+        text = (DEMO / f"{split}.tsv").read_text(encoding="utf-8")
+        write(root / "fine" / f"{split}.tsv", text)
+        lines = text.splitlines()
+        binary = [lines[0]] + [f"{t}\t{int(int(lab) >= 6)}" for t, lab in (ln.rsplit("\t", 1) for ln in lines[1:])]
+        write(root / "binary" / f"{split}.tsv", "\n".join(binary) + "\n")
+    train = (DEMO / "train.tsv").read_text(encoding="utf-8")
+    write(root / "aug" / "more.tsv", train + "".join(train.splitlines(keepends=True)[1:6]))
+    return root
+
+
+def make_config(tmp_path: Path, data_dir: Path, **overrides) -> Path:
+    cfg = {
+        "data_dir": str(data_dir), "tasks": ["fine", "binary"], "seeds": [0], "n_boot": 50,
+        "train_sets": {"fine": {"more": "aug/more.tsv"}},
+        "systems": [{"name": "majority", "method": "majority", "train_sets": ["original"]},
+                    {"name": "svm", "method": "tfidf-svm", "grid": ONE_SVM}],
+    }
+    cfg.update(overrides)
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def count_fits(monkeypatch) -> list[int]:
+    calls = [0]
+    real = training.fit
+
+    def counting(*args, **kwargs):
+        calls[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "fit", counting)
+    return calls
+
+
+def test_matrix_expansion(tmp_path, data_dir):
+    path = make_config(tmp_path, data_dir, seeds=[0, 1], systems=[
+        {"name": "majority", "method": "majority", "train_sets": ["original"]},
+        {"name": "svm", "method": "tfidf-svm", "seeds": [3]},
+        {"name": "zs", "kind": "llm", "tasks": ["fine"], "backend": {"kind": "fake"}},
+        {"name": "fs", "kind": "llm", "shots": 2, "backend": {"kind": "fake"}},
+    ])
+    ids = [s.id for s in expand(load_config(path))]
+    assert ids == [
+        "fine/majority/original/s0", "fine/majority/original/s1",
+        "fine/svm/original/s3", "fine/svm/more/s3",
+        "fine/zs/zero-shot/s0", "fine/zs/zero-shot/s1",
+        "fine/fs/original/s0", "fine/fs/original/s1",
+        "binary/majority/original/s0", "binary/majority/original/s1",
+        "binary/svm/original/s3",
+        "binary/fs/original/s0", "binary/fs/original/s1",
+    ]
+    steps = expand(load_config(path))
+    assert [s.id for s, keep in zip(steps, select(steps, "fine/svm/*,binary/fs")) if keep] == [
+        "fine/svm/original/s3", "fine/svm/more/s3", "binary/fs/original/s0", "binary/fs/original/s1"]
+
+
+def test_step_key_changes_with_every_input(tmp_path, data_dir):
+    def key(**overrides) -> str:
+        res = load_config(make_config(tmp_path, data_dir, **overrides))
+        step = next(s for s in expand(res) if s.id == "fine/svm/original/s0")
+        return step_key(step, res, FileHashes())
+
+    base = key()
+    assert key() == base  # deterministic
+    svm = {"name": "svm", "method": "tfidf-svm", "grid": ONE_SVM}
+    assert key(systems=[{**svm, "name": "svm", "tasks": ["fine"]}]) == base  # selection fields only
+    assert key(systems=[{**svm, "params": {"ngram_min": 2}}]) != base
+    assert key(systems=[{**svm, "grid": {**ONE_SVM, "C": [0.5]}}]) != base
+    assert key(n_boot=51) != base
+    assert key(seeds=[0, 1]) == base  # seed 0 is still the same step
+    (data_dir / "fine" / "train.tsv").write_text(
+        (data_dir / "fine" / "train.tsv").read_text(encoding="utf-8") + "再加一条\t3\n", encoding="utf-8")
+    assert key() != base
+
+
+def test_data_dir_defaults_to_shared_beside_the_repo(tmp_path, data_dir, monkeypatch):
+    monkeypatch.delenv("LLM_AUG_DATA_DIR", raising=False)
+    repo = tmp_path / "repo"
+    write(repo / "pyproject.toml", "")
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    data_dir.rename(tmp_path / "shared" / "data" / "sos1k")
+    cfg = {"tasks": ["fine"], "systems": [{"name": "m", "method": "majority"}]}
+    write(repo / "experiments" / "a.yaml", yaml.safe_dump(cfg))
+    assert load_config(repo / "experiments" / "a.yaml").data_dir == (tmp_path / "shared/data/sos1k").resolve()
+    write(repo / "experiments" / "b.yaml", yaml.safe_dump({**cfg, "data_dir": "../shared/data/sos1k"}))
+    assert load_config(repo / "experiments" / "b.yaml").data_dir == (tmp_path / "shared/data/sos1k").resolve()
+
+
+def test_fixed_params_leave_the_grid():
+    from llm_aug.experiment.config import ClassifierSystem
+
+    spec = search_spec(ClassifierSystem(name="s", method="tfidf-svm", params={"C": 1.0, "ngram_max": 3}))
+    assert set(spec.grid) == {"class_weight"} and len(spec.candidates()) == 2
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"bogus": 1}, "bogus: Extra inputs are not permitted"),
+    ({"systems": [{"name": "x", "method": "nope"}]}, "unknown method 'nope'"),
+    ({"systems": [{"name": "x", "method": "majority", "colour": 1}]}, "colour: Extra inputs"),
+    ({"systems": [{"name": "x", "method": "majority", "train_sets": ["zzz"]}]}, "unknown train set(s) zzz"),
+    ({"train_sets": {"fine": {"gone": "aug/missing.tsv"}}}, "missing.tsv"),
+    ({"eval_split": "test"}, "fine eval split: file not found"),
+    ({"systems": [{"name": "x", "kind": "llm", "backend": {"kind": "warp"}}]}, "LLM settings"),
+])
+def test_config_errors_are_one_line(tmp_path, data_dir, change, message):
+    with pytest.raises(UserError) as err:
+        load_config(make_config(tmp_path, data_dir, **change))
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_rerun_computes_nothing_and_new_rows_only_themselves(tmp_path, data_dir, monkeypatch):
+    fits, out = count_fits(monkeypatch), tmp_path / "out"
+    path = make_config(tmp_path, data_dir)
+    run = run_experiment(load_config(path), out)
+    assert run["counts"]["computed"] == 5 and fits[0] == 5  # one grid candidate per step
+    assert json.loads((out / "results/fine/svm/more/s0/results.json").read_text())["timing"]["fit_seconds"] >= 0
+
+    fits[0] = 0
+    run = run_experiment(load_config(path), out)
+    assert run["counts"] == {**run["counts"], "computed": 0, "cached": 5} and fits[0] == 0
+
+    systems = yaml.safe_load(path.read_text())["systems"]
+    path = make_config(tmp_path, data_dir, systems=systems + [
+        {"name": "lr", "method": "tfidf-lr", "train_sets": ["original"], "tasks": ["binary"],
+         "grid": {"C": [1.0], "class_weight": ["balanced"], "ngram_max": [3]}}])
+    run = run_experiment(load_config(path), out)
+    assert run["counts"]["computed"] == 1 and run["counts"]["cached"] == 5 and fits[0] == 1
+
+
+def test_only_and_dry_run_plan(tmp_path, data_dir):
+    res = load_config(make_config(tmp_path, data_dir))
+    run = run_experiment(res, tmp_path / "out", only="binary/*")
+    assert run["counts"]["computed"] == 2 and run["counts"]["not-selected"] == 3
+    statuses = {s.id: status for s, _, _, status in plan(res, tmp_path / "out")}
+    assert statuses["binary/svm/original/s0"] == "cached"
+    assert statuses["fine/svm/more/s0"] == "to-compute"
+
+
+def test_failed_step_is_recorded_and_leaves_no_folder(tmp_path, data_dir):
+    path = make_config(tmp_path, data_dir, tasks=["fine"], systems=[
+        {"name": "majority", "method": "majority", "train_sets": ["original"]},
+        {"name": "broken", "method": "tfidf-svm", "params": {"no_such_param": 1}, "train_sets": ["original"]}])
+    out = tmp_path / "out"
+    run = run_experiment(load_config(path), out)
+    assert run["counts"]["computed"] == 1 and run["counts"]["failed"] == 1
+    failed = next(s for s in run["steps"] if s["status"] == "failed")
+    assert "no_such_param" in failed["reason"]
+    assert not (out / "results/fine/broken").exists() or not any((out / "results/fine/broken").rglob("*.json"))
+    assert not list(out.rglob("*.tmp-*"))
+
+
+def test_llm_steps_fake_backend_and_unavailable_backend(tmp_path, data_dir):
+    path = make_config(tmp_path, data_dir, tasks=["fine"], systems=[
+        {"name": "majority", "method": "majority", "train_sets": ["original"]},
+        {"name": "zs", "kind": "llm", "backend": {"kind": "fake", "replies": ['{"level": 4}']}, "limit": 10},
+        {"name": "fs", "kind": "llm", "shots": 2, "backend": {"kind": "fake", "replies": ["7"]}},
+        {"name": "gone", "kind": "llm", "backend": {"kind": "llamacpp", "model_path": str(tmp_path / "x.gguf")}},
+    ])
+    out = tmp_path / "out"
+    run = run_experiment(load_config(path), out)
+    by_id = {s["id"]: s for s in run["steps"]}
+    assert by_id["fine/gone/zero-shot/s0"]["status"] == "skipped"
+    assert "LLM backend unavailable" in by_id["fine/gone/zero-shot/s0"]["reason"]
+    zs = json.loads((out / "results/fine/zs/zero-shot/s0/results.json").read_text())
+    assert zs["n"] == 10 and zs["usage"]["prompt_tokens"] > 0 and zs["timing"]["predict_seconds"] >= 0
+    fs = json.loads((out / "results/fine/fs/original/s0/results.json").read_text())
+    assert fs["n"] == 33 and fs["accuracy"] > 0
+    report = write_report(out)["markdown"].read_text(encoding="utf-8")
+    assert "skipped" in report and "LLM backend unavailable" in report
+    assert "| zs | zero-shot | VAL | 10 / 1 |" in report
+
+
+def test_report_has_paper_rows_every_system_and_no_external_links(tmp_path, data_dir):
+    out = tmp_path / "out"
+    run_experiment(load_config(make_config(tmp_path, data_dir, seeds=[0, 1])), out)
+    paths = write_report(out)
+    md = paths["markdown"].read_text(encoding="utf-8")
+    page = paths["html"].read_text(encoding="utf-8")
+    for text in ("88.39", "50.89", "+4.65", "arXiv:2404.12659", "TEST (reported)", "| VAL |", " ± "):
+        assert text in md, text
+    for system in ("| majority | original |", "| svm | original |", "| svm | more |"):
+        assert system in md, system
+    assert "reference" in md and "MAE" in md and "QWK" in md and "within ±1" in md
+    assert page.count("data:image/png;base64,") >= 6
+    assert "http://" not in page and "https://" not in page and "<link" not in page
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "llm_aug", "--quiet", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, timeout=900)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"systems": [{"name": "x", "method": "nope"}]}, "unknown method 'nope'"),
+    ({"train_sets": {"fine": {"gone": "aug/missing.tsv"}}}, "file not found"),
+    ({"typo_key": 3}, "typo_key: Extra inputs are not permitted"),
+])
+def test_cli_config_errors_exit_2(tmp_path, data_dir, change, message):
+    res = run_cli("experiment", "run", make_config(tmp_path, data_dir, **change), "--out", tmp_path / "o")
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith("error: ") and message in res.stderr
+    assert res.stderr.strip().count("\n") == 0
+
+
+@pytest.mark.slow
+def test_ci_config_end_to_end_through_the_cli(sos1k_dir, tmp_path):
+    out = tmp_path / "ci"
+    res = run_cli("experiment", "run", REPO / "experiments" / "ci.yaml", "--out", out, "--data-dir", sos1k_dir)
+    assert res.returncode == 0, res.stderr
+    run = json.loads((out / "run.json").read_text())
+    assert run["counts"]["computed"] == len(run["steps"]) == 8
+    md, page = (out / "report.md").read_text(encoding="utf-8"), (out / "report.html").read_text(encoding="utf-8")
+    for label in ("majority", "tfidf-svm", "stack", "paper-llms-g-1"):
+        assert f"| {label} |" in md and label in page
+    assert "88.39" in md and "50.89" in md
+
+    res = run_cli("experiment", "run", REPO / "experiments" / "ci.yaml", "--out", out, "--data-dir", sos1k_dir)
+    assert res.returncode == 0, res.stderr
+    again = json.loads((out / "run.json").read_text())
+    assert again["counts"]["computed"] == 0 and again["counts"]["cached"] == 8
+    assert "0 computed, 8 cached" in res.stdout
+
+    res = run_cli("experiment", "report", "--out", out)
+    assert res.returncode == 0 and (out / "report.html").is_file()
