@@ -29,7 +29,7 @@ from llm_aug.eval.results import CONFUSION_FILE, RESULTS_FILE
 logger = logging.getLogger(__name__)
 
 _BASE = ("accuracy", "weighted_f1", "macro_f1")
-_STYLE = (
+REPORT_STYLE = (
     "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}"
     "th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f0f0f0}"
     "td:first-child,th:first-child{text-align:left}tr.best{font-weight:bold}"
@@ -38,7 +38,7 @@ _STYLE = (
 
 
 @dataclass
-class _Run:
+class RunRecord:
     dir: Path
     name: str
     results: dict
@@ -56,7 +56,7 @@ def _items_from_predictions(run_dir: Path, results: dict) -> dict | None:
     return None
 
 
-def _load_run(run_dir: Path) -> _Run:
+def load_run(run_dir: Path) -> RunRecord:
     path = run_dir / RESULTS_FILE
     if not path.is_file():
         raise UserError(f"{run_dir}: no {RESULTS_FILE} (run the evaluation first)")
@@ -73,10 +73,10 @@ def _load_run(run_dir: Path) -> _Run:
     else:
         items = _items_from_predictions(run_dir, results)
     name = str(results.get("system") or run_dir.resolve().name)
-    return _Run(run_dir, name, results, items)
+    return RunRecord(run_dir, name, results, items)
 
 
-def _unique_names(runs: list[_Run]) -> None:
+def _unique_names(runs: list[RunRecord]) -> None:
     seen: dict[str, int] = {}
     for run in runs:
         seen[run.name] = seen.get(run.name, 0) + 1
@@ -84,12 +84,12 @@ def _unique_names(runs: list[_Run]) -> None:
             run.name = f"{run.name} ({seen[run.name]})"
 
 
-def _value(run: _Run, metric: str) -> float | None:
+def _value(run: RunRecord, metric: str) -> float | None:
     v = run.results.get(metric)
     return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
 
 
-def _best(runs: list[_Run], metric: str) -> _Run | None:
+def _best(runs: list[RunRecord], metric: str) -> RunRecord | None:
     scored = [r for r in runs if _value(r, metric) is not None]
     if not scored:
         return None
@@ -97,7 +97,7 @@ def _best(runs: list[_Run], metric: str) -> _Run | None:
     return max(scored, key=lambda r: sign * _value(r, metric))
 
 
-def _paired(run: _Run, best: _Run, metric: str, labels: list[int], n_boot: int, seed: int) -> dict | None:
+def paired_vs_best(run: RunRecord, best: RunRecord, metric: str, labels: list[int], n_boot: int, seed: int) -> dict | None:
     """Paired bootstrap of ``run - best`` on the ids both scored with the same gold."""
     if run.items is None or best.items is None:
         return None
@@ -112,7 +112,7 @@ def _paired(run: _Run, best: _Run, metric: str, labels: list[int], n_boot: int, 
                             metric, n_boot=n_boot, seed=seed, labels=labels)
 
 
-def _row(run: _Run, metrics: list[str], best: _Run | None, paired: dict | None) -> dict:
+def _row(run: RunRecord, metrics: list[str], best: RunRecord | None, paired: dict | None) -> dict:
     res = run.results
     row = {"system": run.name, "run_dir": str(run.dir), "n": res.get("n"),
            "invalid_rate": res.get("invalid_rate"), "best": run is best}
@@ -177,11 +177,11 @@ def _markdown(rows: list[dict], metrics: list[str], metric: str, first: dict) ->
     return "\n".join(lines + ["", _notes(first, metric), ""])
 
 
-def _png_uri(data: bytes) -> str:
+def png_uri(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
-def _confusion_png(run: _Run) -> bytes | None:
+def _confusion_png(run: RunRecord) -> bytes | None:
     png = run.dir / CONFUSION_FILE
     if png.is_file():
         return png.read_bytes()
@@ -194,7 +194,7 @@ def _confusion_png(run: _Run) -> bytes | None:
     return buf.getvalue()
 
 
-def _html(rows: list[dict], runs: list[_Run], metrics: list[str], metric: str, bars: bytes) -> str:
+def _html(rows: list[dict], runs: list[RunRecord], metrics: list[str], metric: str, bars: bytes) -> str:
     esc = html_lib.escape
     head, cells = _table(rows, metrics, metric)
     trs = ["<tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr>"]
@@ -204,16 +204,16 @@ def _html(rows: list[dict], runs: list[_Run], metrics: list[str], metric: str, b
     first = runs[0].results
     parts = [f"<h1>Comparison: {esc(str(first['scheme']))}</h1>", "<table>", *trs, "</table>",
              f"<p>{esc(_notes(first, metric))}</p>", f"<h2>{esc(metric)}</h2>",
-             f'<img alt="{esc(metric)} by system" src="{_png_uri(bars)}">', "<h2>Confusion matrices</h2>"]
+             f'<img alt="{esc(metric)} by system" src="{png_uri(bars)}">', "<h2>Confusion matrices</h2>"]
     for run in runs:
         png = _confusion_png(run)
-        body = f'<img alt="confusion matrix of {esc(run.name)}" src="{_png_uri(png)}">' if png else "n/a"
+        body = f'<img alt="confusion matrix of {esc(run.name)}" src="{png_uri(png)}">' if png else "n/a"
         parts.append(f"<figure>{body}<figcaption>{esc(run.name)}</figcaption></figure>")
     return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>llm-aug comparison</title>"
-            f"<style>{_STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+            f"<style>{REPORT_STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
 
 
-def _check_runs(runs: list[_Run], metric: str) -> None:
+def _check_runs(runs: list[RunRecord], metric: str) -> None:
     schemes = sorted({str(r.results["scheme"]) for r in runs})
     if len(schemes) > 1:
         listing = ", ".join(f"{r.dir}: {r.results['scheme']}" for r in runs)
@@ -239,7 +239,7 @@ def compare_runs(
     """
     if not run_dirs:
         raise UserError("no run directories to compare")
-    runs = [_load_run(Path(d)) for d in run_dirs]
+    runs = [load_run(Path(d)) for d in run_dirs]
     _check_runs(runs, metric)
     _unique_names(runs)
     ordinal = any("mae" in r.results for r in runs)
@@ -248,7 +248,7 @@ def compare_runs(
     best = _best(runs, metric)
     rows = []
     for run in runs:
-        paired = None if best is None or run is best else _paired(run, best, metric, labels, n_boot, seed)
+        paired = None if best is None or run is best else paired_vs_best(run, best, metric, labels, n_boot, seed)
         rows.append(_row(run, metrics, best, paired))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from llm_aug.errors import UserError
-from llm_aug.eval.report import _load_run, _paired, _Run
+from llm_aug.eval.report import load_run, paired_vs_best, RunRecord
 from llm_aug.eval.results import RESULTS_FILE
 from llm_aug.experiment.config import ORIGINAL
 from llm_aug.experiment.execute import RESULTS_DIR, RUN_FILE
@@ -52,7 +52,7 @@ class Group:
     train_set: str
     label: str
     kind: str
-    runs: list[_Run] = field(default_factory=list)
+    runs: list[RunRecord] = field(default_factory=list)
 
     @property
     def method(self) -> str | None:
@@ -112,7 +112,7 @@ def _groups(out: Path, run: dict[str, Any]) -> dict[str, list[Group]]:
             continue
         key = (st["task"], st["system"], st["train_set"])
         group = by_key.setdefault(key, Group(st["task"], st["system"], st["train_set"], st["label"], st["kind"]))
-        group.runs.append(_load_run(folder))
+        group.runs.append(load_run(folder))
     out_groups: dict[str, list[Group]] = {}
     for group in by_key.values():
         out_groups.setdefault(group.task, []).append(group)
@@ -130,7 +130,7 @@ def _pair(a: Group, b: Group, n_boot: int) -> dict | None:
     if n_boot < 1 or not a.runs or not b.runs:
         return None
     labels = a.runs[0].results.get("labels") or sorted({g for g, _ in (a.runs[0].items or {}).values()})
-    return _paired(a.runs[0], b.runs[0], PAIRED_METRIC, labels, n_boot, 0)
+    return paired_vs_best(a.runs[0], b.runs[0], PAIRED_METRIC, labels, n_boot, 0)
 
 
 def collect(out: str | Path) -> Collected:

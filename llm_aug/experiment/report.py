@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from llm_aug.eval.report import _STYLE, _png_uri
+from llm_aug.eval.report import REPORT_STYLE, png_uri
 from llm_aug.eval.results import CONFUSION_FILE
 from llm_aug.experiment import paper
 from llm_aug.experiment.collect import PAIRED_METRIC, Collected, collect
@@ -147,9 +147,9 @@ def to_html(blocks: list[Block], title: str) -> str:
         elif b.kind == "table" and b.table:
             parts.append(_html_table(b.table))
         elif b.kind == "img" and b.png:
-            parts.append(f'<figure><img alt="{esc(b.text)}" src="{_png_uri(b.png)}">'
+            parts.append(f'<figure><img alt="{esc(b.text)}" src="{png_uri(b.png)}">'
                          f"<figcaption>{esc(b.text)}</figcaption></figure>")
-    style = _STYLE + "tr.paper{background:#fff6e0;font-style:italic}"
+    style = REPORT_STYLE + "tr.paper{background:#fff6e0;font-style:italic}"
     return (f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{esc(title)}</title>'
             f"<style>{style}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
 
