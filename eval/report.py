@@ -39,6 +39,8 @@ REPORT_STYLE = (
 
 @dataclass
 class RunRecord:
+    """One run directory's results.json (and per-item data when available)."""
+
     dir: Path
     name: str
     results: dict
@@ -57,6 +59,7 @@ def _items_from_predictions(run_dir: Path, results: dict) -> dict | None:
 
 
 def load_run(run_dir: Path) -> RunRecord:
+    """Read ``run_dir/results.json``; UserError when it is missing or unreadable."""
     path = run_dir / RESULTS_FILE
     if not path.is_file():
         raise UserError(f"{run_dir}: no {RESULTS_FILE} (run the evaluation first)")
@@ -178,6 +181,7 @@ def _markdown(rows: list[dict], metrics: list[str], metric: str, first: dict) ->
 
 
 def png_uri(data: bytes) -> str:
+    """PNG bytes as a data URI, so the HTML page stays self-contained."""
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
