@@ -58,8 +58,10 @@ def select_on_val(spec: MethodSpec, train: Dataset, val: Dataset, scheme: LabelS
     candidate so the choice is deterministic.
     """
     table, best_est, best_score = [], None, -1.0
-    for params in progress(spec.candidates(), desc=f"select {spec.name} on val"):
-        params = {**params, **(fixed or {})}
+    # Fixed parameters override grid keys; drop the candidates that then coincide.
+    merged = [{**params, **(fixed or {})} for params in spec.candidates()]
+    unique = [p for i, p in enumerate(merged) if p not in merged[:i]]
+    for params in progress(unique, desc=f"select {spec.name} on val"):
         t0 = time.perf_counter()
         est = fit(spec, params, seed, train, val)
         score = _score(est, val, scheme)

@@ -98,3 +98,16 @@ def test_manifest_scrubs_credentials_but_keeps_token_counts():
                  "usage": {"prompt_tokens": 10, "completion_tokens": 5}})
     assert all(v == "<redacted>" for v in out["llm"].values())
     assert out["usage"] == {"prompt_tokens": 10, "completion_tokens": 5}
+
+
+def test_fixed_params_do_not_refit_identical_candidates(demo_dir):
+    from llm_aug.classifiers.registry import get_method
+    from llm_aug.data.io import load_dataset
+    from llm_aug.data.schemes import scheme_for_task
+    from llm_aug.training import select_on_val
+
+    scheme = scheme_for_task("fine")
+    train, val = load_dataset(demo_dir / "train.tsv", scheme), load_dataset(demo_dir / "val.tsv", scheme)
+    params, _, table = select_on_val(get_method("tfidf-svm"), train, val, scheme, 0, {"C": 1.0})
+    assert len(table) == 4 and all(row["params"]["C"] == 1.0 for row in table)  # 16 -> 4 distinct
+    assert params["C"] == 1.0
