@@ -111,3 +111,16 @@ def test_fixed_params_do_not_refit_identical_candidates(demo_dir):
     params, _, table = select_on_val(get_method("tfidf-svm"), train, val, scheme, 0, {"C": 1.0})
     assert len(table) == 4 and all(row["params"]["C"] == 1.0 for row in table)  # 16 -> 4 distinct
     assert params["C"] == 1.0
+
+
+def test_select_ranks_methods_by_cv_over_train_and_val(tmp_path, demo_dir):
+    res = run_cli("select", "--task", "fine", "--train", demo_dir / "train.tsv", "--val", demo_dir / "val.tsv",
+                  "--methods", "majority,tfidf-lr", "--folds", "3", "--repeats", "1", "--out", tmp_path)
+    assert res.returncode == 0, res.stderr
+    result = json.loads((tmp_path / "selection.json").read_text())
+    ranking = {r["method"]: r for r in result["ranking"]}
+    assert len(ranking["tfidf-lr"]["folds"]) == 3
+    assert result["best"] == "tfidf-lr" and ranking["tfidf-lr"]["cv_mean"] > ranking["majority"]["cv_mean"]
+    res = run_cli("select", "--task", "fine", "--train", demo_dir / "train.tsv", "--val", demo_dir / "val.tsv",
+                  "--methods", "majority", "--folds", "20", "--out", tmp_path)
+    assert res.returncode == 2 and "--folds 20 needs" in res.stderr

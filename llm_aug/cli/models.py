@@ -152,7 +152,30 @@ def demo(
     typer.echo(f"report: {report.get('html')}")
 
 
+def select(
+    task: str = TASK,
+    train_file: Path = typer.Option(..., "--train", help="Training file."),
+    val_file: Path = typer.Option(..., "--val", help="Validation file (hyper-parameters are chosen on it)."),
+    methods: str = typer.Option("majority,tfidf-lr,tfidf-svm,e5-lr,stack", "--methods", help="Comma-separated methods to rank."),
+    out: Path = typer.Option(Path("runs/select"), "--out", "-o", help="Where selection.json goes."),
+    folds: int = typer.Option(5, "--folds", help="Stratified folds."),
+    repeats: int = typer.Option(3, "--repeats", help="Repeats of the k-fold split."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+) -> None:
+    """Rank methods by repeated stratified k-fold CV over train+val (never test).
+
+    Example: llm-aug select --task fine --train train.tsv --val val.tsv --methods tfidf-svm,stack
+    """
+    from llm_aug.selection import select_by_cv
+
+    result = select_by_cv(task, train_file, val_file, [m.strip() for m in methods.split(",") if m.strip()],
+                          out, folds=folds, repeats=repeats, seed=seed)
+    for row in result["ranking"]:
+        typer.echo(f"{row['method']:<12} CV weighted F1 {row['cv_mean']:.4f} ± {row['cv_std']:.4f}  {json.dumps(row['params'])}")
+    typer.echo(f"best: {result['best']}")
+
+
 def register(app: typer.Typer) -> None:
     """Attach these commands to the root app."""
-    for fn in (train, predict, evaluate, compare, demo):
+    for fn in (train, predict, evaluate, compare, demo, select):
         app.command()(fn)
