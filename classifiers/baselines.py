@@ -58,13 +58,15 @@ class _TfidfLinear(ClassifierMixin, BaseEstimator):
         return self
 
     def decision_function(self, X: Sequence[str]) -> np.ndarray:
-        scores = self.model_.decision_function(self.vectorizer_.transform(list(X)))
-        if scores.ndim == 1:  # binary: sklearn returns one column
-            scores = np.column_stack([-scores, scores])
-        return scores
+        """sklearn's convention: one column for two classes, else one per class."""
+        return self.model_.decision_function(self.vectorizer_.transform(list(X)))
+
+    def _scores(self, X: Sequence[str]) -> np.ndarray:
+        scores = self.decision_function(X)
+        return np.column_stack([-scores, scores]) if scores.ndim == 1 else scores
 
     def predict(self, X: Sequence[str]) -> np.ndarray:
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+        return self.classes_[np.argmax(self._scores(X), axis=1)]
 
 
 class TfidfLogReg(_TfidfLinear):
@@ -99,4 +101,4 @@ class TfidfSVM(_TfidfLinear):
         return LinearSVC(C=self.C, class_weight=self.class_weight, random_state=self.seed)
 
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:
-        return _softmax(self.decision_function(X))
+        return _softmax(self._scores(X))

