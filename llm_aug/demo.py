@@ -1,4 +1,4 @@
-"""The main job in miniature: data -> baselines -> predictions -> evaluation -> comparison report.
+"""The main job in miniature: data -> augmentation -> classifiers -> evaluation -> comparison report.
 
 Runs offline on the fictional demo corpus shipped in ``examples/demo`` (or on any
 directory holding ``train.tsv``, ``val.tsv`` and ``test.tsv`` in SOS-1K format).
@@ -19,7 +19,19 @@ from llm_aug.scoring import evaluate_command
 from llm_aug.training import predict_file, train_model
 
 log = logging.getLogger(__name__)
-DEMO_METHODS = ("majority", "tfidf-lr", "tfidf-svm")
+DEMO_METHODS = ("majority", "tfidf-lr", "tfidf-svm", "stack")
+AUGMENTED_METHOD = "tfidf-svm"
+
+
+def _augment(out: Path, splits: dict[str, Path], task: str) -> Path:
+    """Balance the training file with synonym replacement (no LLM needed), val protected."""
+    from llm_aug.augment.pipeline import AugmentConfig, run_augment
+
+    cfg = AugmentConfig(method="synonym", task=task, train=splits["train"], out=out, balance="10",
+                        protect=[splits["val"], splits["test"]])
+    result = run_augment(cfg)
+    log.info("augmented training file: %s (exit code %d)", out / "corpus.tsv", result.exit_code)
+    return out / "corpus.tsv"
 
 
 def default_demo_data() -> Path:
@@ -39,10 +51,12 @@ def run_demo(out: Path, data_dir: Path | None = None, task: str = "fine", n_boot
     stats = {"files": [dataset_stats(d) for d in datasets], "overlap": split_overlap(datasets)}
     out.mkdir(parents=True, exist_ok=True)
     (out / "data_stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False), encoding="utf-8")
+    corpus = _augment(out / "augmented", splits, task)
+    runs = [(m, splits["train"]) for m in DEMO_METHODS] + [(f"{AUGMENTED_METHOD}+synonym-aug", corpus)]
     run_dirs = []
-    for method in DEMO_METHODS:
-        run = out / method
-        train_model(task, splits["train"], splits["val"], run, method=method)
+    for name, train_file in runs:
+        run = out / name
+        train_model(task, train_file, splits["val"], run, method=name.split("+")[0])
         preds = predict_file(run, splits["test"], run / "predictions.jsonl")
         evaluate_command(preds, splits["test"], task=task, out_dir=run, n_boot=n_boot)
         run_dirs.append(run)

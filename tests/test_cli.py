@@ -124,3 +124,13 @@ def test_select_ranks_methods_by_cv_over_train_and_val(tmp_path, demo_dir):
     res = run_cli("select", "--task", "fine", "--train", demo_dir / "train.tsv", "--val", demo_dir / "val.tsv",
                   "--methods", "majority", "--folds", "20", "--out", tmp_path)
     assert res.returncode == 2 and "--folds 20 needs" in res.stderr
+
+
+def test_demo_main_command_runs_the_pipeline(tmp_path):
+    res = run_cli("demo", "--out", tmp_path / "demo")
+    assert res.returncode == 0, res.stderr
+    html = (tmp_path / "demo" / "report" / "comparison.html").read_text(encoding="utf-8")
+    for system in ("majority", "tfidf-svm", "stack", "tfidf-svm+synonym-aug"):
+        assert system in html
+    corpus = [json.loads(line) for line in (tmp_path / "demo" / "augmented" / "corpus.jsonl").read_text().splitlines()]
+    assert any(r["synthetic"] for r in corpus) and any(not r["synthetic"] for r in corpus)
