@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llm_aug.augment import generate as G
 from llm_aug.data.stats import overlap_key
-from llm_aug.augment.corpus import CorpusFiles, atomic_write, write_corpus
+from llm_aug.augment.corpus import atomic_write, write_corpus
 from llm_aug.augment.filters import (
     FilterConfig,
     LabelConfig,
@@ -33,15 +33,14 @@ from llm_aug.augment.filters import (
     apply_filters,
     rejection_counts,
 )
+from llm_aug.augment.outputs import usage_totals, write_augment_manifest, write_report
 from llm_aug.augment.plan import Plan, build_plan, estimate_tokens_per_post
-from llm_aug.augment.report import diversity, pick_samples, render_html, render_report
 from llm_aug.augment.rows import SynthRow
 from llm_aug.augment.traditional import Augmenter
 from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.data.schemes import LabelScheme, scheme_for_task
 from llm_aug.errors import UserError
 from llm_aug.llm_config import LLMConfig
-from llm_aug.manifest import write_manifest
 from llm_aug.prompting import load_prompt
 from llm_aug.runner import Runner, RunSummary
 from llm_aug.types import DryRunEstimate
@@ -224,22 +223,6 @@ class _Rounds:
         return accepted, self.rejected + surplus
 
 
-def _usage(summaries: list[RunSummary]) -> dict[str, Any]:
-    """Token and request totals over every runner call of the run."""
-    total: dict[str, Any] = Counter()
-    errors: Counter[str] = Counter()
-    cost = None
-    for s in summaries:
-        m = s.to_manifest()
-        for key in ("n_items", "n_ok", "n_failed", "n_resumed", "n_cached", "requests_made", "retries",
-                    "prompt_tokens", "completion_tokens"):
-            total[key] += m[key]
-        errors.update(m["errors"])
-        cost = cost if m["cost_usd"] is None else (cost or 0.0) + m["cost_usd"]
-    backend = {"backend": summaries[0].backend, "model": summaries[0].model} if summaries else {}
-    return {**backend, **dict(total), "cost_usd": cost, "errors": dict(errors), "runs": len(summaries)}
-
-
 def _load(cfg: AugmentConfig) -> tuple[LabelScheme, Dataset, list[Dataset]]:
     scheme = scheme_for_task(cfg.task)
     train = load_dataset(cfg.train, scheme)
@@ -305,12 +288,12 @@ def _finish(cfg: AugmentConfig, result: AugmentResult, rounds: _Rounds, train: D
     after = Counter(result.before) + Counter(r.label for r in accepted)
     result = result.model_copy(update={
         "after": {lv: after[lv] for lv in result.before}, "rounds": rounds.rounds,
-        "n_candidates": len(rounds.candidates), "usage": _usage(summaries),
+        "n_candidates": len(rounds.candidates), "usage": usage_totals(summaries),
         "shortfall": {lv: t - after[lv] for lv, t in result.targets.items() if after[lv] < t},
         "rejections": {**rejection_counts(rejected), "surplus": sum(r.rejected_by == "surplus" for r in rejected)}})
     files = write_corpus(cfg.out, train, accepted, rejected)
-    _write_report(cfg, result, train, accepted)
-    _write_manifest(cfg, result, files, rounds.source)
+    write_report(cfg, result, train, accepted)
+    write_augment_manifest(cfg, result, files, rounds.source)
     return result
 
 
@@ -321,41 +304,3 @@ def _relabeller(cfg: AugmentConfig, scheme: LabelScheme, runner: Runner | None) 
         assert runner is not None
         return G.LLMRelabeller(runner, scheme, cfg.out / "raw", cfg.seed)
     return G.model_relabeller(Path(cfg.relabel), scheme)
-
-
-def shortfall_lines(result: AugmentResult) -> list[str]:
-    """One line per level that stayed short of its target (empty when none did)."""
-    return [f"level {lv}: {result.after[lv] - result.before[lv]} of {result.targets[lv] - result.before[lv]} "
-            f"posts accepted, {n} short (target {result.targets[lv]})" for lv, n in result.shortfall.items()]
-
-
-def _write_report(cfg: AugmentConfig, result: AugmentResult, train: Dataset, accepted: list[SynthRow]) -> None:
-    by_level: dict[int, list[str]] = {}
-    for r in accepted:
-        by_level.setdefault(r.label, []).append(r.text)
-    div = diversity(by_level, reference=train.texts, seed=cfg.seed)
-    samples = pick_samples(accepted, 3, cfg.seed)
-    title = f"Augmentation report: {cfg.method}, balance {cfg.balance}"
-    lines = shortfall_lines(result)
-    status = (["**Not balanced: these levels could not be filled (nothing was padded):**", ""]
-              + [f"- {line}" for line in lines] if lines else ["All levels reached their targets."])
-    status += ["", f"{result.rounds} round(s), {result.n_candidates} candidates."]
-    md = render_report(result.before, result.after, result.rejections, div, samples, title)
-    head, _, rest = md.partition("\n\n")
-    atomic_write(cfg.out / "report.md", lambda fh: fh.write(head + "\n\n" + "\n".join(status) + "\n\n" + rest))
-    page = render_html(result.before, result.after, result.rejections, div, samples, title)
-    note = "".join(f"<p>{line}</p>" for line in status if line)  # plain text: levels and counts only
-    atomic_write(cfg.out / "report.html", lambda fh: fh.write(page.replace("</h1>", "</h1>" + note, 1)))
-
-
-def _write_manifest(cfg: AugmentConfig, result: AugmentResult, files: CorpusFiles, source: G.Source) -> None:
-    prompt = getattr(source, "prompt", None)
-    ref = getattr(source, "ref", None)
-    extra = {"prompt": ({"name": prompt.name, "version": prompt.version, "sha256": prompt.sha256} if prompt
-                        else ref.model_dump() if ref else None),
-             "usage": result.usage, "plan": result.plan.model_dump(mode="json"),
-             "result": result.model_dump(mode="json", include={"before", "after", "targets", "shortfall",
-                                                                "rounds", "n_candidates", "rejections"}),
-             "outputs": {k: str(v) for k, v in files._asdict().items()}}
-    write_manifest(cfg.out, "augment", data_files=[cfg.train, *cfg.protect], seed=cfg.seed,
-                   config=cfg.model_dump(mode="json"), extra=extra)

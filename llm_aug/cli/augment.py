@@ -65,7 +65,8 @@ def augment(
       llm-aug augment --method llm --task fine --train train.tsv --protect val.tsv --balance max --out runs/aug --backend openai --base-url http://127.0.0.1:8000/v1 --model Qwen2.5-7B-Instruct
       llm-aug augment --method eda --task fine --train train.tsv --protect val.tsv --balance x2 --out runs/eda
     """
-    from llm_aug.augment.pipeline import AugmentConfig, run_augment, shortfall_lines
+    from llm_aug.augment.outputs import shortfall_lines
+    from llm_aug.augment.pipeline import AugmentConfig, run_augment
 
     if method not in METHODS:
         raise UserError(f"unknown method {method!r}; use one of: {', '.join(METHODS)}")
