@@ -52,11 +52,12 @@ def run_demo(out: Path, data_dir: Path | None = None, task: str = "fine", n_boot
     out.mkdir(parents=True, exist_ok=True)
     (out / "data_stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False), encoding="utf-8")
     corpus = _augment(out / "augmented", splits, task)
-    runs = [(m, splits["train"]) for m in DEMO_METHODS] + [(f"{AUGMENTED_METHOD}+synonym-aug", corpus)]
+    runs = [(m, m, splits["train"]) for m in DEMO_METHODS]
+    runs.append((f"{AUGMENTED_METHOD}+synonym-aug", AUGMENTED_METHOD, corpus))
     run_dirs = []
-    for name, train_file in runs:
+    for name, method, train_file in runs:
         run = out / name
-        train_model(task, train_file, splits["val"], run, method=name.split("+")[0])
+        train_model(task, train_file, splits["val"], run, method=method)
         preds = predict_file(run, splits["test"], run / "predictions.jsonl")
         evaluate_command(preds, splits["test"], task=task, out_dir=run, n_boot=n_boot)
         run_dirs.append(run)

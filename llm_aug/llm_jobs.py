@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from llm_aug.data.io import load_dataset
 from llm_aug.data.schemes import scheme_for_task
-from llm_aug.llm_classify import ClassifyConfig, build_requests, classify_dataset
+from llm_aug.llm_classify import ClassifyConfig, build_requests, classify_dataset, raw_results_path
 from llm_aug.manifest import write_manifest
 from llm_aug.prompting import load_prompt
 
@@ -20,14 +20,11 @@ def run_classify(task: str, input_file: Path, output: Path, cfg: ClassifyConfig,
     data = load_dataset(input_file, scheme, require_labels=False)
     train_data = load_dataset(train, scheme) if train else None
     runner = make_runner(llm)
+    prompt = load_prompt(cfg.prompt_name(task))
     if dry_run:
-        prompt = load_prompt(cfg.prompt_name(task))
         requests, _ = build_requests(data, scheme, prompt, cfg, train_data)
-        from llm_aug.llm_classify import raw_results_path
-
         return runner.dry_run(requests, raw_results_path(output)).model_dump(mode="json")
     summary = classify_dataset(data, scheme, runner, cfg, output, train=train_data)
-    prompt = load_prompt(cfg.prompt_name(task))
     files = [input_file] + ([train] if train else [])
     write_manifest(output.parent, "classify", data_files=files, seed=cfg.seed,
                    name=f"{output.stem}.manifest.json",

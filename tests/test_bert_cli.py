@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -18,7 +19,7 @@ def test_train_bert_with_seeds_then_predict(tmp_path, demo_dir):
            "--model-path", str(tiny), "--set", "epochs=2", "--set", "batch_size=16", "--set", "progress=false",
            "--set", "device=\"cpu\"", "--seeds", "1,2", "--train", str(demo_dir / "train.tsv"),
            "--val", str(demo_dir / "val.tsv"), "--out", str(out)]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={"OMP_NUM_THREADS": "1", **__import__("os").environ})
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={"OMP_NUM_THREADS": "1", **os.environ})
     assert res.returncode == 0, res.stderr[-2000:]
     summary = json.loads((out / "seeds.json").read_text())
     assert summary["seeds"] == [1, 2] and set(summary["val_weighted_f1"]) == {"1", "2"}
