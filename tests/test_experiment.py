@@ -101,6 +101,23 @@ def test_step_key_changes_with_every_input(tmp_path, data_dir):
     assert key() != base
 
 
+def test_step_key_follows_the_source_code_and_cv_settings(tmp_path, data_dir, monkeypatch):
+    from llm_aug.experiment import matrix
+
+    res = load_config(make_config(tmp_path, data_dir))
+    step = next(s for s in expand(res) if s.id == "fine/svm/original/s0")
+    base = step_key(step, res, FileHashes())
+    assert len(matrix.source_digest()) == 64
+    monkeypatch.setattr(matrix, "source_digest", lambda: "0" * 64)  # as if one source file had changed
+    assert step_key(step, res, FileHashes()) != base
+    monkeypatch.undo()
+    res = load_config(make_config(tmp_path, data_dir, cv={"folds": 3, "repeats": 1}))
+    steps = {s.id: s for s in expand(res)}
+    assert step_key(steps["fine/svm/original/s0"], res, FileHashes()) != base
+    # CV runs on the original set only: an augmented set's step keeps its key and has no CV.
+    assert steps["fine/svm/original/s0"].cv == {"folds": 3, "repeats": 1} and steps["fine/svm/more/s0"].cv is None
+
+
 def test_data_dir_defaults_to_shared_beside_the_repo(tmp_path, data_dir, monkeypatch):
     monkeypatch.delenv("LLM_AUG_DATA_DIR", raising=False)
     repo = tmp_path / "repo"
@@ -128,6 +145,8 @@ def test_fixed_params_leave_the_grid():
     ({"systems": [{"name": "x", "method": "majority", "train_sets": ["zzz"]}]}, "unknown train set(s) zzz"),
     ({"train_sets": {"fine": {"gone": "aug/missing.tsv"}}}, "missing.tsv"),
     ({"eval_split": "test"}, "fine eval split: file not found"),
+    ({"cv": {"folds": 3, "systems": ["ghost"]}}, "cv.systems: ghost is not a classifier system"),
+    ({"cv": {"folds": 1}}, "cv.folds"),
     ({"systems": [{"name": "x", "kind": "llm", "backend": {"kind": "warp"}}]}, "LLM settings"),
 ])
 def test_config_errors_are_one_line(tmp_path, data_dir, change, message):
@@ -213,6 +232,38 @@ def test_report_has_paper_rows_every_system_and_no_external_links(tmp_path, data
     assert "http://" not in page and "https://" not in page and "<link" not in page
 
 
+def test_cv_column_summary_and_readme_block(tmp_path, data_dir):
+    out = tmp_path / "out"
+    run_experiment(load_config(make_config(tmp_path, data_dir, cv={"folds": 3, "repeats": 2})), out)
+    cv = json.loads((out / "results/fine/svm/original/s0/results.json").read_text())["cv"]
+    n_train_val = sum(len((data_dir / "fine" / f"{s}.tsv").read_text().splitlines()) - 1 for s in ("train", "val"))
+    assert len(cv["scores"]) == 6 and cv["n"] == n_train_val and 0 < cv["mean"] <= 1
+    assert "cv" not in json.loads((out / "results/fine/svm/more/s0/results.json").read_text())
+    readme = tmp_path / "README.md"
+    readme.write_text("# T\n\nbefore\n<!-- experiment-results:begin -->\nold table\n"
+                      "<!-- experiment-results:end -->\nafter\n", encoding="utf-8")
+    paths = write_report(out, readme)
+    assert "CV weighted F1 (train+val, 3-fold x2)" in paths["markdown"].read_text(encoding="utf-8")
+    text = readme.read_text(encoding="utf-8")
+    assert "old table" not in text and text.startswith("# T\n\nbefore\n") and text.endswith("after\n")
+    block = text.split("<!-- experiment-results:begin -->")[1].split("<!-- experiment-results:end -->")[0]
+    assert block.strip() == paths["summary"].read_text(encoding="utf-8").strip()
+    assert f"{cv['mean'] * 100:.1f} ± {cv['std'] * 100:.1f}" in block and "50.89" in block and "88.39" in block
+    assert "| svm | more |" in block and "| svm | 100.0" in block  # augmentation table and the summary row
+    write_report(out, readme)
+    assert readme.read_text(encoding="utf-8") == text  # idempotent
+    readme.write_text("no markers\n", encoding="utf-8")
+    with pytest.raises(UserError, match="experiment-results:begin"):
+        write_report(out, readme)
+
+
+def test_readme_results_block_is_the_commands_output():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- experiment-results:begin -->")[1].split("<!-- experiment-results:end -->")[0]
+    assert block.strip().startswith("Produced by `llm-aug experiment report` from the run of sos1k.yaml")
+    assert "| stack (default of `llm-aug train`) |" in block and "CV weighted F1" in block
+
+
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "llm_aug", "--quiet", *map(str, args)],
                           capture_output=True, text=True, cwd=cwd, timeout=900)
@@ -241,6 +292,8 @@ def test_ci_config_end_to_end_through_the_cli(sos1k_dir, tmp_path):
     for label in ("majority", "tfidf-svm", "stack", "paper-llms-g-1"):
         assert f"| {label} |" in md and label in page
     assert "88.39" in md and "50.89" in md
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    assert "CV weighted F1 (train+val, 3-fold x1)" in summary and "| stack (default of `llm-aug train`) |" in summary
 
     res = run_cli("experiment", "run", REPO / "experiments" / "ci.yaml", "--out", out, "--data-dir", sos1k_dir)
     assert res.returncode == 0, res.stderr

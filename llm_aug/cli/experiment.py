@@ -10,6 +10,8 @@ import typer
 app = typer.Typer(help="Run an experiment matrix from a YAML config and report it.", no_args_is_help=True)
 
 OUT = typer.Option(Path("runs/experiment"), "--out", "-o", help="Output folder (results, run.json, report).")
+README = typer.Option(None, "--readme", help="Also write the summary table into this Markdown file, between "
+                      "its <!-- experiment-results:begin --> and <!-- experiment-results:end --> lines.")
 
 
 @app.command()
@@ -21,6 +23,7 @@ def run(
     eval_split: Optional[str] = typer.Option(None, "--eval-split", help="val (default) or test: which split to score; selection always uses val."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the steps and which are cached; compute nothing."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write report.md and report.html afterwards."),
+    readme: Optional[Path] = README,
 ) -> None:
     """Train, predict and evaluate every step not already cached; record skipped/failed steps.
 
@@ -43,16 +46,20 @@ def run(
     counts = summary["counts"]
     typer.echo(", ".join(f"{v} {k}" for k, v in counts.items()) + f" in {summary['wall_seconds']:.0f} s -> {out}")
     if report:
-        paths = write_report(out)
-        typer.echo(f"report: {paths['markdown']} {paths['html']}")
+        paths = write_report(out, readme)
+        typer.echo("report: " + " ".join(str(p) for p in paths.values()))
     if counts.get("failed"):
         raise typer.Exit(1)
 
 
 @app.command("report")
-def report_cmd(out: Path = OUT) -> None:
-    """Write OUT/report.md and a self-contained OUT/report.html from the last run."""
+def report_cmd(out: Path = OUT, readme: Optional[Path] = README) -> None:
+    """Write OUT/report.md, a self-contained OUT/report.html and OUT/summary.md from the last run.
+
+    Example (the README's results table):
+      llm-aug experiment report --out runs/sos1k --readme README.md
+    """
     from llm_aug.experiment import write_report
 
-    paths = write_report(out)
-    typer.echo(f"{paths['markdown']}\n{paths['html']}")
+    paths = write_report(out, readme)
+    typer.echo("\n".join(str(p) for p in paths.values()))

@@ -8,6 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from llm_aug.classifiers.registry import MethodSpec, get_method
 from llm_aug.classifiers.store import save_model
 from llm_aug.data.io import Dataset, load_dataset
@@ -53,6 +55,20 @@ def _fit(step: Step, train: Dataset, val: Dataset, out: Path) -> tuple[Any, dict
     return estimator, selection
 
 
+def _cv(step: Step, params: dict[str, Any], train: Dataset, val: Dataset) -> dict[str, Any]:
+    """CV weighted F1 over train+val with the params chosen on val (``llm-aug select``'s procedure)."""
+    from llm_aug.selection import cv_scores
+
+    assert step.cv is not None and isinstance(step.system, ClassifierSystem)
+    scheme = scheme_for_task(step.task)
+    both = Dataset(train.rows + val.rows, None, scheme)
+    t0 = time.perf_counter()
+    scores = cv_scores(step.system.method, params, both, scheme, seed=step.seed, **step.cv)
+    log.info("%s: CV weighted F1 %.4f ± %.4f", step.id, float(np.mean(scores)), float(np.std(scores)))
+    return {**step.cv, "mean": float(np.mean(scores)), "std": float(np.std(scores)), "scores": scores,
+            "n": len(both), "seconds": round(time.perf_counter() - t0, 1)}
+
+
 def run_classifier(step: Step, val_path: Path, eval_path: Path,
                    work: Path) -> tuple[dict[str, Any], Dataset]:
     """Fit, predict ``eval_path`` into ``work/predictions.jsonl``; return timing/selection and gold."""
@@ -70,4 +86,6 @@ def run_classifier(step: Step, val_path: Path, eval_path: Path,
     log.info("%s: val weighted F1 %.4f with %s", step.id, selection["val_weighted_f1"], selection["params"])
     extra = {"timing": {"fit_seconds": round(fit_s, 3), "predict_seconds": round(predict_s, 3)},
              "selection": selection, "n_train": len(train)}
+    if step.cv:
+        extra["cv"] = _cv(step, selection["params"], train, val)
     return extra, data

@@ -71,6 +71,13 @@ class Group:
         """The first seed's bootstrap interval (single-seed groups show it)."""
         return self.runs[0].results.get("ci", {}).get(name) if self.runs else None
 
+    def cv(self) -> dict[str, Any] | None:
+        """CV weighted F1 over train+val (computed by the first seed's step), if the run asked for it."""
+        for r in self.runs:
+            if isinstance(r.results.get("cv"), dict):
+                return r.results["cv"]
+        return None
+
     def selection_score(self) -> float | None:
         scores = [r.results.get("selection", {}).get("val_weighted_f1") for r in self.runs]
         scores = [s for s in scores if isinstance(s, (int, float))]

@@ -105,6 +105,18 @@ System = Annotated[
 ]
 
 
+class CVSettings(_Strict):
+    """Repeated stratified k-fold CV over train+val, as ``llm-aug select`` ranks methods.
+
+    It runs once per system on the original train set (first seed), with the params the
+    step chose on val; it never reads the eval split.
+    """
+
+    folds: int = Field(5, ge=2)
+    repeats: int = Field(3, ge=1)
+    systems: list[str] | None = Field(None, description="default: every classifier system that can be CV'd")
+
+
 class ExperimentConfig(_Strict):
     """The whole experiment file."""
 
@@ -117,6 +129,7 @@ class ExperimentConfig(_Strict):
     systems: list[System] = Field(min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     n_boot: int = Field(1000, ge=0)
+    cv: CVSettings | None = Field(None, description="CV weighted F1 over train+val per classifier system")
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentConfig:
@@ -140,11 +153,20 @@ class ExperimentConfig(_Strict):
             unknown = sorted(set(s.train_sets or []) - known)
             if unknown:
                 raise ValueError(f"system {s.name!r}: unknown train set(s) {', '.join(unknown)}")
+        self._check_cv()
         if self.eval_files and self.eval_split != "test":
             raise ValueError("eval_files gives the held-out test files: set eval_split: test")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError("seeds must be distinct")
         return self
+
+    def _check_cv(self) -> None:
+        if self.cv is None or self.cv.systems is None:
+            return
+        classifiers = {s.name for s in self.systems if isinstance(s, ClassifierSystem)}
+        unknown = sorted(set(self.cv.systems) - classifiers)
+        if unknown:
+            raise ValueError(f"cv.systems: {', '.join(unknown)} is not a classifier system of this file")
 
 
 def error_line(exc: ValidationError) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -11,11 +12,14 @@ from typing import Any
 
 from llm_aug import __version__
 from llm_aug.data.io import file_sha256
-from llm_aug.experiment.config import ORIGINAL, ZERO_SHOT, ClassifierSystem, LLMSystem
+from llm_aug.experiment.config import ORIGINAL, ZERO_SHOT, ClassifierSystem, ExperimentConfig, LLMSystem
 from llm_aug.experiment.resolve import ResolvedConfig
 
-# Bump when a change here makes old cached steps wrong (their keys then stop matching).
-KEY_VERSION = 1
+# Bump when a change of the key's layout makes old cached steps wrong; code edits are
+# covered by the source digest.
+KEY_VERSION = 2
+# What the source digest reads: the library's code, prompt templates and label schemes.
+_SOURCE_SUFFIXES = {".py", ".jinja", ".yaml"}
 # Fields that pick which steps exist, not what a step computes (an LLM system's `seed` is
 # unused: the step's seed is hashed on its own).
 _SELECTION_FIELDS = {"name", "tasks", "train_sets", "seeds", "seed"}
@@ -30,6 +34,8 @@ class Step:
     train_set: str
     train_path: Path | None
     seed: int
+    cv: dict[str, int] | None = None  # {folds, repeats}: also score by CV over train+val
+
 
     @property
     def id(self) -> str:
@@ -54,6 +60,21 @@ def _train_sets(system: ClassifierSystem | LLMSystem, available: dict[str, Path]
     return [name for name in wanted if name in available]
 
 
+def _cv_for(system: ClassifierSystem | LLMSystem, cfg: ExperimentConfig) -> dict[str, int] | None:
+    """The CV settings for this system's original-set step, if CV applies to it."""
+    from llm_aug.classifiers.registry import get_method
+
+    if cfg.cv is None or not isinstance(system, ClassifierSystem):
+        return None
+    if cfg.cv.systems is None:
+        # Early stopping on val would peek at the held-out fold: such methods compare on val only.
+        if get_method(system.method).fit_with_val:
+            return None
+    elif system.name not in cfg.cv.systems:
+        return None
+    return {"folds": cfg.cv.folds, "repeats": cfg.cv.repeats}
+
+
 def expand(res: ResolvedConfig) -> list[Step]:
     """Every step of the experiment, in config order (task, system, train set, seed)."""
     cfg = res.config
@@ -63,9 +84,11 @@ def expand(res: ResolvedConfig) -> list[Step]:
         for system in cfg.systems:
             if system.tasks is not None and task not in system.tasks:
                 continue
+            seeds = system.seeds or cfg.seeds
             for name in _train_sets(system, available):
-                for seed in system.seeds or cfg.seeds:
-                    steps.append(Step(task, system, name, available.get(name), seed))
+                for seed in seeds:
+                    cv = _cv_for(system, cfg) if name == ORIGINAL and seed == seeds[0] else None
+                    steps.append(Step(task, system, name, available.get(name), seed, cv))
     return steps
 
 
@@ -101,11 +124,36 @@ def _prompt_sha(step: Step) -> str | None:
     return load_prompt(classify_config(step).prompt_name(step.task)).sha256
 
 
+@functools.lru_cache(maxsize=1)
+def source_digest() -> str:
+    """sha256 of every source file of the installed package (llm_aug and its sub-packages).
+
+    Part of each step's key, so results computed by older code are recomputed rather
+    than reported as if this code had produced them.
+    """
+    import llm_aug
+    import llm_aug.classifiers
+    import llm_aug.eval
+    import llm_aug.prompts
+
+    roots = sorted({Path(m.__file__).resolve().parent
+                    for m in (llm_aug, llm_aug.classifiers, llm_aug.eval, llm_aug.prompts)})
+    files = {f for root in roots for f in root.rglob("*")
+             if f.is_file() and f.suffix in _SOURCE_SUFFIXES and "__pycache__" not in f.parts}
+    digest = hashlib.sha256()
+    for f in sorted(files):
+        # Relative names: the same code installed elsewhere gives the same digest.
+        name = next(str(f.relative_to(r)) for r in reversed(roots) if f.is_relative_to(r))
+        digest.update(name.encode("utf-8") + b"\0" + hashlib.sha256(f.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def key_inputs(step: Step, res: ResolvedConfig, hashes: FileHashes) -> dict[str, Any]:
     """Everything a step's result depends on (and nothing that only names it)."""
     return {
         "key_version": KEY_VERSION,
         "llm_aug": __version__,
+        "source_sha256": source_digest(),
         "task": step.task,
         "system": step.system.model_dump(mode="json", exclude=_SELECTION_FIELDS),
         "seed": step.seed,
@@ -115,6 +163,7 @@ def key_inputs(step: Step, res: ResolvedConfig, hashes: FileHashes) -> dict[str,
         "binary_gold_sha256": hashes(res.binary_gold.get(step.task)),
         "prompt_sha256": _prompt_sha(step),
         "n_boot": res.config.n_boot,
+        "cv": step.cv,
     }
 
 

@@ -11,22 +11,25 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from llm_aug.errors import UserError
 from llm_aug.eval.report import REPORT_STYLE, png_uri
 from llm_aug.eval.results import CONFUSION_FILE
 from llm_aug.experiment import paper
 from llm_aug.experiment.collect import PAIRED_METRIC, Collected, collect
 from llm_aug.experiment.figures import metric_bars
-from llm_aug.experiment.tables import Table, cost_table, gains_table, results_table, status_table
+from llm_aug.experiment.tables import Table, cost_table, gains_table, results_table, status_table, summary_table
 
 log = logging.getLogger(__name__)
 
 TASK_TITLES = {"fine": "Fine-grained risk (11 levels, 0-10)", "binary": "Binary risk (low / high)"}
 ASSETS = "report_files"
+README_BEGIN = "<!-- experiment-results:begin -->"
+README_END = "<!-- experiment-results:end -->"
 
 
 @dataclass
 class Block:
-    """One piece of the report: kind is h1, h2, h3, p, table or img."""
+    """One piece of the report: kind is h1-h4, p, table or img."""
 
     kind: str
     text: str = ""
@@ -114,7 +117,7 @@ def to_markdown(blocks: list[Block]) -> str:
     """Markdown with images linked by relative path."""
     lines: list[str] = []
     for b in blocks:
-        if b.kind in ("h1", "h2", "h3"):
+        if b.kind in ("h1", "h2", "h3", "h4"):
             lines += ["#" * int(b.kind[1]) + " " + b.text, ""]
         elif b.kind == "p":
             lines += [b.text, ""]
@@ -140,7 +143,7 @@ def to_html(blocks: list[Block], title: str) -> str:
     esc = html_lib.escape
     parts = []
     for b in blocks:
-        if b.kind in ("h1", "h2", "h3"):
+        if b.kind in ("h1", "h2", "h3", "h4"):
             parts.append(f"<{b.kind}>{esc(b.text)}</{b.kind}>")
         elif b.kind == "p":
             parts.append(f"<p>{esc(b.text)}</p>")
@@ -154,13 +157,46 @@ def to_html(blocks: list[Block], title: str) -> str:
             f"<style>{style}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
 
 
-def write_report(out: str | Path) -> dict[str, Path]:
-    """Write ``OUT/report.md`` and ``OUT/report.html`` from ``OUT/run.json``; return their paths."""
+def summary_blocks(c: Collected) -> list[Block]:
+    """The short version for a README: per task, every system on the original set (+ augmentation)."""
+    split = str(c.run.get("eval_split", "val")).upper()
+    blocks = [Block("p", f"Produced by `llm-aug experiment report` from the run of {Path(str(c.run.get('config'))).name} "
+                         f"(finished {c.run.get('finished')}). Ours: {split} split, hyper-parameters chosen on val, "
+                         "weighted F1 in % with 95% bootstrap CIs; Δ: paired bootstrap against the best "
+                         "majority/TF-IDF baseline. † " + paper.paper_note())]
+    for task in c.groups:
+        blocks += [Block("h4", TASK_TITLES.get(task, task)), Block("table", table=summary_table(task, c))]
+        if c.gains.get(task):
+            blocks += [Block("p", "Augmented train sets, each against the same system on the original set:"),
+                       Block("table", table=gains_table(task, c))]
+    return blocks
+
+
+def update_readme(path: Path, markdown: str) -> None:
+    """Replace the text between the README's result markers with ``markdown``."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if README_BEGIN not in text or README_END not in text.split(README_BEGIN, 1)[1]:
+        raise UserError(f"{path}: add the lines {README_BEGIN} and {README_END} where the table goes")
+    head, rest = text.split(README_BEGIN, 1)
+    tail = rest.split(README_END, 1)[1]
+    path.write_text(f"{head}{README_BEGIN}\n{markdown.strip()}\n{README_END}{tail}", encoding="utf-8")
+
+
+def write_report(out: str | Path, readme: str | Path | None = None) -> dict[str, Path]:
+    """Write ``OUT/report.md``, ``OUT/report.html`` and ``OUT/summary.md``; return their paths.
+
+    With ``readme``, the summary also replaces the block between its result markers.
+    """
     out = Path(out)
     c = collect(out)
     blocks = build_blocks(c, out)
-    md, page = out / "report.md", out / "report.html"
+    md, page, summary = out / "report.md", out / "report.html", out / "summary.md"
     md.write_text(to_markdown(blocks), encoding="utf-8")
     page.write_text(to_html(blocks, f"llm-aug experiment: {c.run.get('name')}"), encoding="utf-8")
-    log.info("wrote %s and %s", md, page)
-    return {"markdown": md, "html": page}
+    summary.write_text(to_markdown(summary_blocks(c)), encoding="utf-8")
+    paths = {"markdown": md, "html": page, "summary": summary}
+    if readme is not None:
+        update_readme(Path(readme), summary.read_text(encoding="utf-8"))
+        paths["readme"] = Path(readme)
+    log.info("wrote %s", ", ".join(str(p) for p in paths.values()))
+    return paths

@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from llm_aug.classifiers.registry import DEFAULT_METHOD
 from llm_aug.experiment import paper
 from llm_aug.experiment.collect import METRICS, Collected, Group
+from llm_aug.experiment.config import ORIGINAL
 
 Table = tuple[list[str], list[list[str]]]
 
@@ -41,6 +43,20 @@ def metric_cell(group: Group, metric: str) -> str:
     return num(mean * k, d)
 
 
+def cv_cell(group: Group) -> str:
+    """CV weighted F1 (%) over train+val: mean ± std over folds."""
+    cv = group.cv()
+    if not cv:
+        return "—"
+    return f"{num(cv['mean'] * 100)} ± {num(cv['std'] * 100)}"
+
+
+def cv_head(c: Collected, task: str) -> str | None:
+    """The CV column's header, or None when no group of ``task`` has CV results."""
+    cv = next((g.cv() for g in c.groups.get(task, []) if g.cv()), None)
+    return None if cv is None else f"CV weighted F1 (train+val, {cv['folds']}-fold x{cv['repeats']})"
+
+
 def delta_cells(pair: dict | None, is_ref: bool) -> list[str]:
     """Δ weighted F1 (points) with its CI, and p, from a paired bootstrap."""
     if is_ref:
@@ -68,8 +84,9 @@ def results_table(task: str, c: Collected) -> Table:
     groups = c.groups.get(task, [])
     # Optional columns (e.g. the collapsed binary F1, which needs binary gold for the same posts).
     metrics = [m for m in METRICS[task] if m == "weighted_f1" or any(g.values(m) for g in groups)]
+    cv = cv_head(c, task)
     head = ["System", "Train set", "Split", "n / seeds", *(NAMES[m] for m in metrics),
-            "Δ weighted F1 vs ref [95% CI]", "p"]
+            *([cv] if cv else []), "Δ weighted F1 vs ref [95% CI]", "p"]
     rows = []
     paper_row = _paper_row(task, metrics, len(head))
     if paper_row:
@@ -80,8 +97,31 @@ def results_table(task: str, c: Collected) -> Table:
         n = g.runs[0].results.get("n")
         cells = [g.system, g.train_set, split, f"{n} / {len(g.runs)}"]
         cells += [metric_cell(g, m) for m in metrics]
+        cells += [cv_cell(g)] if cv else []
         cells += delta_cells(c.paired.get((task, g.system, g.train_set)), g is ref)
         rows.append(cells)
+    return head, rows
+
+
+def summary_table(task: str, c: Collected) -> Table:
+    """The README's table: the paper's best, then every system on the original train set."""
+    split = str(c.run.get("eval_split", "val")).upper()
+    cv = cv_head(c, task)
+    head = ["System", f"{split} weighted F1 [95% CI]", *([cv] if cv else []), "Δ vs best baseline [95% CI]", "p"]
+    rows = []
+    best = paper.BEST.get(task)
+    if best:
+        rows.append([f"{best['system']} †", f"{best['value']:.2f} {best['label']} (TEST, reported)",
+                     *(["—"] if cv else []), "—", "—"])
+    ref = c.reference.get(task)
+    for g in c.groups.get(task, []):
+        if g.train_set != ORIGINAL and g.kind != "llm":
+            continue
+        label = g.label + (f" (n={g.runs[0].results.get('n')})" if g.kind == "llm" else "")
+        if g.method == DEFAULT_METHOD.get(task) and g.system == g.method:
+            label += " (default of `llm-aug train`)"
+        rows.append([label, metric_cell(g, "weighted_f1"), *([cv_cell(g)] if cv else []),
+                     *delta_cells(c.paired.get((task, g.system, g.train_set)), g is ref)])
     return head, rows
 
 
