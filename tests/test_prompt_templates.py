@@ -15,7 +15,8 @@ import pytest
 from llm_aug.data.io import Row
 from llm_aug.data.schemes import LabelScheme, Level, load_scheme
 from llm_aug.errors import UserError
-from llm_aug.prompting.templates import list_prompts, load_prompt, neutralise
+from llm_aug.prompting.environment import neutralise
+from llm_aug.prompting.templates import list_prompts, load_prompt
 from llm_aug.types import Message
 
 GOLDEN = Path(__file__).parent / "golden" / "prompts"

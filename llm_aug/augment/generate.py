@@ -11,26 +11,22 @@ files and the request cache and asks for nothing twice.
 * :class:`BackTranslator` zh -> en -> zh round trips through the translate prompts.
 * :class:`RuleRewriter`   Cilin synonym replacement or EDA on real posts of level L.
 
-The label filter's relabellers live here too: :class:`LLMRelabeller` (the LLM
-classification prompt through the same runner) and :func:`model_relabeller` (a trained
-classifier directory).
+The label filter's relabellers are in :mod:`llm_aug.augment.relabel`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 from llm_aug.augment.rows import PromptRef, SynthRow, synth_id
 from llm_aug.augment.traditional import Augmenter, back_translate
-from llm_aug.data.io import Dataset, Row, content_id
+from llm_aug.data.io import Dataset, Row
 from llm_aug.data.schemes import LabelScheme
-from llm_aug.errors import UserError
 from llm_aug.prompting import ExemplarSelector, load_prompt, parse_post_list
 from llm_aug.prompting.templates import Prompt
 from llm_aug.runner import Runner, RunSummary
@@ -263,41 +259,3 @@ class BackTranslator:
         return [r.model_copy(update={"id": synth_id(r.method, r.text, r.source_ids[0]),
                                      "source_ids": [source[r.source_ids[0]]], "prompt": self.ref})
                 for r in rows]
-
-
-class LLMRelabeller:
-    """Classifies synthetic posts with the LLM classification prompt; each text once.
-
-    Call ``i`` keeps its predictions in ``raw/relabel-<i>.jsonl`` (plus the runner's
-    resumable ``.raw.jsonl``); calls happen in the same order on a rerun.
-    """
-
-    def __init__(self, runner: Runner, scheme: LabelScheme, raw_dir: Path, seed: int) -> None:
-        from llm_aug.llm_classify import ClassifyConfig
-
-        self.runner, self.scheme, self.raw_dir = runner, scheme, raw_dir
-        self.cfg = ClassifyConfig(seed=seed)
-        self.known: dict[str, int | None] = {}
-        self.summaries: list[RunSummary] = []
-
-    def __call__(self, texts: list[str]) -> list[int | None]:
-        from llm_aug.llm_classify import classify_dataset
-
-        new = list(dict.fromkeys(t for t in texts if t not in self.known))
-        if new:
-            out = self.raw_dir / f"relabel-{len(self.summaries)}.jsonl"
-            data = Dataset([Row(content_id(t), t) for t in new], scheme=self.scheme)
-            self.summaries.append(classify_dataset(data, self.scheme, self.runner, self.cfg, out))
-            preds = [json.loads(line)["pred"] for line in out.read_text(encoding="utf-8").splitlines()]
-            self.known.update(zip(new, preds))
-        return [self.known[t] for t in texts]
-
-
-def model_relabeller(model_dir: Path, scheme: LabelScheme) -> Callable[[list[str]], list[int | None]]:
-    """A trained classifier directory's ``predict`` as the label filter's relabeller."""
-    from llm_aug.classifiers.store import load_model
-
-    estimator, model_scheme, _ = load_model(model_dir)
-    if model_scheme.labels != scheme.labels:
-        raise UserError(f"{model_dir}: model predicts labels {model_scheme.labels}, task needs {scheme.labels}")
-    return lambda texts: [int(p) for p in estimator.predict(list(texts))] if texts else []

@@ -35,6 +35,7 @@ from llm_aug.augment.filters import (
 )
 from llm_aug.augment.outputs import usage_totals, write_augment_manifest, write_report
 from llm_aug.augment.plan import Plan, build_plan, estimate_tokens_per_post
+from llm_aug.augment.relabel import LLMRelabeller, model_relabeller
 from llm_aug.augment.rows import SynthRow
 from llm_aug.augment.traditional import Augmenter
 from llm_aug.data.io import Dataset, load_dataset
@@ -302,5 +303,5 @@ def _relabeller(cfg: AugmentConfig, scheme: LabelScheme, runner: Runner | None) 
         return None
     if cfg.relabel == "llm":
         assert runner is not None
-        return G.LLMRelabeller(runner, scheme, cfg.out / "raw", cfg.seed)
-    return G.model_relabeller(Path(cfg.relabel), scheme)
+        return LLMRelabeller(runner, scheme, cfg.out / "raw", cfg.seed)
+    return model_relabeller(Path(cfg.relabel), scheme)

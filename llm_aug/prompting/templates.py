@@ -22,7 +22,7 @@ sha256 identifies the prompt exactly)::
 
 The body is Jinja2 with ``StrictUndefined``, ``trim_blocks`` and ``lstrip_blocks``.
 A message starts at a role marker alone on its line (``<|system|>``, ``<|user|>``,
-``<|assistant|>``). Every ``{{ ... }}`` output goes through :func:`neutralise`, so data
+``<|assistant|>``). Every ``{{ ... }}`` output goes through ``environment.neutralise``, so data
 (posts, exemplars) can never produce a role marker or a tag-like delimiter.
 """
 
@@ -42,6 +42,7 @@ import yaml
 from jinja2 import meta as jinja_meta
 
 from llm_aug.errors import UserError
+from llm_aug.prompting.environment import environment
 from llm_aug.types import Message
 
 logger = logging.getLogger(__name__)
@@ -51,61 +52,10 @@ _NAME_RE = re.compile(r"^(?P<family>[a-z0-9_]+)/(?P<base>[a-z0-9_]+)(?:\.v(?P<ve
 _FILE_RE = re.compile(r"^(?P<base>[a-z0-9_]+)\.v(?P<version>\d+)\.jinja$")
 _FRONT_RE = re.compile(r"\A\s*\{#\s*---[ \t]*\n(?P<yaml>.*?)\n[ \t]*---\s*#\}", re.DOTALL)
 _MARKER_RE = re.compile(r"^[ \t]*<\|(system|user|assistant)\|>[ \t]*$", re.MULTILINE)
-# '<' opening anything tag-like ('<post>', '</ post', '<|user|>') in interpolated data.
-_TAG_OPEN_RE = re.compile(r"<(?=\s*/?\s*[A-Za-z|])")
 _UNDEFINED_RE = re.compile(r"^'([^']+)' is undefined$")
 
 
-def neutralise(value: Any) -> str:
-    """Make interpolated data inert: tag-like ``<`` and role markers become full-width.
-
-    Applied to every ``{{ ... }}`` output, so a post containing ``</post>`` or
-    ``<|system|>`` cannot close the data block or start a new message.
-    """
-    text = _TAG_OPEN_RE.sub("＜", str(value))
-    return text.replace("|>", "|＞")
-
-
-def _text_of(item: Any) -> str:
-    """Text of an exemplar given as a Row, a dict or a plain string."""
-    if isinstance(item, str):
-        return item
-    if isinstance(item, dict):
-        return str(item["text"])
-    return str(item.text)
-
-
-def _label_of(item: Any) -> int:
-    """Label of an exemplar (Row or dict); an unlabelled exemplar is a caller error."""
-    label = item["label"] if isinstance(item, dict) else getattr(item, "label", None)
-    if label is None:
-        raise UserError(f"exemplar without a label: {_text_of(item)[:30]!r}")
-    return int(label)
-
-
-def _level_of(scheme: Any, label: int) -> Any:
-    """The scheme's Level with id ``label``; an unknown level is a caller error."""
-    for lv in scheme.levels:
-        if lv.id == label:
-            return lv
-    raise UserError(f"level {label!r} is not in scheme {scheme.name!r} (labels {scheme.labels})")
-
-
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=False,
-        autoescape=False,
-        finalize=neutralise,
-    )
-    env.filters.update(text_of=_text_of, label_of=_label_of)
-    env.globals.update(level_of=_level_of)
-    return env
-
-
-_ENV = _environment()
+_ENV = environment()
 
 
 @dataclass(frozen=True)
