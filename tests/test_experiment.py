@@ -264,6 +264,28 @@ def test_readme_results_block_is_the_commands_output():
     assert "| stack (default of `llm-aug train`) |" in block and "CV weighted F1" in block
 
 
+def test_test_split_scoring_still_selects_on_val(tmp_path, data_dir):
+    # A stand-in "held-out" file: the demo test posts, which no step may train or select on.
+    for task in ("fine", "binary"):
+        text = (DEMO / "test.tsv").read_text(encoding="utf-8")
+        if task == "binary":
+            lines = text.splitlines()
+            text = "\n".join([lines[0]] + [f"{t}\t{int(int(y) >= 6)}" for t, y in (ln.rsplit("\t", 1) for ln in lines[1:])]) + "\n"
+        write(data_dir / task / "test.tsv", text)
+    path = make_config(tmp_path, data_dir, cv={"folds": 3, "repeats": 1})
+    val_run, test_run = tmp_path / "val", tmp_path / "test"
+    run_experiment(load_config(path), val_run)
+    run_experiment(load_config(path, eval_split="test"), test_run)
+    step = "results/fine/svm/original/s0/results.json"
+    on_val, on_test = (json.loads((d / step).read_text()) for d in (val_run, test_run))
+    n_test = len((DEMO / "test.tsv").read_text(encoding="utf-8").splitlines()) - 1
+    assert on_test["eval_split"] == "test" and on_test["n"] == n_test
+    # Same choice and the same CV: neither looked at the test file.
+    assert on_test["selection"] == on_val["selection"] and on_test["cv"]["scores"] == on_val["cv"]["scores"]
+    summary = write_report(test_run)["summary"].read_text(encoding="utf-8")
+    assert "TEST weighted F1 [95% CI]" in summary
+
+
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "llm_aug", "--quiet", *map(str, args)],
                           capture_output=True, text=True, cwd=cwd, timeout=900)
