@@ -147,6 +147,7 @@ def test_fixed_params_leave_the_grid():
     ({"eval_split": "test"}, "fine eval split: file not found"),
     ({"cv": {"folds": 3, "systems": ["ghost"]}}, "cv.systems: ghost is not a classifier system"),
     ({"cv": {"folds": 1}}, "cv.folds"),
+    ({"cv": {"systems": ["b"]}, "systems": [{"name": "b", "method": "bert"}]}, "b early-stops on val"),
     ({"systems": [{"name": "x", "kind": "llm", "backend": {"kind": "warp"}}]}, "LLM settings"),
 ])
 def test_config_errors_are_one_line(tmp_path, data_dir, change, message):

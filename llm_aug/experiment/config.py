@@ -163,10 +163,16 @@ class ExperimentConfig(_Strict):
     def _check_cv(self) -> None:
         if self.cv is None or self.cv.systems is None:
             return
-        classifiers = {s.name for s in self.systems if isinstance(s, ClassifierSystem)}
-        unknown = sorted(set(self.cv.systems) - classifiers)
+        from llm_aug.classifiers.registry import get_method
+
+        classifiers = {s.name: s for s in self.systems if isinstance(s, ClassifierSystem)}
+        unknown = sorted(set(self.cv.systems) - set(classifiers))
         if unknown:
             raise ValueError(f"cv.systems: {', '.join(unknown)} is not a classifier system of this file")
+        # Their early stopping reads val, which CV holds out in turn: compare them on val only.
+        peeking = sorted(n for n in self.cv.systems if get_method(classifiers[n].method).fit_with_val)
+        if peeking:
+            raise ValueError(f"cv.systems: {', '.join(peeking)} early-stops on val and cannot be scored by CV")
 
 
 def error_line(exc: ValidationError) -> str:

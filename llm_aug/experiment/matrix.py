@@ -36,7 +36,6 @@ class Step:
     seed: int
     cv: dict[str, int] | None = None  # {folds, repeats}: also score by CV over train+val
 
-
     @property
     def id(self) -> str:
         """``task/system/train_set/sN``: the results folder and what ``--only`` matches."""
