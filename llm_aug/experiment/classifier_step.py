@@ -64,9 +64,10 @@ def _cv(step: Step, params: dict[str, Any], train: Dataset, val: Dataset) -> dic
     both = Dataset(train.rows + val.rows, None, scheme)
     t0 = time.perf_counter()
     scores = cv_scores(step.system.method, params, both, scheme, seed=step.seed, **step.cv)
-    log.info("%s: CV weighted F1 %.4f ± %.4f", step.id, float(np.mean(scores)), float(np.std(scores)))
-    return {**step.cv, "mean": float(np.mean(scores)), "std": float(np.std(scores)), "scores": scores,
-            "n": len(both), "seconds": round(time.perf_counter() - t0, 1)}
+    mean, std = float(np.mean(scores)), float(np.std(scores))
+    log.info("%s: CV weighted F1 %.4f ± %.4f", step.id, mean, std)
+    return {**step.cv, "mean": mean, "std": std, "scores": scores, "n": len(both),
+            "seconds": round(time.perf_counter() - t0, 1)}
 
 
 def run_classifier(step: Step, val_path: Path, eval_path: Path,

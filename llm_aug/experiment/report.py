@@ -193,10 +193,11 @@ def write_report(out: str | Path, readme: str | Path | None = None) -> dict[str,
     md, page, summary = out / "report.md", out / "report.html", out / "summary.md"
     md.write_text(to_markdown(blocks), encoding="utf-8")
     page.write_text(to_html(blocks, f"llm-aug experiment: {c.run.get('name')}"), encoding="utf-8")
-    summary.write_text(to_markdown(summary_blocks(c)), encoding="utf-8")
+    short = to_markdown(summary_blocks(c))
+    summary.write_text(short, encoding="utf-8")
     paths = {"markdown": md, "html": page, "summary": summary}
     if readme is not None:
-        update_readme(Path(readme), summary.read_text(encoding="utf-8"))
+        update_readme(Path(readme), short)
         paths["readme"] = Path(readme)
     log.info("wrote %s", ", ".join(str(p) for p in paths.values()))
     return paths
