@@ -1,7 +1,8 @@
 """Runner throughput against the loopback OpenAI-compatible server (fixed latency).
 
-For each client (the lean ``http`` pool and the ``openai`` SDK) it measures, through
-:class:`llm_aug.runner.Runner` with cache and results file on:
+For each client (``http``: the default aiohttp transport; ``sdk``: the ``openai`` SDK
+transport; see llm_aug.llm.transports) it measures, through
+:class:`llm_aug.llm.runner.Runner` with cache and results file on:
 
 * throughput at concurrency 1, 8 and 64 as a fraction of ideal (concurrency / latency),
   the 64 row over ``--requests`` requests (2,000 by default);
@@ -10,7 +11,7 @@ For each client (the lean ``http`` pool and the ``openai`` SDK) it measures, thr
 * the backend alone at 64 in flight (what the runner's bookkeeping costs);
 * the sequential way, one backend call after another, and the speed-up over it.
 
-Usage: ``python bench/runner_throughput.py [--requests 2000] [--latency 0.1]``
+Usage: ``python bench/runner_throughput.py [--requests 2000] [--latency 0.1] [--clients http,sdk]``
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from llm_aug.backends.openai_compat import OpenAICompatBackend
-from llm_aug.llm_config import RunnerConfig
-from llm_aug.runner import Runner
-from llm_aug.types import ChatRequest, SamplingParams, user_messages
+from llm_aug.llm.backends.openai_compat import OpenAICompatBackend
+from llm_aug.llm.config import RunnerConfig
+from llm_aug.llm.runner import Runner
+from llm_aug.llm.types import ChatRequest, SamplingParams, user_messages
 
 SERVER = Path(__file__).resolve().parents[1] / "tests" / "llm_server.py"
+LABELS = {"http": "http (aiohttp)", "aiohttp": "aiohttp", "sdk": "sdk (openai SDK)"}
 
 
 def items(count: int, tag: str) -> list[ChatRequest]:
@@ -75,6 +77,7 @@ def direct(url: str, client: str, requests: list[ChatRequest], concurrency: int)
 
 def bench_client(url: str, client: str, latency: float, n_big: int, workdir: Path) -> list[str]:
     """Markdown table rows for one client."""
+    label = LABELS.get(client, client)
     # Warm-up (imports, first connections), not reported.
     timed_run(url, client, 4, items(8, f"{client}-warm"), workdir, f"{client}-warm")
     rows = []
@@ -82,23 +85,23 @@ def bench_client(url: str, client: str, latency: float, n_big: int, workdir: Pat
         tag = f"{client}-c{concurrency}"
         r = timed_run(url, client, concurrency, items(count, tag), workdir, tag)
         rate = r["n"] / r["wall"]
-        rows.append(f"| {client} | runner, concurrency {concurrency} | {r['n']} | {r['wall']:.2f} "
+        rows.append(f"| {label} | runner, concurrency {concurrency} | {r['n']} | {r['wall']:.2f} "
                     f"| {rate:.1f} | {rate / (concurrency / latency):.2f} "
                     f"| {1000 * r['cpu'] / r['n']:.2f} | {r['made']} |")
     big = items(n_big, f"{client}-c64")
     cached = timed_run(url, client, 64, big, workdir, f"{client}-cached")
-    rows.append(f"| {client} | cached rerun of the {n_big} | {n_big} | {cached['wall']:.2f} "
+    rows.append(f"| {label} | cached rerun of the {n_big} | {n_big} | {cached['wall']:.2f} "
                 f"| {n_big / cached['wall']:.0f} | - | {1000 * cached['cpu'] / n_big:.3f} "
                 f"| {cached['made']} |")
     bare = direct(url, client, items(n_big, f"{client}-bare"), 64)
-    rows.append(f"| {client} | backend alone (no runner), 64 in flight | {n_big} "
+    rows.append(f"| {label} | backend alone (no runner), 64 in flight | {n_big} "
                 f"| {n_big / bare:.2f} | {bare:.1f} | {bare / (64 / latency):.2f} | - | {n_big} |")
     seq_rate = direct(url, client, items(20, f"{client}-seq"), 1)
     c64_rate = n_big / timed_run(url, client, 64, items(n_big, f"{client}-again"), workdir,
                                  f"{client}-again")["wall"]
-    rows.append(f"| {client} | sequential calls (no runner) | 20 | {20 / seq_rate:.2f} "
+    rows.append(f"| {label} | sequential calls (no runner) | 20 | {20 / seq_rate:.2f} "
                 f"| {seq_rate:.1f} | {seq_rate * latency:.2f} | - | 20 |")
-    rows.append(f"| {client} | speed-up: runner at 64 (a second run) over sequential | | | "
+    rows.append(f"| {label} | speed-up: runner at 64 (a second run) over sequential | | | "
                 f"x{c64_rate / seq_rate:.1f} | | | |")
     return rows
 
@@ -107,7 +110,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--latency", type=float, default=0.1)
-    parser.add_argument("--clients", default="http,sdk")
+    parser.add_argument("--clients", default="http,sdk",
+                        help="comma-separated client kinds: http (aiohttp, the default), sdk")
     args = parser.parse_args()
     server = subprocess.Popen([sys.executable, str(SERVER), "--latency", str(args.latency)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)

@@ -16,13 +16,15 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
 
 from llm_aug.classifiers import bert_train as bt
+from llm_aug.classifiers.baselines import TextInputMixin
 from llm_aug.classifiers.bert_data import PADDING_MODES, balanced_weights, encode
 from llm_aug.classifiers.bert_load import load_pretrained, resolve_device
 from llm_aug.classifiers.bert_tiny import build_tiny_bert
-from llm_aug.errors import UserError
-from llm_aug.progress import is_quiet
+from llm_aug.core.errors import UserError
+from llm_aug.core.progress import is_quiet
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ _CHOICES = {"class_weights": (None, "balanced"), "early_stopping": (None, "loss"
             "device": ("auto", "cpu", "cuda"), "precision": ("fp32", "bf16", "fp16"), "padding": PADDING_MODES}
 
 
-class BertClassifier(ClassifierMixin, BaseEstimator):
+class BertClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
     """Fine-tune a BERT checkpoint for sequence classification; sklearn fit/predict/predict_proba.
 
     Early stopping (and restoring the best epoch's weights) needs ``X_val``/``y_val`` in
@@ -150,13 +152,11 @@ class BertClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Sequence[str]) -> np.ndarray:
         """Most probable label per text, in input order."""
+        self._check_fitted()
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)] if len(X) else self.classes_[:0]
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            from sklearn.exceptions import NotFittedError
-
-            raise NotFittedError("BertClassifier is not fitted yet; call fit() or BertClassifier.load()")
+        check_is_fitted(self, "model_", msg="BertClassifier is not fitted yet; call fit() or BertClassifier.load()")
 
     # ------------------------------------------------------------ persistence
     def save(self, out_dir: str | Path) -> Path:

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
 
 log = logging.getLogger(__name__)
 

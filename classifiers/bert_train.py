@@ -18,7 +18,7 @@ from sklearn.metrics import f1_score
 from tqdm.auto import tqdm
 
 from llm_aug.classifiers.bert_data import collate, predict_batches, train_batches
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
 
 log = logging.getLogger(__name__)
 

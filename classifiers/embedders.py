@@ -16,7 +16,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,12 @@ from typing import Any, Sequence
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.utils.validation import check_is_fitted
+
+from llm_aug.classifiers.baselines import TextInputMixin, check_text_targets, check_texts
 
 
-class SoftVoteClassifier(ClassifierMixin, BaseEstimator):
+class SoftVoteClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
     """Average the class probabilities of several methods (by registry name).
 
     Margin-based members (the SVM) are wrapped in sigmoid calibration with ``cv`` folds
@@ -28,15 +31,20 @@ class SoftVoteClassifier(ClassifierMixin, BaseEstimator):
             return CalibratedClassifierCV(est, cv=self.cv, method="sigmoid")
         return est
 
-    def fit(self, X: Sequence[str], y: Sequence[int]) -> "SoftVoteClassifier":
-        texts, labels = list(X), np.asarray(y, dtype=int)
+    def fit(self, X: Sequence[str], y: Sequence) -> "SoftVoteClassifier":
+        """Fit every member on ``X``/``y``."""
+        texts, labels = check_text_targets(X, y, type(self).__name__)
         self.members_ = [self._member(name).fit(texts, labels) for name in self.members]
         self.classes_ = np.unique(labels)
         return self
 
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:
-        texts = list(X)
+        """The members' class probabilities, averaged."""
+        check_is_fitted(self)
+        texts = check_texts(X, type(self).__name__)
         return np.mean([m.predict_proba(texts) for m in self.members_], axis=0)
 
     def predict(self, X: Sequence[str]) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        """The label with the highest averaged probability."""
+        best = np.argmax(self.predict_proba(X), axis=1)  # checks fitted before self.classes_ is looked up
+        return self.classes_[best]

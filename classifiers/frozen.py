@@ -16,9 +16,11 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
 
+from llm_aug.classifiers.baselines import TextInputMixin, check_text_targets, check_texts
 from llm_aug.classifiers.embedders import make_embedder
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
 
 DECODERS = ("argmax", "expected", "median")
 
@@ -35,14 +37,17 @@ def decode(proba: np.ndarray, classes: np.ndarray, how: str) -> np.ndarray:
     raise UserError(f"unknown decoding {how!r}; use one of {', '.join(DECODERS)}")
 
 
-class _EmbeddingBase(ClassifierMixin, BaseEstimator):
+class _EmbeddingBase(TextInputMixin, ClassifierMixin, BaseEstimator):
     """Shared embedding plumbing and probability decoding."""
 
-    def _embed(self, X: Sequence[str]) -> np.ndarray:
-        if not hasattr(self, "_embedder") or self._embedder is None:
+    def _embed(self, texts: list[str], fit: bool = False) -> np.ndarray:
+        """Embed ``texts``; ``fit`` re-resolves the embedder if ``set_params`` changed it."""
+        stale = fit and getattr(self, "_embedder_spec", None) != self.embedder
+        if stale or getattr(self, "_embedder", None) is None:
             spec = self.embedder
             self._embedder = make_embedder(spec) if isinstance(spec, str) else spec
-        return self._embedder.embed(list(X))
+            self._embedder_spec = spec
+        return self._embedder.embed(texts)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -50,7 +55,12 @@ class _EmbeddingBase(ClassifierMixin, BaseEstimator):
             state["_embedder"] = None  # the engine is rebuilt from the spec on first use
         return state
 
+    def _texts(self, X: Sequence[str]) -> list[str]:
+        check_is_fitted(self)
+        return check_texts(X, type(self).__name__)
+
     def predict(self, X: Sequence[str]) -> np.ndarray:
+        """Labels decoded from :meth:`predict_proba` (``decode``: argmax, expected or median)."""
         return decode(self.predict_proba(X), self.classes_, self.decode)
 
 
@@ -72,14 +82,18 @@ class EmbeddingClassifier(_EmbeddingBase):
                                  early_stopping=True, random_state=self.seed)
         raise UserError(f"unknown head {self.head!r}; use lr or mlp")
 
-    def fit(self, X: Sequence[str], y: Sequence[int]) -> "EmbeddingClassifier":
-        self.scaler_ = StandardScaler().fit(emb := self._embed(X))
-        self.model_ = self._model().fit(self.scaler_.transform(emb), np.asarray(y, dtype=int))
+    def fit(self, X: Sequence[str], y: Sequence) -> "EmbeddingClassifier":
+        """Embed ``X``, fit the scaler and the head."""
+        texts, labels = check_text_targets(X, y, type(self).__name__)
+        self.scaler_ = StandardScaler().fit(emb := self._embed(texts, fit=True))
+        self.model_ = self._model().fit(self.scaler_.transform(emb), labels)
         self.classes_ = self.model_.classes_
         return self
 
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:
-        return self.model_.predict_proba(self.scaler_.transform(self._embed(X)))
+        """Class probabilities, columns in ``classes_`` order."""
+        emb = self._embed(self._texts(X))
+        return self.model_.predict_proba(self.scaler_.transform(emb))
 
 
 class StackedClassifier(_EmbeddingBase):
@@ -95,8 +109,8 @@ class StackedClassifier(_EmbeddingBase):
         self.embedder, self.C, self.emb_weight, self.ngram_max = embedder, C, emb_weight, ngram_max
         self.class_weight, self.decode, self.seed = class_weight, decode, seed
 
-    def _features(self, X: Sequence[str], fit: bool = False) -> sparse.csr_matrix:
-        texts, emb = list(X), self._embed(X)
+    def _features(self, texts: list[str], fit: bool = False) -> sparse.csr_matrix:
+        emb = self._embed(texts, fit=fit)
         if fit:
             self.vectorizer_ = TfidfVectorizer(analyzer="char", ngram_range=(1, self.ngram_max), sublinear_tf=True)
             self.vectorizer_.fit(texts)
@@ -104,12 +118,16 @@ class StackedClassifier(_EmbeddingBase):
         dense = sparse.csr_matrix(self.scaler_.transform(emb) * self.emb_weight)
         return sparse.hstack([self.vectorizer_.transform(texts), dense], format="csr")
 
-    def fit(self, X: Sequence[str], y: Sequence[int]) -> "StackedClassifier":
-        features = self._features(X, fit=True)
+    def fit(self, X: Sequence[str], y: Sequence) -> "StackedClassifier":
+        """Fit the vectorizer, the scaler and the logistic regression."""
+        texts, labels = check_text_targets(X, y, type(self).__name__)
+        features = self._features(texts, fit=True)
         self.model_ = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=3000,
-                                         random_state=self.seed).fit(features, np.asarray(y, dtype=int))
+                                         random_state=self.seed).fit(features, labels)
         self.classes_ = self.model_.classes_
         return self
 
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:
-        return self.model_.predict_proba(self._features(X))
+        """Class probabilities, columns in ``classes_`` order."""
+        features = self._features(self._texts(X))
+        return self.model_.predict_proba(features)

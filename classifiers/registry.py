@@ -9,7 +9,7 @@ from typing import Any, Callable
 from llm_aug.classifiers.baselines import MajorityClassifier, TfidfLogReg, TfidfSVM
 from llm_aug.classifiers.ensemble import SoftVoteClassifier
 from llm_aug.classifiers.frozen import EmbeddingClassifier, StackedClassifier
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
 
 
 @dataclass(frozen=True)

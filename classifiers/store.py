@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from llm_aug.data.schemes import LabelScheme, load_scheme
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
 
 MODEL_FILE, CONFIG_FILE, SCHEME_FILE = "model.pkl", "config.json", "scheme.json"
 

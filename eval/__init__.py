@@ -6,6 +6,8 @@
 * :mod:`.results` -- ``evaluate`` a predictions file and ``write_results`` (JSON + PNG).
 * :mod:`.plots` -- confusion matrix and metric bar charts (matplotlib, Agg).
 * :mod:`.report` -- ``compare_runs``: Markdown + self-contained HTML comparison.
+* :mod:`.render` -- ``render``: every report page (compare, experiment, augment) from the
+  Jinja2 templates in ``templates/``.
 
 Submodules are imported on demand so that importing the package stays cheap.
 """

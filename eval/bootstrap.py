@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
 from llm_aug.eval.metrics import METRICS
 
 logger = logging.getLogger(__name__)

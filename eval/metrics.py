@@ -25,10 +25,10 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.metrics import cohen_kappa_score, confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import cohen_kappa_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from llm_aug.data.schemes import LabelScheme
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,15 @@ logger = logging.getLogger(__name__)
 METRICS = ("accuracy", "weighted_f1", "macro_f1", "mae", "qwk", "within1")
 ORDINAL_METRICS = ("mae", "qwk", "within1")
 LOWER_IS_BETTER = frozenset({"mae"})
+
+
+def weighted_f1(gold: Sequence[int], pred: Sequence[int], labels: Sequence[int]) -> float:
+    """Support-weighted F1 over ``labels``: the score every selection step maximises.
+
+    For valid predictions only (estimators always predict a label); reports that must
+    count invalid LLM answers use :func:`compute_metrics`.
+    """
+    return float(f1_score(gold, pred, labels=list(labels), average="weighted", zero_division=0))
 
 
 def headline_metrics(scheme: LabelScheme) -> list[str]:

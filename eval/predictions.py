@@ -17,11 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from llm_aug.data.io import Dataset, read_jsonl
-from llm_aug.errors import DataError, UserError
+from llm_aug.core.errors import DataError, UserError
 
 logger = logging.getLogger(__name__)
 
-PREDICTIONS_FILE = "predictions.jsonl"
 _SHOW = 5  # ids shown in an error message
 
 

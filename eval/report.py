@@ -1,5 +1,8 @@
 """Compare evaluated runs: a Markdown table and a self-contained HTML page.
 
+Both pages are rendered by :mod:`llm_aug.eval.render` from ``compare.md.jinja`` and
+``compare.html.jinja``; this module computes what they show.
+
 Each run directory holds a ``results.json`` written by
 :func:`llm_aug.eval.results.write_results`. Per-item gold and predictions come from
 its ``items`` block or, failing that, from the run's predictions file when that file
@@ -9,32 +12,27 @@ every run against the best one.
 
 from __future__ import annotations
 
-import base64
-import html as html_lib
 import io
 import json
 import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from llm_aug.data.schemes import load_scheme
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
 from llm_aug.eval.bootstrap import paired_bootstrap
 from llm_aug.eval.metrics import LOWER_IS_BETTER, METRICS, ORDINAL_METRICS
 from llm_aug.eval.plots import plot_confusion, plot_metric_bars
-from llm_aug.eval.predictions import PREDICTIONS_FILE, _is_int, read_predictions
+from llm_aug.core.files import PREDICTIONS_FILE
+from llm_aug.eval.predictions import _is_int, read_predictions
+from llm_aug.eval.render import render
 from llm_aug.eval.results import CONFUSION_FILE, RESULTS_FILE
 
 logger = logging.getLogger(__name__)
 
 _BASE = ("accuracy", "weighted_f1", "macro_f1")
-REPORT_STYLE = (
-    "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}"
-    "th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f0f0f0}"
-    "td:first-child,th:first-child{text-align:left}tr.best{font-weight:bold}"
-    "figure{display:inline-block;margin:1em}img{max-width:100%}"
-)
 
 
 @dataclass
@@ -171,20 +169,6 @@ def _notes(first: dict, metric: str) -> str:
     )
 
 
-def _markdown(rows: list[dict], metrics: list[str], metric: str, first: dict) -> str:
-    head, cells = _table(rows, metrics, metric)
-    esc = [[c.replace("|", "\\|") for c in line] for line in [head, *cells]]
-    lines = [f"# Comparison: {first['scheme']} (task {first.get('task', '?')})", ""]
-    lines += ["| " + " | ".join(esc[0]) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(line) + " |" for line in esc[1:]]
-    return "\n".join(lines + ["", _notes(first, metric), ""])
-
-
-def png_uri(data: bytes) -> str:
-    """PNG bytes as a data URI, so the HTML page stays self-contained."""
-    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-
-
 def _confusion_png(run: RunRecord) -> bytes | None:
     png = run.dir / CONFUSION_FILE
     if png.is_file():
@@ -198,23 +182,30 @@ def _confusion_png(run: RunRecord) -> bytes | None:
     return buf.getvalue()
 
 
-def _html(rows: list[dict], runs: list[RunRecord], metrics: list[str], metric: str, bars: bytes) -> str:
-    esc = html_lib.escape
-    head, cells = _table(rows, metrics, metric)
-    trs = ["<tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr>"]
-    for r, line in zip(rows, cells):
-        cls = ' class="best"' if r["best"] else ""
-        trs.append(f"<tr{cls}>" + "".join(f"<td>{esc(c)}</td>" for c in line) + "</tr>")
+def page_data(rows: list[dict], runs: list[RunRecord], metrics: list[str], metric: str) -> dict[str, Any]:
+    """What ``compare.md.jinja`` needs (``compare.html.jinja`` adds ``bars`` and ``confusions``)."""
     first = runs[0].results
-    parts = [f"<h1>Comparison: {esc(str(first['scheme']))}</h1>", "<table>", *trs, "</table>",
-             f"<p>{esc(_notes(first, metric))}</p>", f"<h2>{esc(metric)}</h2>",
-             f'<img alt="{esc(metric)} by system" src="{png_uri(bars)}">', "<h2>Confusion matrices</h2>"]
-    for run in runs:
-        png = _confusion_png(run)
-        body = f'<img alt="confusion matrix of {esc(run.name)}" src="{png_uri(png)}">' if png else "n/a"
-        parts.append(f"<figure>{body}<figcaption>{esc(run.name)}</figcaption></figure>")
-    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>llm-aug comparison</title>"
-            f"<style>{REPORT_STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+    return {"scheme": str(first["scheme"]), "task": first.get("task", "?"), "metric": metric,
+            "table": _table(rows, metrics, metric), "best": [r["best"] for r in rows],
+            "notes": _notes(first, metric), "bars_file": f"{metric}_bars.png"}
+
+
+def _write_pages(out_dir: Path, data: dict[str, Any], rows: list[dict], runs: list[RunRecord],
+                 html: bool) -> tuple[str, Path | None]:
+    """comparison.md, the bar chart and (with ``html``) comparison.html; the Markdown and the page's path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    markdown = render("compare.md.jinja", **data)
+    (out_dir / "comparison.md").write_text(markdown, encoding="utf-8")
+    metric, bars = data["metric"], out_dir / data["bars_file"]
+    plot_metric_bars([r["system"] for r in rows], [r[metric] for r in rows],
+                     [r[f"{metric}_ci"] for r in rows], bars, metric)
+    if not html:
+        return markdown, None
+    confusions = [{"name": run.name, "png": _confusion_png(run)} for run in runs]
+    page = out_dir / "comparison.html"
+    page.write_text(render("compare.html.jinja", **data, bars=bars.read_bytes(), confusions=confusions),
+                    encoding="utf-8")
+    return markdown, page
 
 
 def _check_runs(runs: list[RunRecord], metric: str) -> None:
@@ -254,16 +245,6 @@ def compare_runs(
     for run in runs:
         paired = None if best is None or run is best else paired_vs_best(run, best, metric, labels, n_boot, seed)
         rows.append(_row(run, metrics, best, paired))
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    markdown = _markdown(rows, metrics, metric, runs[0].results) + f"\n![{metric}]({metric}_bars.png)\n"
-    (out_dir / "comparison.md").write_text(markdown, encoding="utf-8")
-    bars = out_dir / f"{metric}_bars.png"
-    plot_metric_bars([r["system"] for r in rows], [r[metric] for r in rows],
-                     [r[f"{metric}_ci"] for r in rows], bars, metric)
-    html_path = None
-    if html:
-        html_path = out_dir / "comparison.html"
-        html_path.write_text(_html(rows, runs, metrics, metric, bars.read_bytes()), encoding="utf-8")
+    markdown, html_path = _write_pages(Path(out_dir), page_data(rows, runs, metrics, metric), rows, runs, html)
     logger.info("compared %d runs into %s", len(runs), out_dir)
     return {"markdown": markdown, "html": html_path, "rows": rows}

@@ -13,9 +13,10 @@ import logging
 import math
 from pathlib import Path
 
+from llm_aug.core.files import CONFUSION_FILE, RESULTS_FILE
 from llm_aug.data.io import Dataset
 from llm_aug.data.schemes import LabelScheme
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
 from llm_aug.eval.bootstrap import bootstrap_ci
 from llm_aug.eval.metrics import clean_preds, collapse_binary, compute_metrics, headline_metrics
 from llm_aug.eval.plots import plot_confusion
@@ -23,8 +24,6 @@ from llm_aug.eval.predictions import _examples, align, read_predictions
 
 logger = logging.getLogger(__name__)
 
-RESULTS_FILE = "results.json"
-CONFUSION_FILE = "confusion.png"
 ALPHA = 0.05
 _BINARY_CI = ("accuracy", "weighted_f1", "macro_f1")
 
@@ -66,7 +65,7 @@ def _provenance(
     }
 
 
-def evaluate(
+def score_predictions(
     pred_path: str | Path,
     gold: Dataset,
     scheme: LabelScheme,

@@ -10,18 +10,18 @@ from test_augment_filters import CFG, NORMAL, TRAIN, VAL, synth
 
 from llm_aug.augment.corpus import write_corpus
 from llm_aug.augment.filters import apply_filters, rejection_counts
-from llm_aug.augment.report import (
+from llm_aug.augment.rows import PromptRef, SynthRow
+from llm_aug.augment.summary import (
     distinct_n,
     diversity,
     mean_max_similarity,
     mean_pairwise_similarity,
     pick_samples,
-    render_html,
-    render_report,
+    report_data,
 )
-from llm_aug.augment.rows import PromptRef, SynthRow
 from llm_aug.data.io import load_dataset
 from llm_aug.data.schemes import scheme_for_task
+from llm_aug.eval.render import render
 
 
 def _filtered():
@@ -88,15 +88,16 @@ def test_reports_render_counts_rejections_and_samples():
         after[r.label] += 1
     div = diversity({3: [r.text for r in kept]}, TRAIN.texts)
     samples = pick_samples(kept + rejected, per_level=2)
-    md = render_report(before, after, rejection_counts(rejected), div, samples)
+    data = report_data(before, after, rejection_counts(rejected), div, samples)
+    md = render("augment.md.jinja", **data)
     assert "| 3 | 1 | 1 | 2 |" in md and "| leakage | 1 |" in md and "| total | 2 |" in md
     assert NORMAL in md and "rejected: boilerplate" in md
-    page = render_html(before, after, rejection_counts(rejected), div, samples)
+    page = render("augment.html.jinja", **data)
     assert page.startswith("<!DOCTYPE html>") and "<script" not in page and "http" not in page
     assert "<td>leakage</td><td>1</td>" in page and NORMAL in page
 
 
 def test_html_escapes_post_text():
     row = SynthRow(id="x", text="分数<60 & 挂科了", label=1, method="llm")
-    page = render_html({1: 1}, {1: 2}, {}, {}, [row])
+    page = render("augment.html.jinja", **report_data({1: 1}, {1: 2}, {}, {}, [row]))
     assert "分数&lt;60 &amp; 挂科了" in page and "分数<60" not in page

@@ -16,14 +16,19 @@ from pathlib import Path
 
 import jsonlines
 import pytest
+from clirun import invoke
 from conftest import DEMO, write
 from llm_server import LLMServer
+from typer.testing import Result
 
-from llm_aug.augment.pipeline import EXIT_SHORT, AugmentConfig, run_augment
-from llm_aug.backends.fake import FakeBackend
+from llm_aug.core.errors import UserError
+
+from llm_aug.jobs.augment import EXIT_SHORT, AugmentConfig, run_augment
+from llm_aug.llm.backends.fake import FakeBackend
 from llm_aug.data.io import load_dataset
-from llm_aug.llm_config import RunnerConfig
-from llm_aug.runner import Runner
+from llm_aug.eval.render import FONT_STACK
+from llm_aug.llm.config import RunnerConfig
+from llm_aug.llm.runner import Runner
 
 TRAIN, VAL = DEMO / "train.tsv", DEMO / "val.tsv"
 # Plain characters only: no digits, no advice or chat words, so only the length,
@@ -101,7 +106,8 @@ def test_outputs_report_and_manifest(tmp_path):
     out = tmp_path / "out"
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "All levels reached their targets" in report and "| leakage |" in report
-    assert "<table>" in (out / "report.html").read_text(encoding="utf-8")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<table>" in page and "All levels reached their targets" in page and FONT_STACK in page
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["prompt"]["name"] == "generate/level_json.v2"
     assert manifest["usage"]["model"] == "fake" and manifest["usage"]["prompt_tokens"] > 0
@@ -157,11 +163,19 @@ def test_dry_run_plans_and_calls_nothing(tmp_path, method, n_requests):
     assert not (tmp_path / "out" / "corpus.tsv").exists()
 
 
-def _cli(*args, check: int | None = 0) -> subprocess.CompletedProcess:
+def _cli(*args, check: int | None = 0) -> Result:
+    """``llm-aug -q ARGS`` in this process; ``check`` is the exit code to expect (None: any)."""
+    res = invoke(*args)
+    if check is not None:
+        assert res.exit_code == check, (res.stderr[-3000:], res.exception)
+    return res
+
+
+def _cli_process(*args) -> subprocess.CompletedProcess:
+    """``python -m llm_aug -q ARGS`` in a new process (for the resume-after-kill test)."""
     res = subprocess.run([sys.executable, "-m", "llm_aug", "-q", *map(str, args)],
                          capture_output=True, text=True, timeout=300)
-    if check is not None:
-        assert res.returncode == check, res.stderr[-3000:]
+    assert res.returncode == 0, res.stderr[-3000:]
     return res
 
 
@@ -181,8 +195,9 @@ def test_refuses_to_pad_a_level_it_cannot_fill(tmp_path):
 
 def test_refuses_without_protect_file(tmp_path):
     res = _cli("augment", "--method", "eda", "--task", "fine", "--train", TRAIN, "--balance", "8",
-               "--out", tmp_path / "out", check=2)
-    assert "--protect" in res.stderr and not (tmp_path / "out").exists()
+               "--out", tmp_path / "out", check=None)
+    assert isinstance(res.exception, UserError) and "--protect" in str(res.exception)
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("method", ["synonym", "eda"])
@@ -234,6 +249,7 @@ def _finished_keys(out: Path, seen: dict[str, str]) -> set[str]:
     return keys
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_repeating_finished_requests(tmp_path):
     seen: dict[str, str] = {}
     with LLMServer(latency_s=0.15, reply=_server_reply(seen), record=True) as server:
@@ -252,11 +268,11 @@ def test_killed_run_resumes_without_repeating_finished_requests(tmp_path):
         finished = _finished_keys(tmp_path / "a", seen)
         assert len(finished) >= 20
         server.reset_counts()
-        _cli(*args, "--out", tmp_path / "a")
+        _cli_process(*args, "--out", tmp_path / "a")
         rerun = {hashlib.sha1(json.dumps(b, sort_keys=True).encode()).hexdigest() for _, b in server.recorded}
         assert rerun and not rerun & finished
         server.reset_counts()
-        _cli(*args, "--out", tmp_path / "b")
+        _cli_process(*args, "--out", tmp_path / "b")
         full = {hashlib.sha1(json.dumps(b, sort_keys=True).encode()).hexdigest() for _, b in server.recorded}
     assert full == rerun | finished  # the same requests, each asked for once
     assert (tmp_path / "a" / "corpus.tsv").read_bytes() == (tmp_path / "b" / "corpus.tsv").read_bytes()
@@ -306,21 +322,14 @@ def test_relabel_with_a_trained_model_directory(tmp_path):
 
 
 def test_training_rows_that_leak_a_protected_post_are_dropped(tmp_path, demo_dir):
-    import subprocess
-    import sys
-
-    from llm_aug.data.io import load_dataset
-
     val = load_dataset(demo_dir / "val.tsv")
     train_text = (demo_dir / "train.tsv").read_text(encoding="utf-8")
     leaked = val.rows[0].text + "！"  # same post up to punctuation
     train = tmp_path / "train.tsv"
     train.write_text(train_text + f"{leaked}\t{val.rows[0].label}\n", encoding="utf-8")
     out = tmp_path / "out"
-    res = subprocess.run([sys.executable, "-m", "llm_aug", "-q", "augment", "--method", "synonym", "--task", "fine",
-                          "--train", str(train), "--balance", "7", "--protect", str(demo_dir / "val.tsv"),
-                          "--out", str(out)], capture_output=True, text=True, timeout=300)
-    assert res.returncode in (0, 3), res.stderr
-    stats = subprocess.run([sys.executable, "-m", "llm_aug", "-q", "data", "stats", str(out / "corpus.tsv"),
-                            str(demo_dir / "val.tsv"), "--json"], capture_output=True, text=True, timeout=120)
+    res = _cli("augment", "--method", "synonym", "--task", "fine", "--train", train, "--balance", "7",
+               "--protect", demo_dir / "val.tsv", "--out", out, check=None)
+    assert res.exit_code in (0, EXIT_SHORT), (res.stderr, res.exception)
+    stats = _cli("data", "stats", out / "corpus.tsv", demo_dir / "val.tsv", "--json")
     assert json.loads(stats.stdout)["overlap"][0]["shared_texts"] == 0

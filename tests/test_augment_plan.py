@@ -7,7 +7,7 @@ import math
 import pytest
 
 from llm_aug.augment.plan import build_plan, estimate_tokens_per_post, plan_balance
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
 
 # fine/train.tsv level counts
 SOS = dict(enumerate([41, 41, 43, 94, 158, 59, 136, 128, 26, 45, 28]))

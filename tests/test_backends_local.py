@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from llm_aug.backends import make_backend
-from llm_aug.backends.langchain import LangChainBackend
-from llm_aug.backends.llamacpp import LlamaCppBackend, resolve_gguf
-from llm_aug.backends.vllm import VLLMBackend
-from llm_aug.errors import UserError
-from llm_aug.llm_config import RunnerConfig
-from llm_aug.runner import Runner
-from llm_aug.types import (
+from llm_aug.llm.backends import make_backend
+from llm_aug.llm.backends.langchain import LangChainBackend
+from llm_aug.llm.backends.llamacpp import LlamaCppBackend, resolve_gguf
+from llm_aug.llm.backends.vllm import VLLMBackend
+from llm_aug.core.errors import UserError
+from llm_aug.llm.config import RunnerConfig
+from llm_aug.llm.runner import Runner
+from llm_aug.llm.types import (
     BadRequest, ChatRequest, RateLimited, SamplingParams, ServerError, user_messages,
 )
 

@@ -10,7 +10,7 @@ from sklearn.base import clone
 
 from llm_aug.classifiers.baselines import MajorityClassifier, TfidfLogReg, TfidfSVM
 from llm_aug.classifiers.registry import get_method
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
 
 TEXTS = ["今天很开心", "天气真好开心", "开心的一天", "我想去死", "真的想死了", "不想活想死"] * 3
 LABELS = [0, 0, 0, 4, 4, 4] * 3

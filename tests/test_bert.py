@@ -14,7 +14,7 @@ from sklearn.base import clone
 from llm_aug.classifiers import bert_train
 from llm_aug.classifiers.bert import BertClassifier, build_tiny_bert
 from llm_aug.classifiers.bert_data import balanced_weights, collate, encode
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
 
 HAPPY = ["今天很开心", "好快乐啊", "开心的一天", "我很快乐", "周末真开心", "和朋友一起很快乐"]
 DARK = ["我想死", "不想活了", "真的想死了", "活着没意思不想活", "想死的心都有", "我不想活下去了"]

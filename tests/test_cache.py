@@ -6,9 +6,9 @@ import sqlite3
 
 import pytest
 
-from llm_aug.cache import RequestCache, ResultsFile, request_hash
-from llm_aug.errors import DataError
-from llm_aug.types import ChatRequest, Generation, ResultRow, SamplingParams, user_messages
+from llm_aug.llm.cache import RequestCache, ResultsFile, request_hash
+from llm_aug.core.errors import DataError
+from llm_aug.llm.types import ChatRequest, Generation, ResultRow, SamplingParams, user_messages
 
 
 def req(text: str = "帖子", item: str = "a", **params) -> ChatRequest:

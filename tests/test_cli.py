@@ -1,4 +1,8 @@
-"""CLI round trip train -> predict -> evaluate, and user errors without tracebacks."""
+"""CLI round trip train -> predict -> evaluate, and user errors without tracebacks.
+
+The commands run in-process (``clirun.invoke``); only the entry-point test starts
+``python -m llm_aug``, since turning a ``UserError`` into exit code 2 is its job.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,15 @@ import sys
 
 import pytest
 
+from clirun import assert_ok, invoke
 from conftest import write
-
-
-def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "llm_aug", "--quiet", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=300)
+from llm_aug.core.errors import UserError
 
 
 def test_train_predict_evaluate_round_trip(demo_dir, tmp_path):
     model = tmp_path / "model"
-    res = run_cli("train", "--task", "fine", "--method", "tfidf-lr", "--train", demo_dir / "train.tsv",
-                  "--val", demo_dir / "val.tsv", "--out", model, "--seed", "1")
-    assert res.returncode == 0, res.stderr
+    assert_ok(invoke("train", "--task", "fine", "--method", "tfidf-lr", "--train", demo_dir / "train.tsv",
+                     "--val", demo_dir / "val.tsv", "--out", model, "--seed", "1"))
     for name in ("model.pkl", "config.json", "scheme.json", "manifest.json", "val_predictions.jsonl"):
         assert (model / name).is_file(), name
     manifest = json.loads((model / "manifest.json").read_text())
@@ -28,14 +28,12 @@ def test_train_predict_evaluate_round_trip(demo_dir, tmp_path):
     assert len(manifest["data_files"]) == 2
 
     preds = tmp_path / "out" / "test.jsonl"
-    res = run_cli("predict", model, "--input", demo_dir / "test.tsv", "--output", preds)
-    assert res.returncode == 0, res.stderr
+    assert_ok(invoke("predict", model, "--input", demo_dir / "test.tsv", "--output", preds))
     rows = [json.loads(line) for line in preds.read_text().splitlines()]
     assert len(rows) == 33 and set(rows[0]) == {"id", "text", "pred", "proba"}
     assert len(rows[0]["proba"]) == 11
 
-    res = run_cli("evaluate", preds, "--gold", demo_dir / "test.tsv", "--json", "--n-boot", "200")
-    assert res.returncode == 0, res.stderr
+    res = assert_ok(invoke("evaluate", preds, "--gold", demo_dir / "test.tsv", "--json", "--n-boot", "200"))
     metrics = json.loads(res.stdout)
     for key in ("accuracy", "weighted_f1", "macro_f1", "n", "mae", "qwk", "within1", "invalid_rate"):
         assert key in metrics, key
@@ -54,25 +52,29 @@ def test_train_predict_evaluate_round_trip(demo_dir, tmp_path):
         (["predict", "no_model_dir", "--input", "x.tsv", "--output", "p.jsonl"], "not a model directory"),
     ],
 )
-def test_user_errors_are_one_line_exit_2(tmp_path, args, message):
-    res = run_cli(*args, cwd=tmp_path)
+def test_user_errors_name_the_problem(tmp_path, args, message):
+    res = invoke(*args, cwd=tmp_path)
+    assert isinstance(res.exception, UserError) and message in str(res.exception)
+
+
+def test_entry_point_prints_user_errors_as_one_line_and_exits_2(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "llm_aug", "--quiet", "train", "--task", "nope", "--train", "x",
+                          "--val", "x", "--out", "o"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert res.returncode == 2
-    assert message in res.stderr
+    assert res.stderr.startswith("error: ") and "unknown task 'nope'" in res.stderr
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
 
 
 def test_bad_label_reports_file_and_line(tmp_path, demo_dir):
     bad = write(tmp_path / "bad.tsv", "comment\tmyLabel\n好\t3\n坏\t12\n")
-    res = run_cli("train", "--task", "fine", "--train", bad, "--val", demo_dir / "val.tsv", "--out", tmp_path / "m")
-    assert res.returncode == 2 and "bad.tsv:3: label 12 is outside scheme" in res.stderr
+    res = invoke("train", "--task", "fine", "--train", bad, "--val", demo_dir / "val.tsv", "--out", tmp_path / "m")
+    assert isinstance(res.exception, UserError) and "bad.tsv:3: label 12 is outside scheme" in str(res.exception)
 
 
 def test_data_stats_reports_overlap(tmp_path):
     a = write(tmp_path / "a.tsv", "comment\tmyLabel\n同一句\t1\n别的\t2\n")
     b = write(tmp_path / "b.tsv", "comment\tmyLabel\n同一句。\t1\n")
-    res = run_cli("data", "stats", a, b, "--json")
-    assert res.returncode == 0, res.stderr
-    report = json.loads(res.stdout)
+    report = json.loads(assert_ok(invoke("data", "stats", a, b, "--json")).stdout)
     assert report["files"][0]["labels"]["1"] == 1
     assert report["overlap"][0]["shared_texts"] == 1
 
@@ -81,18 +83,17 @@ def test_data_fetch_from_local_copy_and_offline_error(tmp_path, demo_dir, monkey
     src = tmp_path / "src" / "fine"
     src.mkdir(parents=True)
     (src / "train.tsv").write_bytes((demo_dir / "train.tsv").read_bytes())
-    res = run_cli("data", "fetch", "sos1k", "--dest", tmp_path / "dest", "--from", tmp_path / "src")
-    assert res.returncode == 0, res.stderr
+    assert_ok(invoke("data", "fetch", "sos1k", "--dest", tmp_path / "dest", "--from", tmp_path / "src"))
     assert (tmp_path / "dest" / "fine" / "train.tsv").is_file()
     assert (tmp_path / "dest" / "manifest.json").is_file()
     # A closed loopback port stands in for "offline": the error must say what to do.
     monkeypatch.setenv("LLM_AUG_SOS1K_BASE_URL", "http://127.0.0.1:9")
-    res = run_cli("data", "fetch", "sos1k", "--dest", tmp_path / "dl")
-    assert res.returncode == 2 and "--from DIR" in res.stderr
+    res = invoke("data", "fetch", "sos1k", "--dest", tmp_path / "dl")
+    assert isinstance(res.exception, UserError) and "--from DIR" in str(res.exception)
 
 
 def test_manifest_scrubs_credentials_but_keeps_token_counts():
-    from llm_aug.manifest import scrub
+    from llm_aug.core.manifest import scrub
 
     out = scrub({"llm": {"api_key": "sk-x", "OPENAI_API_KEY": "sk-y", "token": "t", "access_token": "a"},
                  "usage": {"prompt_tokens": 10, "completion_tokens": 5}})
@@ -104,7 +105,7 @@ def test_fixed_params_do_not_refit_identical_candidates(demo_dir):
     from llm_aug.classifiers.registry import get_method
     from llm_aug.data.io import load_dataset
     from llm_aug.data.schemes import scheme_for_task
-    from llm_aug.training import select_on_val
+    from llm_aug.jobs.train import select_on_val
 
     scheme = scheme_for_task("fine")
     train, val = load_dataset(demo_dir / "train.tsv", scheme), load_dataset(demo_dir / "val.tsv", scheme)
@@ -114,21 +115,19 @@ def test_fixed_params_do_not_refit_identical_candidates(demo_dir):
 
 
 def test_select_ranks_methods_by_cv_over_train_and_val(tmp_path, demo_dir):
-    res = run_cli("select", "--task", "fine", "--train", demo_dir / "train.tsv", "--val", demo_dir / "val.tsv",
-                  "--methods", "majority,tfidf-lr", "--folds", "3", "--repeats", "1", "--out", tmp_path)
-    assert res.returncode == 0, res.stderr
+    assert_ok(invoke("select", "--task", "fine", "--train", demo_dir / "train.tsv", "--val", demo_dir / "val.tsv",
+                     "--methods", "majority,tfidf-lr", "--folds", "3", "--repeats", "1", "--out", tmp_path))
     result = json.loads((tmp_path / "selection.json").read_text())
     ranking = {r["method"]: r for r in result["ranking"]}
     assert len(ranking["tfidf-lr"]["folds"]) == 3
     assert result["best"] == "tfidf-lr" and ranking["tfidf-lr"]["cv_mean"] > ranking["majority"]["cv_mean"]
-    res = run_cli("select", "--task", "fine", "--train", demo_dir / "train.tsv", "--val", demo_dir / "val.tsv",
-                  "--methods", "majority", "--folds", "20", "--out", tmp_path)
-    assert res.returncode == 2 and "--folds 20 needs" in res.stderr
+    res = invoke("select", "--task", "fine", "--train", demo_dir / "train.tsv", "--val", demo_dir / "val.tsv",
+                 "--methods", "majority", "--folds", "20", "--out", tmp_path)
+    assert isinstance(res.exception, UserError) and "--folds 20 needs" in str(res.exception)
 
 
 def test_demo_main_command_runs_the_pipeline(tmp_path):
-    res = run_cli("demo", "--out", tmp_path / "demo")
-    assert res.returncode == 0, res.stderr
+    assert_ok(invoke("demo", "--out", tmp_path / "demo"))
     html = (tmp_path / "demo" / "report" / "comparison.html").read_text(encoding="utf-8")
     for system in ("majority", "tfidf-svm", "stack", "tfidf-svm+synonym-aug"):
         assert system in html

@@ -10,7 +10,7 @@ from conftest import write
 from llm_aug.data.io import content_id, load_dataset, write_tsv
 from llm_aug.data.normalize import NormalizeConfig, normalize_text
 from llm_aug.data.schemes import load_scheme, scheme_for_task
-from llm_aug.errors import DataError, UserError
+from llm_aug.core.errors import DataError, UserError
 
 FINE = scheme_for_task("fine")
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
 from llm_aug.data.schemes import load_scheme
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
 from llm_aug.eval.bootstrap import bootstrap_ci, paired_bootstrap
 from llm_aug.eval.metrics import METRICS, compute_metrics
 
@@ -55,11 +53,12 @@ def test_ci_is_deterministic_and_alpha_matters():
     assert wide[0] <= a[0] and wide[1] >= a[1] and wide != a
 
 
-def test_ci_is_fast():
+def test_ci_with_many_resamples_brackets_the_point():
+    # Speed is a benchmark's business, not a unit test's: this only checks the result.
     gold, pred = _system(250, 5)
-    start = time.perf_counter()
-    bootstrap_ci(gold, pred, "weighted_f1", n_boot=1000, seed=0, labels=SOS.labels)
-    assert time.perf_counter() - start < 1.0
+    point = compute_metrics(gold, pred, SOS)["weighted_f1"]
+    lo, hi = bootstrap_ci(gold, pred, "weighted_f1", n_boot=1000, seed=0, labels=SOS.labels)
+    assert 0.0 <= lo <= point <= hi <= 1.0 and lo < hi
 
 
 def test_paired_clearly_better_system():

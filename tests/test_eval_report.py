@@ -12,10 +12,11 @@ import pytest
 
 from llm_aug.data.io import Dataset, Row
 from llm_aug.data.schemes import load_scheme
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
 from llm_aug.eval.predictions import align, read_predictions
+from llm_aug.eval.render import FONT_STACK
 from llm_aug.eval.report import compare_runs
-from llm_aug.eval.results import evaluate, write_results
+from llm_aug.eval.results import score_predictions, write_results
 
 SOS = load_scheme("sos11")
 BIN = load_scheme("binary")
@@ -94,7 +95,7 @@ def test_evaluate_and_write_results(tmp_path):
     preds[0] = None
     pred_path = _write_preds(tmp_path / "predictions.jsonl", gold.ids, preds)
     binary = Dataset([Row(r.id, r.text, int(r.label >= 6)) for r in gold.rows])
-    res = evaluate(pred_path, gold, SOS, binary_gold=binary, n_boot=200, seed=0)
+    res = score_predictions(pred_path, gold, SOS, binary_gold=binary, n_boot=200, seed=0)
     assert res["scheme"] == "sos11" and res["task"] == "fine" and res["n"] == 60
     assert res["invalid_rate"] == pytest.approx(1 / 60)
     assert set(res["ci"]) == {"accuracy", "weighted_f1", "macro_f1", "mae", "qwk", "within1"}
@@ -114,7 +115,7 @@ def test_evaluate_binary_gold_must_cover_items(tmp_path):
     pred_path = _write_preds(tmp_path / "p.jsonl", gold.ids, gold.labels)
     partial = Dataset([Row(r.id, r.text, 0) for r in gold.rows[:7]])
     with pytest.raises(UserError, match="3 of 10 items have no binary gold"):
-        evaluate(pred_path, gold, SOS, binary_gold=partial, n_boot=0)
+        score_predictions(pred_path, gold, SOS, binary_gold=partial, n_boot=0)
 
 
 # --- compare_runs ----------------------------------------------------------------
@@ -129,7 +130,7 @@ def built_runs(tmp_path_factory) -> list[Path]:
         run = root / name
         run.mkdir()
         pred_path = _write_preds(run / "predictions.jsonl", gold.ids, _noisy(gold, p_right, len(name)))
-        write_results(run, evaluate(pred_path, gold, SOS, n_boot=200), SOS)
+        write_results(run, score_predictions(pred_path, gold, SOS, n_boot=200), SOS)
         dirs.append(run)
     return dirs
 
@@ -157,6 +158,7 @@ def test_compare_runs_writes_markdown_and_html(runs, tmp_path):
     # bar chart + 3 confusion matrices, all embedded; nothing fetched from elsewhere
     assert len(re.findall(r'src="data:image/png;base64,[A-Za-z0-9+/=]+"', html)) == 4
     assert not re.search(r"(src|href)=\"(?!data:)", html)
+    assert FONT_STACK in html
 
 
 def test_compare_runs_uses_system_name_and_no_html(runs, tmp_path):

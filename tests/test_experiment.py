@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from clirun import assert_ok, invoke
 from conftest import DEMO, REPO, write
 
-from llm_aug import training
-from llm_aug.errors import UserError
+from llm_aug.jobs import train as training
+from llm_aug.core.errors import UserError
+from llm_aug.eval.render import FONT_STACK
 from llm_aug.experiment import expand, load_config, plan, run_experiment, write_report
 from llm_aug.experiment.classifier_step import search_spec
 from llm_aug.experiment.matrix import FileHashes, select, step_key
@@ -231,6 +231,7 @@ def test_report_has_paper_rows_every_system_and_no_external_links(tmp_path, data
     assert "reference" in md and "MAE" in md and "QWK" in md and "within ±1" in md
     assert page.count("data:image/png;base64,") >= 6
     assert "http://" not in page and "https://" not in page and "<link" not in page
+    assert FONT_STACK in page
 
 
 def test_cv_column_summary_and_readme_block(tmp_path, data_dir):
@@ -287,28 +288,22 @@ def test_test_split_scoring_still_selects_on_val(tmp_path, data_dir):
     assert "TEST weighted F1 [95% CI]" in summary
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "llm_aug", "--quiet", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=900)
-
-
 @pytest.mark.parametrize("change, message", [
     ({"systems": [{"name": "x", "method": "nope"}]}, "unknown method 'nope'"),
     ({"train_sets": {"fine": {"gone": "aug/missing.tsv"}}}, "file not found"),
     ({"typo_key": 3}, "typo_key: Extra inputs are not permitted"),
 ])
-def test_cli_config_errors_exit_2(tmp_path, data_dir, change, message):
-    res = run_cli("experiment", "run", make_config(tmp_path, data_dir, **change), "--out", tmp_path / "o")
-    assert res.returncode == 2, res.stderr
-    assert res.stderr.startswith("error: ") and message in res.stderr
-    assert res.stderr.strip().count("\n") == 0
+def test_cli_config_errors_are_user_errors(tmp_path, data_dir, change, message):
+    # One line on stderr and exit code 2 is the entry point's job: tests/test_cli.py.
+    res = invoke("experiment", "run", make_config(tmp_path, data_dir, **change), "--out", tmp_path / "o")
+    assert isinstance(res.exception, UserError) and message in str(res.exception)
+    assert not (tmp_path / "o" / "run.json").exists()
 
 
 @pytest.mark.slow
 def test_ci_config_end_to_end_through_the_cli(sos1k_dir, tmp_path):
     out = tmp_path / "ci"
-    res = run_cli("experiment", "run", REPO / "experiments" / "ci.yaml", "--out", out, "--data-dir", sos1k_dir)
-    assert res.returncode == 0, res.stderr
+    assert_ok(invoke("experiment", "run", REPO / "experiments" / "ci.yaml", "--out", out, "--data-dir", sos1k_dir))
     run = json.loads((out / "run.json").read_text())
     assert run["counts"]["computed"] == len(run["steps"]) == 8
     md, page = (out / "report.md").read_text(encoding="utf-8"), (out / "report.html").read_text(encoding="utf-8")
@@ -318,11 +313,11 @@ def test_ci_config_end_to_end_through_the_cli(sos1k_dir, tmp_path):
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert "CV weighted F1 (train+val, 3-fold x1)" in summary and "| stack (default of `llm-aug train`) |" in summary
 
-    res = run_cli("experiment", "run", REPO / "experiments" / "ci.yaml", "--out", out, "--data-dir", sos1k_dir)
-    assert res.returncode == 0, res.stderr
+    res = assert_ok(invoke("experiment", "run", REPO / "experiments" / "ci.yaml", "--out", out,
+                           "--data-dir", sos1k_dir))
     again = json.loads((out / "run.json").read_text())
     assert again["counts"]["computed"] == 0 and again["counts"]["cached"] == 8
     assert "0 computed, 8 cached" in res.stdout
 
-    res = run_cli("experiment", "report", "--out", out)
-    assert res.returncode == 0 and (out / "report.html").is_file()
+    assert_ok(invoke("experiment", "report", "--out", out))
+    assert (out / "report.html").is_file()

@@ -9,7 +9,7 @@ import pytest
 
 from llm_aug.classifiers.embedders import CachedEmbedder, make_embedder
 from llm_aug.classifiers.frozen import EmbeddingClassifier, StackedClassifier, decode
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
 
 TEXTS = ["今天很开心", "天气真好开心", "开心的一天", "我想去死", "真的想死了", "不想活想死"] * 4
 LABELS = [0, 0, 0, 4, 4, 4] * 4

@@ -9,14 +9,15 @@ import sys
 import jsonlines
 import pytest
 
+from clirun import assert_ok, invoke
 from conftest import write
-from llm_aug.backends.fake import FakeBackend
+from llm_aug.llm.backends.fake import FakeBackend
 from llm_aug.data.io import load_dataset
 from llm_aug.data.schemes import scheme_for_task
-from llm_aug.llm_classify import ClassifyConfig, classify_dataset
-from llm_aug.llm_config import RunnerConfig
-from llm_aug.prompt_compare import compare_prompts
-from llm_aug.runner import Runner
+from llm_aug.prompting.classify import ClassifyConfig, classify_dataset
+from llm_aug.llm.config import RunnerConfig
+from llm_aug.jobs.compare_prompts import compare_datasets
+from llm_aug.llm.runner import Runner
 from llm_server import LLMServer
 
 FINE = scheme_for_task("fine")
@@ -45,7 +46,7 @@ def test_predictions_keep_raw_reply_provenance_and_null_for_unparseable(tmp_path
 
 
 def test_failed_rows_are_recorded_not_dropped(tmp_path, demo_dir):
-    from llm_aug.types import BadRequest
+    from llm_aug.llm.types import BadRequest
 
     data = load_dataset(demo_dir / "val.tsv", FINE)
     backend = FakeBackend(["等级：2"], failures=lambda req, call: BadRequest("nope", status=400) if call == 0 else None)
@@ -96,15 +97,13 @@ def test_classify_cli_against_loopback_server_resumes_from_cache(tmp_path, demo_
         return '{"label": 6, "reason": "计划"}' if "response_format" in body else "等级：4"
 
     with LLMServer(reply=reply) as srv:
-        cmd = [sys.executable, "-m", "llm_aug", "-q", "classify", "--task", "fine", "--input",
-               str(demo_dir / "val.tsv"), "--output", str(tmp_path / "p.jsonl"), "--backend", "openai",
-               "--base-url", srv.url, "--model", "m", "--prompt", "classify/structured"]
-        first = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-        assert first.returncode == 0, first.stderr
+        args = ["classify", "--task", "fine", "--input", demo_dir / "val.tsv", "--output", tmp_path / "p.jsonl",
+                "--backend", "openai", "--base-url", srv.url, "--model", "m", "--prompt", "classify/structured"]
+        first = assert_ok(invoke(*args))  # the cache is a file: a second run in-process reads it like a new one
         assert json.loads(first.stdout)["requests_made"] == 33
         made = srv.request_count
-        again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-        assert again.returncode == 0 and srv.request_count == made
+        assert_ok(invoke(*args))
+        assert srv.request_count == made
     rows = list(jsonlines.open(tmp_path / "p.jsonl"))
     assert {r["pred"] for r in rows} == {6} and rows[0]["reason"] == "计划"
     manifest = json.loads((tmp_path / "p.manifest.json").read_text())
@@ -121,7 +120,7 @@ def test_prompt_compare_reports_deltas_and_flips(tmp_path, demo_dir):
         good = "等级定义" in request.messages[0].content  # scene_levels knows the levels
         return f"等级：{gold[post] if good else 0}"
 
-    report = compare_prompts("classify/scene.v1", "classify/scene_levels.v1", data, data, FINE,
+    report = compare_datasets("classify/scene.v1", "classify/scene_levels.v1", data, data, FINE,
                              _runner(FakeBackend(reply), tmp_path), ClassifyConfig(), tmp_path / "cmp",
                              n_boot=200, html=True)
     acc = report["deltas"]["accuracy"]
@@ -222,7 +221,7 @@ class _LogprobServer(LLMServer):
 def test_score_labels_uses_token_logprobs_from_the_server(tmp_path, demo_dir):
     import math
 
-    from llm_aug.backends.openai_compat import OpenAICompatBackend
+    from llm_aug.llm.backends.openai_compat import OpenAICompatBackend
 
     data = load_dataset(demo_dir / "val.tsv", FINE)
     with _LogprobServer() as srv:

@@ -9,11 +9,11 @@ import os
 
 import pytest
 
-from llm_aug import local_model
-from llm_aug.errors import UserError
-from llm_aug.llm_config import RunnerConfig
-from llm_aug.runner import Runner
-from llm_aug.types import ChatRequest, SamplingParams, user_messages
+from llm_aug.llm import local_model
+from llm_aug.core.errors import UserError
+from llm_aug.llm.config import RunnerConfig
+from llm_aug.llm.runner import Runner
+from llm_aug.llm.types import ChatRequest, SamplingParams, user_messages
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_real_parts_join_to_the_published_checksum():
                     "(pip install 'llm-aug[local]')")
 @pytest.mark.skipif(not _HAVE_PARTS, reason="test model parts not installed")
 def test_real_gguf_answers_chinese_prompts_through_the_runner(tmp_path):
-    from llm_aug.backends.llamacpp import LlamaCppBackend
+    from llm_aug.llm.backends.llamacpp import LlamaCppBackend
 
     backend = LlamaCppBackend(model_path=local_model.ensure_test_model(), n_threads=2)
     schema = {"type": "object", "properties": {"level": {"type": "integer"}},

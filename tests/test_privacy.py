@@ -8,12 +8,12 @@ import logging
 
 import pytest
 
-from llm_aug.backends.openai_compat import OpenAICompatBackend
-from llm_aug.errors import UserError
-from llm_aug.llm_config import LLMConfig, RunnerConfig
-from llm_aug.privacy import RemoteNotAllowed, check_base_url, redact, register_secret
-from llm_aug.runner import Runner
-from llm_aug.types import BackendError, ChatRequest, user_messages
+from llm_aug.llm.backends.openai_compat import OpenAICompatBackend
+from llm_aug.core.errors import UserError
+from llm_aug.llm.config import LLMConfig, RunnerConfig
+from llm_aug.llm.privacy import RemoteNotAllowed, check_base_url, redact, register_secret
+from llm_aug.llm.runner import Runner
+from llm_aug.llm.types import BackendError, ChatRequest, user_messages
 from llm_server import LLMServer
 
 CANARY = "sk-canary-7f3a9c1e5b2d4680"
@@ -69,7 +69,7 @@ def test_api_key_appears_nowhere(tmp_path, monkeypatch, caplog, client):
         with pytest.raises(BackendError) as info:
             asyncio.run(OpenAICompatBackend("m", server.url, client=client).generate(requests[:1]))
     assert summary.n_failed == 3 and "Incorrect API key" in summary.rows[0].error
-    logging.getLogger("llm_aug.runner").warning("leak attempt %s", CANARY)
+    logging.getLogger("llm_aug.llm.runner").warning("leak attempt %s", CANARY)
     places = {
         "results": out.read_text(encoding="utf-8"),
         "cache": b"".join(p.read_bytes() for p in tmp_path.glob("cache.sqlite*")).decode("latin-1"),

@@ -10,12 +10,12 @@ import time
 
 import pytest
 
-from llm_aug.backends.fake import FakeBackend
-from llm_aug.backends.openai_compat import OpenAICompatBackend
-from llm_aug.cache import ResultsFile
-from llm_aug.llm_config import ModelPrice, RunnerConfig
-from llm_aug.runner import Runner
-from llm_aug.types import ChatRequest, SamplingParams, ServerError, user_messages
+from llm_aug.llm.backends.fake import FakeBackend
+from llm_aug.llm.backends.openai_compat import OpenAICompatBackend
+from llm_aug.llm.cache import ResultsFile
+from llm_aug.llm.config import ModelPrice, RunnerConfig
+from llm_aug.llm.runner import Runner
+from llm_aug.llm.types import ChatRequest, SamplingParams, ServerError, user_messages
 from llm_server import LLMServer
 
 
@@ -239,7 +239,7 @@ def test_batching_backend_gets_batches():
 
 
 def test_progress_bar_shows_rate_unless_quiet(capsys, monkeypatch):
-    from llm_aug import progress
+    from llm_aug.core import progress
 
     monkeypatch.setitem(progress._QUIET, "value", False)  # CI runs with LLM_AUG_QUIET=1
     Runner(FakeBackend(latency_s=0.03), cfg(quiet=False, concurrency=2)).run(reqs(30))
@@ -251,5 +251,5 @@ def test_progress_bar_shows_rate_unless_quiet(capsys, monkeypatch):
 
 
 def test_fake_backend_satisfies_the_protocol():
-    from llm_aug.types import Backend
+    from llm_aug.llm.types import Backend
     assert isinstance(FakeBackend(), Backend)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from llm_aug.backends.openai_compat import OpenAICompatBackend
-from llm_aug.llm_config import RunnerConfig
-from llm_aug.runner import Runner
-from llm_aug.types import ChatRequest, user_messages
+from llm_aug.llm.backends.openai_compat import OpenAICompatBackend
+from llm_aug.llm.config import RunnerConfig
+from llm_aug.llm.runner import Runner
+from llm_aug.llm.types import ChatRequest, user_messages
 from llm_server import FAULTS, LLMServer
 
 RETRYABLE = tuple(f for f in FAULTS if f not in ("400", "401"))
@@ -43,9 +43,9 @@ def test_500_items_with_20_percent_faults_all_present_exactly_once(tmp_path):
 
 _CHILD = """
 import sys
-from llm_aug.backends.openai_compat import OpenAICompatBackend
-from llm_aug.llm_config import RunnerConfig
-from llm_aug.runner import Runner
+from llm_aug.llm.backends.openai_compat import OpenAICompatBackend
+from llm_aug.llm.config import RunnerConfig
+from llm_aug.llm.runner import Runner
 sys.path.insert(0, sys.argv[3])
 from test_runner_faults import items
 Runner(OpenAICompatBackend("m", sys.argv[1]),

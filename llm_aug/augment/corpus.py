@@ -18,13 +18,12 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
 from llm_aug.augment.rows import SynthRow
+from llm_aug.core.files import atomic_write
 from llm_aug.data.io import SOS_LABEL_COL, SOS_TEXT_COL, Dataset
 
 log = logging.getLogger(__name__)
@@ -36,21 +35,6 @@ class CorpusFiles(NamedTuple):
     tsv: Path
     jsonl: Path
     rejected: Path
-
-
-def atomic_write(path: Path, write: Callable[[TextIO], None]) -> None:
-    """Write ``path`` through ``write(fh)`` into a temp file, then rename over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _jsonl(objs: Sequence[dict]) -> Callable[[TextIO], None]:

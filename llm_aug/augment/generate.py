@@ -29,8 +29,8 @@ from llm_aug.data.io import Dataset, Row
 from llm_aug.data.schemes import LabelScheme
 from llm_aug.prompting import ExemplarSelector, load_prompt, parse_post_list
 from llm_aug.prompting.templates import Prompt
-from llm_aug.runner import Runner, RunSummary
-from llm_aug.types import (
+from llm_aug.llm.runner import Runner, RunSummary
+from llm_aug.llm.types import (
     ChatRequest,
     DryRunEstimate,
     SamplingParams,

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from llm_aug.data.io import Dataset, Row, content_id
 from llm_aug.data.schemes import LabelScheme
-from llm_aug.errors import UserError
-from llm_aug.runner import Runner, RunSummary
+from llm_aug.core.errors import UserError
+from llm_aug.llm.runner import Runner, RunSummary
 
 
 class LLMRelabeller:
@@ -24,7 +24,7 @@ class LLMRelabeller:
     """
 
     def __init__(self, runner: Runner, scheme: LabelScheme, raw_dir: Path, seed: int) -> None:
-        from llm_aug.llm_classify import ClassifyConfig
+        from llm_aug.prompting.classify import ClassifyConfig
 
         self.runner, self.scheme, self.raw_dir = runner, scheme, raw_dir
         self.cfg = ClassifyConfig(seed=seed)
@@ -32,7 +32,7 @@ class LLMRelabeller:
         self.summaries: list[RunSummary] = []
 
     def __call__(self, texts: list[str]) -> list[int | None]:
-        from llm_aug.llm_classify import classify_dataset
+        from llm_aug.prompting.classify import classify_dataset
 
         new = list(dict.fromkeys(t for t in texts if t not in self.known))
         if new:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from llm_aug.augment.rows import SynthRow, synth_id
 from llm_aug.data.io import Row
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,9 @@
-"""Command-line interface: a thin typer layer over the Python API."""
+"""Command-line interface: a thin typer layer over the jobs (:mod:`llm_aug.jobs`).
+
+Each command parses its options, calls one job and prints the result. Commands import
+their job inside the function: the jobs pull in scikit-learn, torch and the LLM
+runtime, and ``llm-aug --help`` should not wait for them.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +19,8 @@ from llm_aug.cli import experiment as experiment_cmds
 from llm_aug.cli import llm as llm_cmds
 from llm_aug.cli import prompts as prompt_cmds
 from llm_aug.cli import models as model_cmds
-from llm_aug.errors import UserError
-from llm_aug.progress import set_quiet
+from llm_aug.core.errors import UserError
+from llm_aug.core.progress import set_quiet
 
 app = typer.Typer(
     name="llm-aug",

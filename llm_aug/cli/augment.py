@@ -9,21 +9,10 @@ from typing import List, Optional
 import typer
 
 from llm_aug.cli.common import TASK
-from llm_aug.cli.llm_options import (
-    ALLOW_REMOTE,
-    BACKEND,
-    BASE_URL,
-    CACHE,
-    CONCURRENCY,
-    FAKE_REPLIES,
-    LLM_CONFIG,
-    MODEL,
-    llm_config,
-)
-from llm_aug.errors import UserError
-from llm_aug.progress import is_quiet
+from llm_aug.cli.llm_options import LLMOptions, with_llm_options
+from llm_aug.core.errors import UserError
 
-METHODS = ("llm", "synonym", "eda", "backtranslate")
+AUGMENT_METHODS = ("llm", "synonym", "eda", "backtranslate")
 METHOD = typer.Option(..., "--method", help="llm, synonym, eda or backtranslate.")
 BALANCE = typer.Option("max", "--balance", help="max (up to the largest level), N (every level up to N) or xR (R times, capped at the largest).")
 PROTECT = typer.Option(None, "--protect", help="Held-out file (val, test) no synthetic post may resemble; repeatable.")
@@ -35,15 +24,12 @@ CAP = typer.Option(None, "--max-requests-per-level", help="Cap per level over al
 FILTERS = typer.Option(None, "--filters", help="YAML/JSON FilterConfig overriding the filter defaults.")
 
 
+@with_llm_options
 def augment(
     method: str = METHOD, task: str = TASK,
     train: Path = typer.Option(..., "--train", help="Training file: the only source of exemplars and rewrites."),
     balance: str = BALANCE, protect: Optional[List[Path]] = PROTECT, no_protect: bool = NO_PROTECT,
     out: Path = typer.Option(..., "--out", "-o", help="Output directory."),
-    backend: str = BACKEND, base_url: Optional[str] = BASE_URL, model: Optional[str] = MODEL,
-    concurrency: int = CONCURRENCY, allow_remote: bool = ALLOW_REMOTE,
-    llm_config_file: Optional[Path] = LLM_CONFIG, cache: Optional[Path] = CACHE,
-    fake_replies: Optional[Path] = FAKE_REPLIES,
     prompt: str = typer.Option("generate/level_json.v2", "--prompt", "-p", help="Generation prompt."),
     shots: int = SHOTS, posts_per_request: int = PER_REQUEST, max_requests_per_level: Optional[int] = CAP,
     overgenerate: float = typer.Option(1.5, "--overgenerate", help="Ask for this many times the posts needed."),
@@ -54,6 +40,7 @@ def augment(
     filters: Optional[Path] = FILTERS,
     seed: int = typer.Option(0, "--seed", help="Exemplar, sampling and rewrite seed."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Write and print the plan (and the first round's estimate); call nothing."),
+    llm: Optional[LLMOptions] = None,
 ) -> None:
     """Generate a class-balanced augmented corpus; exit 3 if a level cannot be filled.
 
@@ -65,20 +52,20 @@ def augment(
       llm-aug augment --method llm --task fine --train train.tsv --protect val.tsv --balance max --out runs/aug --backend openai --base-url http://127.0.0.1:8000/v1 --model Qwen2.5-7B-Instruct
       llm-aug augment --method eda --task fine --train train.tsv --protect val.tsv --balance x2 --out runs/eda
     """
-    from llm_aug.augment.outputs import shortfall_lines
-    from llm_aug.augment.pipeline import AugmentConfig, run_augment
+    from llm_aug.jobs.augment_outputs import shortfall_lines
+    from llm_aug.jobs.augment import AugmentConfig, run_augment
 
-    if method not in METHODS:
-        raise UserError(f"unknown method {method!r}; use one of: {', '.join(METHODS)}")
+    if method not in AUGMENT_METHODS:
+        raise UserError(f"unknown method {method!r}; use one of: {', '.join(AUGMENT_METHODS)}")
     needs_llm = method in ("llm", "backtranslate") or relabel == "llm"
-    llm = (llm_config(backend, base_url, model, concurrency, allow_remote, llm_config_file,
-                      cache or out / "llm-cache.sqlite", fake_replies, is_quiet()) if needs_llm else None)
+    assert llm is not None  # supplied by with_llm_options
+    llm_cfg = llm.config(out / "llm-cache.sqlite") if needs_llm else None
     cfg = AugmentConfig(
         method=method, task=task, train=train, out=out, balance=balance, protect=protect or [],
         no_protect=no_protect, prompt=prompt, shots=shots, posts_per_request=posts_per_request,
         max_requests_per_level=max_requests_per_level, overgenerate=overgenerate, temperature=temperature,
         max_tokens=max_tokens, relabel=relabel, tolerance=tolerance, seed=seed,
-        filters=_filters(filters), llm=llm, dry_run=dry_run)
+        filters=_filters(filters), llm=llm_cfg, dry_run=dry_run)
     result = run_augment(cfg, on_plan=typer.echo)
     if result.dry_run is not None:
         typer.echo("First round (dry run):\n" + json.dumps(result.dry_run.model_dump(mode="json"), indent=2))

@@ -6,6 +6,8 @@ from typing import Any
 
 import typer
 
+# A plain str on the command line, parsed into data.schemes.Task by the job, so an unknown
+# task is the same one-line error (exit 2) from the CLI and from Python.
 TASK = typer.Option(..., "--task", "-t", help="fine (11 levels, 0-10) or binary (0 low, 1 high).")
 TEXT_COL = typer.Option("comment", "--text-col", help="Column holding the post text.")
 LABEL_COL = typer.Option("myLabel", "--label-col", help="Column holding the integer label.")

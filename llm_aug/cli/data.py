@@ -57,8 +57,8 @@ def fetch(
     Example: llm-aug data fetch sos1k --dest data/sos1k --from ../shared/data/sos1k
     """
     from llm_aug.data.fetch import copy_local, download
-    from llm_aug.errors import UserError
-    from llm_aug.manifest import write_manifest
+    from llm_aug.core.errors import UserError
+    from llm_aug.core.manifest import write_manifest
 
     if name != "sos1k":
         raise UserError(f"unknown data set {name!r}; only 'sos1k' can be fetched")

@@ -9,11 +9,7 @@ from typing import Optional
 import typer
 
 from llm_aug.cli.common import TASK
-from llm_aug.cli.llm_options import (
-    ALLOW_REMOTE, BACKEND, BASE_URL, CACHE, CONCURRENCY, DRY_RUN, FAKE_REPLIES, LLM_CONFIG, MODEL,
-    llm_config, make_runner,
-)
-from llm_aug.progress import is_quiet
+from llm_aug.cli.llm_options import DRY_RUN, LLMOptions, with_llm_options
 
 PROMPT = typer.Option(None, "--prompt", "-p", help="Prompt name (llm-aug prompts list); default by task and shots.")
 SHOTS = typer.Option(0, "--shots", "-k", help="Few-shot exemplars per post (0 = zero-shot).")
@@ -29,18 +25,16 @@ SCORE_LABELS = typer.Option(False, "--score-labels", help="Pick the label from t
 REASK = typer.Option(False, "--reask", help="Ask once more, quoting the parse error, when a reply has no valid label.")
 
 
+@with_llm_options
 def classify(
     task: str = TASK,
     input_file: Path = typer.Option(..., "--input", "-i", help="Posts to classify (labels optional)."),
     output: Path = typer.Option(..., "--output", "-o", help="Predictions JSONL."),
-    backend: str = BACKEND, base_url: Optional[str] = BASE_URL, model: Optional[str] = MODEL,
-    concurrency: int = CONCURRENCY, allow_remote: bool = ALLOW_REMOTE,
     prompt: Optional[str] = PROMPT, shots: int = SHOTS, shot_strategy: str = STRATEGY,
     train: Optional[Path] = TRAIN, samples: int = SAMPLES, temperature: Optional[float] = TEMPERATURE,
     max_tokens: int = MAX_TOKENS, seed: int = SEED, max_prompt_tokens: Optional[int] = BUDGET,
     shot_embedder: Optional[str] = SHOT_EMBEDDER, reask: bool = REASK, score_labels: bool = SCORE_LABELS,
-    llm_config_file: Optional[Path] = LLM_CONFIG, cache: Optional[Path] = CACHE,
-    fake_replies: Optional[Path] = FAKE_REPLIES, dry_run: bool = DRY_RUN,
+    dry_run: bool = DRY_RUN, llm: Optional[LLMOptions] = None,
 ) -> None:
     """Classify posts with an LLM; writes the same format as `predict`, plus raw replies and errors.
 
@@ -48,17 +42,18 @@ def classify(
       llm-aug classify --task fine --input val.tsv --output runs/zs/predictions.jsonl --backend llamacpp --model test
       llm-aug classify --task fine --input val.tsv --output p.jsonl --backend openai --base-url http://127.0.0.1:8000/v1 --model Qwen2.5-7B-Instruct --shots 3 --train train.tsv
     """
-    from llm_aug.llm_classify import ClassifyConfig
-    from llm_aug.llm_jobs import run_classify
+
+    from llm_aug.jobs.classify import classify as classify_job  # heavy: keep `--help` fast
+    from llm_aug.prompting.classify import ClassifyConfig
 
     cfg = ClassifyConfig(prompt=prompt, shots=shots, shot_strategy=shot_strategy, samples=samples,
                          temperature=temperature, max_tokens=max_tokens, seed=seed,
                          max_prompt_tokens=max_prompt_tokens, shot_embedder=shot_embedder, reask=reask,
                          score_labels=score_labels)
-    llm = llm_config(backend, base_url, model, concurrency, allow_remote, llm_config_file,
-                     cache or output.parent / "llm-cache.sqlite", fake_replies, is_quiet())
-    result = run_classify(task, input_file, output, cfg, llm, make_runner, train=train, dry_run=dry_run)
-    typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    assert llm is not None  # supplied by with_llm_options
+    result = classify_job(task, input_file, output, llm=llm.config(output.parent / "llm-cache.sqlite"),
+                           config=cfg, train=train, dry_run=dry_run)
+    typer.echo(json.dumps(result.summary, ensure_ascii=False, indent=2))
 
 
 def register(app: typer.Typer) -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional, TypeVar
 
 import typer
 import yaml
-from pydantic import TypeAdapter, ValidationError
 
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
+from llm_aug.core.progress import is_quiet
+from llm_aug.llm import LLMConfig, load_llm_config
 
 BACKEND = typer.Option("llamacpp", "--backend", "-b", help="openai (any OpenAI-compatible server), vllm, llamacpp (embedded), fake.")
 BASE_URL = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (default http://127.0.0.1:8000/v1).")
@@ -25,10 +29,8 @@ DRY_RUN = typer.Option(False, "--dry-run", help="Print requests, token and cost 
 
 def llm_config(backend: str, base_url: Optional[str], model: Optional[str], concurrency: int,
                allow_remote: bool, config_file: Optional[Path], cache: Path,
-               fake_replies: Optional[Path] = None, quiet: bool = False) -> Any:
+               fake_replies: Optional[Path] = None, quiet: bool = False) -> LLMConfig:
     """Build an ``LLMConfig`` from CLI flags, or from ``config_file`` when given."""
-    from llm_aug.llm_config import LLMConfig
-
     if config_file is not None:
         try:
             raw = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
@@ -38,12 +40,7 @@ def llm_config(backend: str, base_url: Optional[str], model: Optional[str], conc
     else:
         raw = {"backend": _backend_dict(backend, base_url, model, allow_remote, fake_replies),
                "runner": {"concurrency": concurrency, "cache_path": str(cache), "quiet": quiet}}
-    try:
-        return TypeAdapter(LLMConfig).validate_python(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"invalid LLM settings at {where}: {first['msg']}") from None
+    return load_llm_config(raw)
 
 
 def _backend_dict(backend: str, base_url: Optional[str], model: Optional[str], allow_remote: bool,
@@ -69,13 +66,50 @@ def _backend_dict(backend: str, base_url: Optional[str], model: Optional[str], a
     raise UserError(f"unknown backend {backend!r}; use openai, vllm, llamacpp or fake")
 
 
-def make_runner(config: Any) -> Any:
-    """A Runner over the configured backend (privacy checks happen when it is built)."""
-    from llm_aug.backends import make_backend
-    from llm_aug.runner import Runner
 
-    try:
-        backend = make_backend(config.backend)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    return Runner(backend, config.runner)
+
+@dataclass
+class LLMOptions:
+    """The LLM flags every LLM command takes, as one value (see :func:`with_llm_options`)."""
+
+    backend: str = "llamacpp"
+    base_url: Optional[str] = None
+    model: Optional[str] = None
+    concurrency: int = 8
+    allow_remote: bool = False
+    llm_config_file: Optional[Path] = None
+    cache: Optional[Path] = None
+    fake_replies: Optional[Path] = None
+
+    def config(self, default_cache: Path) -> LLMConfig:
+        """The validated ``LLMConfig``; the request cache defaults to ``default_cache``."""
+        return llm_config(self.backend, self.base_url, self.model, self.concurrency, self.allow_remote,
+                          self.llm_config_file, self.cache or default_cache, self.fake_replies, is_quiet())
+
+
+_FLAGS: tuple[tuple[str, Any, Any], ...] = (
+    ("backend", str, BACKEND), ("base_url", Optional[str], BASE_URL), ("model", Optional[str], MODEL),
+    ("concurrency", int, CONCURRENCY), ("allow_remote", bool, ALLOW_REMOTE),
+    ("llm_config_file", Optional[Path], LLM_CONFIG), ("cache", Optional[Path], CACHE),
+    ("fake_replies", Optional[Path], FAKE_REPLIES),
+)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def with_llm_options(command: F) -> F:
+    """Give a typer command the shared LLM flags; it receives them as its ``llm`` argument.
+
+    One definition of the flags instead of the same eight parameters in every command.
+    """
+    sig = inspect.signature(command)
+    kept = [p for p in sig.parameters.values() if p.name != "llm"]
+    flags = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+             for name, kind, option in _FLAGS]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        llm = LLMOptions(**{name: kwargs.pop(name) for name, _, _ in _FLAGS})
+        return command(llm=llm, **kwargs)
+
+    wrapper.__signature__ = sig.replace(parameters=kept + flags)  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]

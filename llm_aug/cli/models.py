@@ -30,7 +30,7 @@ def train(
       llm-aug train --task fine --method tfidf-svm --train train.tsv --val val.tsv --out runs/svm
       llm-aug train --task fine --method bert --model-path hfl/chinese-bert-wwm-ext --set device=\"cuda\" --set precision=\"bf16\" --seeds 1,2,3 --train train.tsv --val val.tsv --out runs/bert
     """
-    from llm_aug.training import train_model, train_seeds
+    from llm_aug.jobs.train import train_model, train_seeds
 
     params = parse_params(set_params)
     if model_path:
@@ -47,7 +47,7 @@ def train(
 
 def parse_params(items: list[str]) -> dict:
     """``KEY=VALUE`` strings to a dict; values are JSON when they parse, else strings."""
-    from llm_aug.errors import UserError
+    from llm_aug.core.errors import UserError
 
     out = {}
     for item in items:
@@ -63,7 +63,7 @@ def parse_params(items: list[str]) -> dict:
 
 def parse_seeds(text: str) -> list[int]:
     """``"1,2,3"`` -> ``[1, 2, 3]`` with a clear error otherwise."""
-    from llm_aug.errors import UserError
+    from llm_aug.core.errors import UserError
 
     try:
         seeds = [int(s) for s in text.split(",") if s.strip()]
@@ -85,7 +85,7 @@ def predict(
 
     Example: llm-aug predict runs/svm --input val.tsv --output runs/svm/val.jsonl
     """
-    from llm_aug.training import predict_file
+    from llm_aug.jobs.train import predict_file
 
     path = predict_file(model_dir, input_file, output, load_kwargs=load_kwargs(text_col, label_col, id_col, fmt))
     typer.echo(f"wrote {path}")
@@ -107,14 +107,14 @@ def evaluate(
 
     Example: llm-aug evaluate runs/svm/val.jsonl --gold val.tsv --json
     """
-    from llm_aug.scoring import evaluate_command
+    from llm_aug.jobs.evaluate import evaluate_predictions
 
-    results = evaluate_command(predictions, gold, task=task, binary_gold=binary_gold, threshold=threshold,
+    results = evaluate_predictions(predictions, gold, task=task, binary_gold=binary_gold, threshold=threshold,
                                out_dir=out, n_boot=n_boot, load_kwargs=load_kwargs(text_col, label_col, id_col, fmt))
     if as_json:
         typer.echo(json.dumps(results, ensure_ascii=False))
         return
-    from llm_aug.scoring import format_results
+    from llm_aug.jobs.evaluate import format_results
 
     typer.echo(format_results(results))
 
@@ -145,7 +145,7 @@ def demo(
 
     Example: llm-aug demo --out runs/demo
     """
-    from llm_aug.demo import run_demo
+    from llm_aug.jobs.demo import run_demo
 
     report = run_demo(out, data, task)
     typer.echo(report["markdown"])
@@ -166,7 +166,7 @@ def select(
 
     Example: llm-aug select --task fine --train train.tsv --val val.tsv --methods tfidf-svm,stack
     """
-    from llm_aug.selection import select_by_cv
+    from llm_aug.jobs.select import select_by_cv
 
     result = select_by_cv(task, train_file, val_file, [m.strip() for m in methods.split(",") if m.strip()],
                           out, folds=folds, repeats=repeats, seed=seed)

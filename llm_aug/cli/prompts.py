@@ -10,11 +10,7 @@ import typer
 
 from llm_aug.cli.common import TASK
 from llm_aug.cli.llm import MAX_TOKENS, SAMPLES, SEED, SHOTS, STRATEGY, TEMPERATURE, TRAIN
-from llm_aug.cli.llm_options import (
-    ALLOW_REMOTE, BACKEND, BASE_URL, CACHE, CONCURRENCY, FAKE_REPLIES, LLM_CONFIG, MODEL,
-    llm_config, make_runner,
-)
-from llm_aug.progress import is_quiet
+from llm_aug.cli.llm_options import LLMOptions, with_llm_options
 
 app = typer.Typer(help="List, show, render and A/B-compare prompt templates.", no_args_is_help=True)
 
@@ -59,8 +55,8 @@ def render(
     """
     from llm_aug.data.io import Dataset, load_dataset
     from llm_aug.data.schemes import scheme_for_task
-    from llm_aug.errors import UserError
-    from llm_aug.llm_classify import ClassifyConfig, build_requests
+    from llm_aug.core.errors import UserError
+    from llm_aug.prompting.classify import ClassifyConfig, build_requests
     from llm_aug.prompting import load_prompt
 
     scheme = scheme_for_task(task)
@@ -78,6 +74,7 @@ def render(
 
 
 @app.command()
+@with_llm_options
 def compare(
     prompt_a: str = typer.Argument(..., help="Prompt A (baseline)."),
     prompt_b: str = typer.Argument(..., help="Prompt B (candidate)."),
@@ -85,37 +82,24 @@ def compare(
     input_file: Path = typer.Option(..., "--input", "-i", help="Posts to classify."),
     gold: Optional[Path] = typer.Option(None, "--gold", "-g", help="Gold labels (default: the input's labels)."),
     out: Path = typer.Option(Path("runs/prompt-compare"), "--out", "-o", help="Output directory."),
-    backend: str = BACKEND, base_url: Optional[str] = BASE_URL, model: Optional[str] = MODEL,
-    concurrency: int = CONCURRENCY, allow_remote: bool = ALLOW_REMOTE,
     shots: int = SHOTS, shot_strategy: str = STRATEGY, train: Optional[Path] = TRAIN,
     samples: int = SAMPLES, temperature: Optional[float] = TEMPERATURE, max_tokens: int = MAX_TOKENS,
-    seed: int = SEED, llm_config_file: Optional[Path] = LLM_CONFIG, cache: Optional[Path] = CACHE,
-    fake_replies: Optional[Path] = FAKE_REPLIES,
+    seed: int = SEED,
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples."),
     html: bool = typer.Option(False, "--html", help="Also write comparison.html."),
+    llm: Optional[LLMOptions] = None,
 ) -> None:
     """Run prompts A and B on the same posts; print metric deltas (B - A) with paired bootstrap CIs.
 
     Items whose prediction flipped go to OUT/flips.jsonl with both replies.
     Example: llm-aug prompts compare classify/scene.v1 classify/scene_levels.v1 --task fine --input val.tsv --backend llamacpp --model test
     """
-    from llm_aug.data.io import load_dataset
-    from llm_aug.data.schemes import scheme_for_task
-    from llm_aug.llm_classify import ClassifyConfig
-    from llm_aug.manifest import write_manifest
-    from llm_aug.prompt_compare import compare_prompts, format_report
+    from llm_aug.jobs.compare_prompts import compare_prompts, format_report
+    from llm_aug.prompting.classify import ClassifyConfig
 
-    scheme = scheme_for_task(task)
-    data = load_dataset(input_file, scheme, require_labels=False)
-    gold_data = load_dataset(gold or input_file, scheme)
     cfg = ClassifyConfig(shots=shots, shot_strategy=shot_strategy, samples=samples,
                          temperature=temperature, max_tokens=max_tokens, seed=seed)
-    llm = llm_config(backend, base_url, model, concurrency, allow_remote, llm_config_file,
-                     cache or out / "llm-cache.sqlite", fake_replies, is_quiet())
-    train_data = load_dataset(train, scheme) if train else None
-    report = compare_prompts(prompt_a, prompt_b, data, gold_data, scheme, make_runner(llm), cfg, out,
-                             train=train_data, n_boot=n_boot, html=html)
-    files = [input_file] + ([gold] if gold else []) + ([train] if train else [])
-    write_manifest(out, "prompts compare", data_files=files, seed=seed,
-                   config={"a": prompt_a, "b": prompt_b, "classify": cfg.model_dump(), "llm": llm.model_dump(mode="json")})
+    assert llm is not None  # supplied by with_llm_options
+    report = compare_prompts(prompt_a, prompt_b, task, input_file, llm=llm.config(out / "llm-cache.sqlite"), out=out, gold=gold,
+                             config=cfg, train=train, n_boot=n_boot, html=html)
     typer.echo(format_report(report))

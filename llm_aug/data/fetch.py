@@ -11,7 +11,7 @@ from pathlib import Path
 
 from llm_aug.data.io import load_dataset
 from llm_aug.data.schemes import scheme_for_task
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llm_aug.core.files import file_sha256
 from llm_aug.data.normalize import NormalizeConfig, normalize_text
 from llm_aug.data.schemes import LabelScheme
-from llm_aug.errors import DataError
+from llm_aug.core.errors import DataError
 
 SOS_TEXT_COL, SOS_LABEL_COL = "comment", "myLabel"
 
@@ -57,11 +58,6 @@ class Dataset:
 def content_id(text: str) -> str:
     """Stable id of a post derived from its text."""
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file's bytes (for manifests)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _decode(path: Path) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -9,9 +10,32 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
 
-TASK_TO_SCHEME = {"fine": "sos11", "binary": "binary"}
+
+
+class Task(str, Enum):
+    """The two SOS-1K tasks; a ``str`` so ``Task.FINE == "fine"`` and it serialises as its value."""
+
+    FINE = "fine"
+    BINARY = "binary"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+    @classmethod
+    def parse(cls, value: "Task | str") -> "Task":
+        """``value`` as a Task; a one-line UserError when it is none."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise UserError(f"unknown task {value!r}; use one of: {', '.join(t.value for t in cls)}") from None
+
+
+TASK_TO_SCHEME = {Task.FINE: "sos11", Task.BINARY: "binary"}
 
 
 class Level(BaseModel):
@@ -76,8 +100,6 @@ def load_scheme(name_or_path: str) -> LabelScheme:
         return LabelScheme.model_validate(yaml.safe_load(fh))
 
 
-def scheme_for_task(task: str) -> LabelScheme:
-    """The scheme of a CLI task name: ``fine`` -> sos11, ``binary`` -> binary."""
-    if task not in TASK_TO_SCHEME:
-        raise UserError(f"unknown task {task!r}; use one of: {', '.join(TASK_TO_SCHEME)}")
-    return load_scheme(TASK_TO_SCHEME[task])
+def scheme_for_task(task: Task | str) -> LabelScheme:
+    """The scheme of a task: ``fine`` -> sos11, ``binary`` -> binary."""
+    return load_scheme(TASK_TO_SCHEME[Task.parse(task)])

@@ -16,13 +16,13 @@ from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.data.schemes import scheme_for_task
 from llm_aug.experiment.config import ClassifierSystem
 from llm_aug.experiment.matrix import Step
-from llm_aug.manifest import write_manifest
-from llm_aug.training import select_on_val, write_predictions
+from llm_aug.core.files import PREDICTIONS_FILE
+from llm_aug.core.manifest import write_manifest
+from llm_aug.jobs.train import select_on_val, write_predictions
 
 log = logging.getLogger(__name__)
 
 MODEL_DIR = "model"
-PREDICTIONS = "predictions.jsonl"
 
 
 def search_spec(system: ClassifierSystem) -> MethodSpec:
@@ -57,7 +57,7 @@ def _fit(step: Step, train: Dataset, val: Dataset, out: Path) -> tuple[Any, dict
 
 def _cv(step: Step, params: dict[str, Any], train: Dataset, val: Dataset) -> dict[str, Any]:
     """CV weighted F1 over train+val with the params chosen on val (``llm-aug select``'s procedure)."""
-    from llm_aug.selection import cv_scores
+    from llm_aug.jobs.select import cv_scores
 
     assert step.cv is not None and isinstance(step.system, ClassifierSystem)
     scheme = scheme_for_task(step.task)
@@ -82,7 +82,7 @@ def run_classifier(step: Step, val_path: Path, eval_path: Path,
     fit_s = time.perf_counter() - t0
     data = load_dataset(eval_path, scheme)
     t1 = time.perf_counter()
-    write_predictions(estimator, data, work / PREDICTIONS)
+    write_predictions(estimator, data, work / PREDICTIONS_FILE)
     predict_s = time.perf_counter() - t1
     log.info("%s: val weighted F1 %.4f with %s", step.id, selection["val_weighted_f1"], selection["params"])
     extra = {"timing": {"fit_seconds": round(fit_s, 3), "predict_seconds": round(predict_s, 3)},

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
 from llm_aug.eval.report import load_run, paired_vs_best, RunRecord
 from llm_aug.eval.results import RESULTS_FILE
 from llm_aug.experiment.config import ORIGINAL
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 BASELINE_METHODS = ("majority", "tfidf-lr", "tfidf-svm")
 PAIRED_METRIC = "weighted_f1"
-METRICS = {
+TASK_METRICS = {
     "fine": ["weighted_f1", "macro_f1", "accuracy", "mae", "qwk", "within1", "binary_f1"],
     "binary": ["weighted_f1", "macro_f1", "accuracy", "f1_high"],
 }

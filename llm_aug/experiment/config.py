@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
-from llm_aug.llm_classify import ClassifyConfig
+from llm_aug.prompting.classify import ClassifyConfig
 
 Task = Literal["fine", "binary"]
 ORIGINAL = "original"
@@ -83,7 +83,7 @@ class LLMSystem(_SystemBase, ClassifyConfig):
 
     @model_validator(mode="after")
     def _valid_llm_settings(self) -> LLMSystem:
-        from llm_aug.llm_config import LLMConfig
+        from llm_aug.llm.config import LLMConfig
 
         runner = {k: v for k, v in self.runner.items() if k != "cache_path"}
         try:

@@ -23,13 +23,14 @@ from typing import Any
 
 from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.data.schemes import scheme_for_task
-from llm_aug.errors import UserError
-from llm_aug.eval.results import RESULTS_FILE, evaluate, write_results
+from llm_aug.core.errors import UserError
+from llm_aug.core.files import PREDICTIONS_FILE
+from llm_aug.eval.results import RESULTS_FILE, score_predictions, write_results
 from llm_aug.experiment.config import LLMSystem
 from llm_aug.experiment.matrix import FileHashes, Step, StepSkipped, expand, key_inputs, select, step_key
 from llm_aug.experiment.resolve import ResolvedConfig
-from llm_aug.manifest import scrub, write_manifest
-from llm_aug.progress import progress
+from llm_aug.core.manifest import scrub, write_manifest
+from llm_aug.core.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +83,11 @@ def _binary_gold(step: Step, res: ResolvedConfig, gold: Dataset) -> Dataset | No
 
 def _evaluate(step: Step, res: ResolvedConfig, work: Path, gold: Dataset, extra: dict[str, Any]) -> None:
     scheme = scheme_for_task(step.task)
-    results = evaluate(work / "predictions.jsonl", gold, scheme, binary_gold=_binary_gold(step, res, gold),
+    results = score_predictions(work / PREDICTIONS_FILE, gold, scheme, binary_gold=_binary_gold(step, res, gold),
                        n_boot=res.config.n_boot)
     system = step.system
     results.update(
-        predictions="predictions.jsonl", step=step.id, kind=system.kind, train_set=step.train_set,
+        predictions=PREDICTIONS_FILE, step=step.id, kind=system.kind, train_set=step.train_set,
         train_file=str(step.train_path) if step.train_path else None, seed=step.seed,
         eval_split=res.config.eval_split,
         method=getattr(system, "method", None),

@@ -9,16 +9,17 @@ from typing import Any
 
 from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.data.schemes import scheme_for_task
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
 from llm_aug.experiment.config import LLMSystem
 from llm_aug.experiment.matrix import Step, StepSkipped
-from llm_aug.llm_classify import ClassifyConfig, classify_dataset
-from llm_aug.manifest import write_manifest
-from llm_aug.progress import is_quiet
+from llm_aug.llm import build_runner, load_llm_config
+from llm_aug.prompting.classify import ClassifyConfig, classify_dataset
+from llm_aug.core.files import PREDICTIONS_FILE
+from llm_aug.core.manifest import write_manifest
+from llm_aug.core.progress import is_quiet
 
 log = logging.getLogger(__name__)
 
-PREDICTIONS = "predictions.jsonl"
 
 
 def _system(step: Step) -> LLMSystem:
@@ -47,15 +48,11 @@ def subset(data: Dataset, limit: int | None) -> Dataset:
 
 def _runner(step: Step, cache_path: Path) -> Any:
     """A runner over the system's backend; an unusable backend skips the step."""
-    from llm_aug.backends import make_backend
-    from llm_aug.llm_config import LLMConfig
-    from llm_aug.runner import Runner
-
     s = _system(step)
-    llm = LLMConfig.model_validate({"backend": s.backend, "runner": {
+    llm = load_llm_config({"backend": s.backend, "runner": {
         "quiet": is_quiet(), **s.runner, "cache_path": str(cache_path)}})
     try:
-        return Runner(make_backend(llm.backend), llm.runner), llm
+        return build_runner(llm), llm
     except (UserError, ImportError, ValueError, OSError) as exc:
         raise StepSkipped(f"LLM backend unavailable: {' '.join(str(exc).split())}") from None
 
@@ -68,7 +65,7 @@ def run_llm(step: Step, eval_path: Path, work: Path, cache_path: Path) -> tuple[
     cfg = classify_config(step)
     runner, llm = _runner(step, cache_path)
     t0 = time.perf_counter()
-    summary = classify_dataset(gold, scheme, runner, cfg, work / PREDICTIONS, train=train)
+    summary = classify_dataset(gold, scheme, runner, cfg, work / PREDICTIONS_FILE, train=train)
     seconds = time.perf_counter() - t0
     if summary.n_ok == 0:
         raise StepSkipped(f"LLM backend answered none of {summary.n_items} requests "

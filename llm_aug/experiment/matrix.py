@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from llm_aug import __version__
-from llm_aug.data.io import file_sha256
+from llm_aug.core.files import file_sha256
 from llm_aug.experiment.config import ORIGINAL, ZERO_SHOT, ClassifierSystem, ExperimentConfig, LLMSystem
 from llm_aug.experiment.resolve import ResolvedConfig
 

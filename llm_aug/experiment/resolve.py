@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
 from llm_aug.experiment.config import ExperimentConfig, error_line
 
 DATA_DIR_ENV = "LLM_AUG_DATA_DIR"

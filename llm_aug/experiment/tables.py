@@ -7,7 +7,7 @@ from typing import Any
 
 from llm_aug.classifiers.registry import DEFAULT_METHOD
 from llm_aug.experiment import paper
-from llm_aug.experiment.collect import METRICS, Collected, Group
+from llm_aug.experiment.collect import TASK_METRICS, Collected, Group
 from llm_aug.experiment.config import ORIGINAL
 
 Table = tuple[list[str], list[list[str]]]
@@ -83,7 +83,7 @@ def results_table(task: str, c: Collected) -> Table:
     """Paper row first (clearly marked), then ours: metrics with CIs and Δ vs the best baseline."""
     groups = c.groups.get(task, [])
     # Optional columns (e.g. the collapsed binary F1, which needs binary gold for the same posts).
-    metrics = [m for m in METRICS[task] if m == "weighted_f1" or any(g.values(m) for g in groups)]
+    metrics = [m for m in TASK_METRICS[task] if m == "weighted_f1" or any(g.values(m) for g in groups)]
     cv = cv_head(c, task)
     head = ["System", "Train set", "Split", "n / seeds", *(NAMES[m] for m in metrics),
             *([cv] if cv else []), "Δ weighted F1 vs ref [95% CI]", "p"]

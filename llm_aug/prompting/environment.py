@@ -11,7 +11,7 @@ from typing import Any
 
 import jinja2
 
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
 
 # '<' opening anything tag-like ('<post>', '</ post', '<|user|>') in interpolated data.
 _TAG_OPEN_RE = re.compile(r"<(?=\s*/?\s*[A-Za-z|])")

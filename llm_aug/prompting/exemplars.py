@@ -28,8 +28,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from llm_aug.data.io import Dataset, Row
-from llm_aug.errors import UserError
-from llm_aug.types import estimate_tokens
+from llm_aug.core.errors import UserError
+from llm_aug.llm.types import estimate_tokens
 
 logger = logging.getLogger(__name__)
 

@@ -41,9 +41,9 @@ import jinja2
 import yaml
 from jinja2 import meta as jinja_meta
 
-from llm_aug.errors import UserError
+from llm_aug.core.errors import UserError
 from llm_aug.prompting.environment import environment
-from llm_aug.types import Message
+from llm_aug.llm.types import Message
 
 logger = logging.getLogger(__name__)
 

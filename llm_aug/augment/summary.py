@@ -1,0 +1,135 @@
+"""What the augmentation report shows: counts before/after, rejections per filter,
+diversity, samples. The pages themselves are rendered by :mod:`llm_aug.eval.render`
+(``augment.md.jinja`` / ``augment.html.jinja``) from :func:`report_data`.
+
+Diversity metrics (all over characters, whitespace ignored):
+
+* ``distinct_1`` / ``distinct_2``: unique character uni/bigrams over all of them; low
+  means the generator keeps reusing the same wording.
+* ``self_similarity``: mean char 3-gram Jaccard over all pairs of a sample of one
+  level's posts (<= ``sample`` posts); high means near-copies of each other.
+* ``max_sim_real``: mean over posts of the highest Jaccard with any real post; high
+  means paraphrases of the training set rather than new posts.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from llm_aug.augment.rows import SynthRow
+from llm_aug.augment.textsim import ShingleIndex
+
+
+class DiversityStats(BaseModel):
+    """Diversity of one group of posts (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
+    n: int
+    distinct_1: float
+    distinct_2: float
+    self_similarity: float
+    max_sim_real: float | None = None
+
+
+def distinct_n(texts: Sequence[str], n: int) -> float:
+    """Unique character n-grams / all character n-grams over ``texts`` (0 when none)."""
+    grams: Counter[str] = Counter()
+    for t in texts:
+        s = "".join(t.split())
+        grams.update(s[i : i + n] for i in range(len(s) - n + 1))
+    total = sum(grams.values())
+    return len(grams) / total if total else 0.0
+
+
+def mean_pairwise_similarity(texts: Sequence[str], sample: int = 200, seed: int = 0) -> float:
+    """Mean char 3-gram Jaccard over all pairs of (a seeded sample of) ``texts``."""
+    texts = list(texts)
+    if len(texts) > sample:
+        texts = random.Random(seed).sample(texts, sample)
+    if len(texts) < 2:
+        return 0.0
+    index = ShingleIndex(texts)
+    total = 0.0
+    for start, sim in index.self_jaccard_chunks():
+        rows = start + np.arange(sim.shape[0])
+        total += float(sim[np.arange(len(index))[None, :] > rows[:, None]].sum())
+    return total / (len(texts) * (len(texts) - 1) / 2)
+
+
+def mean_max_similarity(texts: Sequence[str], reference: Sequence[str]) -> float:
+    """Mean over ``texts`` of the highest char 3-gram Jaccard with any reference text."""
+    if not texts or not reference:
+        return 0.0
+    return float(ShingleIndex(reference).best(list(texts)).jaccard.mean())
+
+
+def diversity(texts_by_level: Mapping[int, Sequence[str]], reference: Sequence[str] | None = None,
+              *, sample: int = 200, seed: int = 0) -> dict[str, DiversityStats]:
+    """Stats per level (keys ``"0"``, ``"1"``...) and over all levels (``"all"``)."""
+    groups = {str(k): list(v) for k, v in sorted(texts_by_level.items())}
+    groups["all"] = [t for v in texts_by_level.values() for t in v]
+    out = {}
+    for key, texts in groups.items():
+        out[key] = DiversityStats(
+            n=len(texts), distinct_1=distinct_n(texts, 1), distinct_2=distinct_n(texts, 2),
+            self_similarity=mean_pairwise_similarity(texts, sample, seed),
+            max_sim_real=mean_max_similarity(texts, reference) if reference is not None else None)
+    return out
+
+
+def pick_samples(rows: Sequence[SynthRow], per_level: int = 3, seed: int = 0) -> list[SynthRow]:
+    """Up to ``per_level`` seeded random rows of each level, by level."""
+    by_level: dict[int, list[SynthRow]] = {}
+    for r in rows:
+        by_level.setdefault(r.label, []).append(r)
+    rng = random.Random(seed)
+    return [r for lv in sorted(by_level) for r in rng.sample(by_level[lv], min(per_level, len(by_level[lv])))]
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def report_tables(before: Mapping[int, int], after: Mapping[int, int], rejections: Mapping[str, int],
+                  stats: Mapping[str, DiversityStats]) -> list[dict[str, Any]]:
+    """The report's tables as ``{"title", "table": (header, rows)}`` with string cells."""
+    levels = sorted(set(before) | set(after))
+    counts = [[str(lv), str(before.get(lv, 0)), str(after.get(lv, 0) - before.get(lv, 0)),
+               str(after.get(lv, 0))] for lv in levels]
+    counts.append(["total", str(sum(before.values())), str(sum(after.values()) - sum(before.values())),
+                   str(sum(after.values()))])
+    rej = [[k, str(v)] for k, v in rejections.items()] + [["total", str(sum(rejections.values()))]]
+    dv = [[k, str(d.n), _fmt(d.distinct_1), _fmt(d.distinct_2), _fmt(d.self_similarity), _fmt(d.max_sim_real)]
+          for k, d in stats.items()]
+    return [
+        {"title": "Posts per level", "table": (["level", "before", "added", "after"], counts)},
+        {"title": "Rejected synthetic posts per filter", "table": (["filter", "rejected"], rej)},
+        {"title": "Diversity of accepted synthetic posts",
+         "table": (["level", "n", "distinct-1", "distinct-2", "self-similarity", "max-sim to real"], dv)},
+    ]
+
+
+def sample_item(row: SynthRow, limit: int = 200) -> dict[str, str]:
+    """One sample for the report: ``tag`` (level, method, rejection) and ``text`` (cut at ``limit``)."""
+    tag = f"L{row.label} · {row.method}" + (f" · rejected: {row.reject_reason}" if row.reject_reason else "")
+    return {"tag": tag, "text": row.text if len(row.text) <= limit else row.text[:limit] + "…"}
+
+
+def report_data(before_counts: Mapping[int, int], after_counts: Mapping[int, int],
+                rejections: Mapping[str, int], stats: Mapping[str, DiversityStats],
+                samples: Sequence[SynthRow], *, title: str = "Augmentation report",
+                status: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What ``augment.md.jinja`` and ``augment.html.jinja`` show.
+
+    ``status`` is ``{"short": [one line per level left short], "rounds": int, "n_candidates": int}``
+    for a finished run, or None to leave the status lines out.
+    """
+    return {"title": title, "status": None if status is None else dict(status),
+            "tables": report_tables(before_counts, after_counts, rejections, stats),
+            "samples": [sample_item(r) for r in samples]}

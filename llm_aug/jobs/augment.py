@@ -1,0 +1,296 @@
+"""Python API of ``llm-aug augment``: plan, rounds of candidates, filters, a balanced corpus.
+
+``run_augment(config)`` plans how many posts each level needs (``plan.md`` and
+``plan.json`` are written before anything is spent), then runs rounds: ask the source
+(:mod:`llm_aug.augment.generate`) for candidates for every level still short, filter
+everything generated so far (filters are order-stable: a row's verdict never depends on
+later rows), and repeat until every level reaches its target or its request cap. Each
+level is trimmed to exactly its target, first accepted in request order. A level that
+cannot be filled is reported, never padded: ``AugmentResult.exit_code`` is then
+:data:`EXIT_SHORT` (3).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from llm_aug.augment import generate as G
+from llm_aug.data.stats import overlap_key
+from llm_aug.augment.corpus import write_corpus
+from llm_aug.core.files import atomic_write
+from llm_aug.augment.filters import (
+    FilterConfig,
+    LabelConfig,
+    NearDupConfig,
+    Relabel,
+    apply_filters,
+    rejection_counts,
+)
+from llm_aug.jobs.augment_outputs import usage_totals, write_augment_manifest, write_report
+from llm_aug.augment.plan import Plan, build_plan, estimate_tokens_per_post
+from llm_aug.augment.relabel import LLMRelabeller, model_relabeller
+from llm_aug.augment.rows import SynthRow
+from llm_aug.augment.traditional import Augmenter
+from llm_aug.data.io import Dataset, load_dataset
+from llm_aug.data.schemes import LabelScheme, scheme_for_task
+from llm_aug.core.errors import UserError
+from llm_aug.llm import LLMConfig, build_runner
+from llm_aug.prompting import load_prompt
+from llm_aug.llm.runner import Runner, RunSummary
+from llm_aug.llm.types import DryRunEstimate
+
+log = logging.getLogger(__name__)
+
+EXIT_SHORT = 3  # a level could not be filled (2 stays "bad input")
+Method = Literal["llm", "synonym", "eda", "backtranslate"]
+
+
+class AugmentConfig(BaseModel):
+    """Everything ``llm-aug augment`` needs; recorded in the manifest."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    method: Method
+    task: Literal["fine", "binary"]
+    train: Path
+    out: Path
+    balance: str = "max"
+    protect: list[Path] = Field(default_factory=list, description="held-out files no post may resemble")
+    no_protect: bool = Field(False, description="allow running without a protect file")
+    prompt: str = "generate/level_json.v2"
+    shots: int = Field(3, ge=0, description="exemplars per generation request")
+    posts_per_request: int = Field(5, ge=1)
+    max_requests_per_level: int | None = Field(None, ge=1, description="default 3x the plan's")
+    overgenerate: float = Field(1.5, ge=1.0)
+    temperature: float = Field(0.9, ge=0.0, le=2.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    max_tokens: int | None = Field(None, ge=1, description="default from post length x m")
+    relabel: str = Field("none", description="none, llm, or a trained classifier directory")
+    tolerance: int | None = Field(None, ge=0, description="label filter tolerance")
+    seed: int = 0
+    filters: FilterConfig | None = Field(None, description="default: per-method defaults")
+    llm: LLMConfig | None = None
+    dry_run: bool = False
+
+
+class AugmentResult(BaseModel):
+    """Counts and paths of a run; ``exit_code`` 0, or 3 when a level stayed short."""
+
+    out: Path
+    plan: Plan
+    before: dict[int, int]
+    targets: dict[int, int]
+    after: dict[int, int] = Field(default_factory=dict)
+    shortfall: dict[int, int] = Field(default_factory=dict)
+    rounds: int = 0
+    n_candidates: int = 0
+    rejections: dict[str, int] = Field(default_factory=dict)
+    usage: dict[str, Any] = Field(default_factory=dict)
+    dry_run: DryRunEstimate | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_SHORT if self.shortfall else 0
+
+
+def default_filters(method: str) -> FilterConfig:
+    """Rule-based rewrites are paraphrases of training posts by design: no near-dup checks."""
+    if method in G.RULE_OPS:
+        off = NearDupConfig(enabled=False)
+        return FilterConfig(near_dup_train=off, near_dup_synth=off)
+    return FilterConfig()
+
+
+def _filter_config(cfg: AugmentConfig) -> FilterConfig:
+    filters = cfg.filters or default_filters(cfg.method)
+    if cfg.tolerance is not None:
+        label = LabelConfig(enabled=filters.label.enabled, tolerance=cfg.tolerance)
+        filters = filters.model_copy(update={"label": label})
+    return filters
+
+
+def _check(cfg: AugmentConfig) -> None:
+    if not cfg.protect and not cfg.no_protect:
+        raise UserError("give the held-out files with --protect VAL [--protect TEST] so no synthetic post "
+                        "can copy them, or pass --no-protect to skip the leakage check")
+    if cfg.protect and cfg.no_protect:
+        raise UserError("--protect and --no-protect contradict each other")
+    if cfg.relabel not in ("none", "llm") and not Path(cfg.relabel).is_dir():
+        raise UserError(f"--relabel {cfg.relabel!r}: use none, llm, or a trained model directory")
+
+
+def _make_source(cfg: AugmentConfig, scheme: LabelScheme, train: Dataset, runner: Runner | None,
+                 caps: dict[int, int], augmenter: Augmenter | None) -> G.Source:
+    raw = cfg.out / "raw"
+    if cfg.method in G.RULE_OPS:
+        return G.RuleRewriter(cfg.method, train, seed=cfg.seed, max_units=caps, augmenter=augmenter)
+    assert runner is not None
+    per_post = estimate_tokens_per_post(train.texts)
+    if cfg.method == "backtranslate":
+        return G.BackTranslator(runner, train, seed=cfg.seed, temperature=cfg.temperature,
+                                max_tokens=cfg.max_tokens or 2 * per_post + 32, raw_dir=raw)
+    return G.LLMGenerator(runner, load_prompt(cfg.prompt), scheme, train, shots=cfg.shots,
+                          posts_per_request=cfg.posts_per_request, seed=cfg.seed,
+                          temperature=cfg.temperature, top_p=cfg.top_p,
+                          max_tokens=cfg.max_tokens or math.ceil(1.5 * cfg.posts_per_request * per_post) + 32,
+                          raw_dir=raw)
+
+
+def _plan(cfg: AugmentConfig, scheme: LabelScheme, train: Dataset, prompt_tokens: int) -> Plan:
+    unit = cfg.posts_per_request if cfg.method == "llm" else 1
+    counts = Counter(r.label for r in train.rows)
+    return build_plan(dict(counts), cfg.balance, scheme.labels, posts_per_request=unit,
+                      overgenerate=cfg.overgenerate, prompt_tokens_per_request=prompt_tokens,
+                      tokens_per_post=estimate_tokens_per_post(train.texts))
+
+
+def _write_plan(cfg: AugmentConfig, plan: Plan, caps: dict[int, int]) -> None:
+    unit = {"llm": "requests", "backtranslate": "source posts (2 requests each)"}.get(cfg.method, "rewrites")
+    head = f"# Augmentation plan: `{cfg.method}` on `{cfg.train}`\n\n"
+    cap = (f"{cfg.max_requests_per_level}" if cfg.max_requests_per_level
+           else f"3x the planned number (at most {max(caps.values(), default=0)})")
+    tail = f"\nPer-level cap over all rounds: {cap} {unit} (`--max-requests-per-level`).\n"
+    if cfg.method in G.RULE_OPS:
+        tail += "Rule-based method: no LLM calls; the token estimate does not apply.\n"
+    atomic_write(cfg.out / "plan.md", lambda fh: fh.write(head + plan.to_markdown() + tail))
+    data = {**plan.model_dump(mode="json"), "method": cfg.method, "caps": caps}
+    atomic_write(cfg.out / "plan.json", lambda fh: fh.write(json.dumps(data, indent=2) + "\n"))
+
+
+class _Rounds:
+    """The round loop's state: candidates so far, the filters' verdicts, units spent."""
+
+    def __init__(self, source: G.Source, targets: dict[int, int], caps: dict[int, int],
+                 overgenerate: float) -> None:
+        self.source, self.need, self.caps, self.overgenerate = source, targets, caps, overgenerate
+        self.candidates: list[SynthRow] = []
+        self.kept: list[SynthRow] = []
+        self.rejected: list[SynthRow] = []
+        self.spent: Counter[int] = Counter()
+        self.rounds = 0
+
+    def short(self) -> dict[int, int]:
+        have = Counter(r.label for r in self.kept)
+        return {lv: n - have[lv] for lv, n in self.need.items() if n > have[lv]}
+
+    def counts(self) -> dict[int, int]:
+        """Units to ask for per short level this round (within cap and capacity)."""
+        out = {}
+        for lv, missing in self.short().items():
+            n = min(math.ceil(missing * self.overgenerate / self.source.unit), self.caps[lv] - self.spent[lv])
+            capacity = self.source.capacity(lv)
+            n = n if capacity is None else min(n, capacity)
+            if n > 0:
+                out[lv] = n
+        return out
+
+    def run(self, filter_fn: Any) -> None:
+        while counts := self.counts():
+            log.info("round %d: %s", self.rounds, ", ".join(f"L{lv}: {n}" for lv, n in counts.items()))
+            self.candidates += self.source.generate(self.rounds, counts)
+            self.spent.update(counts)
+            self.rounds += 1
+            self.kept, self.rejected = filter_fn(self.candidates)
+
+    def final(self) -> tuple[list[SynthRow], list[SynthRow]]:
+        """(accepted trimmed to target, rejected + surplus), both in request order."""
+        taken: Counter[int] = Counter()
+        accepted, surplus = [], []
+        for r in self.kept:
+            if taken[r.label] < self.need.get(r.label, 0):
+                taken[r.label] += 1
+                accepted.append(r)
+            else:
+                surplus.append(r.model_copy(update={
+                    "rejected_by": "surplus", "reject_reason": f"surplus: level {r.label} already at target"}))
+        return accepted, self.rejected + surplus
+
+
+def _load(cfg: AugmentConfig) -> tuple[LabelScheme, Dataset, list[Dataset]]:
+    scheme = scheme_for_task(cfg.task)
+    train = load_dataset(cfg.train, scheme)
+    # Protect files may be unlabelled or use another scheme: only their texts matter.
+    protect = [load_dataset(p, None, require_labels=False) for p in cfg.protect]
+    # A held-out post must never reach the training corpus, even when the user's own
+    # split already leaks it (SOS-1K's train and val share one post up to punctuation).
+    held = {overlap_key(r.text) for d in protect for r in d.rows}
+    kept = [r for r in train.rows if overlap_key(r.text) not in held]
+    if len(kept) < len(train.rows):
+        log.warning("dropped %d training post(s) that also appear in the protect files (check your split)",
+                    len(train.rows) - len(kept))
+        train = Dataset(kept, train.path, train.scheme, {**train.meta, "dropped_leaked": len(train.rows) - len(kept)})
+    return scheme, train, protect
+
+
+def run_augment(cfg: AugmentConfig, *, runner: Runner | None = None, relabel: Relabel | None = None,
+                augmenter: Augmenter | None = None, on_plan: Callable[[str], None] | None = None,
+                ) -> AugmentResult:
+    """Plan, generate, filter and write the balanced corpus (see the module docstring).
+
+    ``runner`` (default: built from ``cfg.llm``), ``relabel`` (default: from
+    ``cfg.relabel``) and ``augmenter`` can be injected, e.g. by tests; ``on_plan``
+    receives the plan (Markdown) once it is written, before anything is spent.
+    """
+    _check(cfg)
+    scheme, train, protect = _load(cfg)
+    if runner is None and (cfg.method in ("llm", "backtranslate") or cfg.relabel == "llm"):
+        runner = build_runner(cfg.llm)
+    source, plan, caps = _prepare(cfg, scheme, train, runner, augmenter)
+    if on_plan is not None:
+        on_plan((cfg.out / "plan.md").read_text(encoding="utf-8"))
+    result = AugmentResult(out=cfg.out, plan=plan, before={lv.label: lv.have for lv in plan.levels},
+                           targets={lv.label: lv.have + lv.need for lv in plan.levels})
+    if cfg.dry_run:
+        first = {lv.label: lv.requests for lv in plan.levels if lv.requests}
+        dry = getattr(source, "dry_run", None)
+        return result.model_copy(update={"dry_run": dry(first) if dry is not None else None})
+    relabeller = relabel or _relabeller(cfg, scheme, runner)
+    filters = _filter_config(cfg)
+    rounds = _Rounds(source, {lv.label: lv.need for lv in plan.levels}, caps, cfg.overgenerate)
+    rounds.run(lambda rows: apply_filters(rows, filters, train, protect, relabeller))
+    return _finish(cfg, result, rounds, train, source.summaries + getattr(relabeller, "summaries", []))
+
+
+def _prepare(cfg: AugmentConfig, scheme: LabelScheme, train: Dataset, runner: Runner | None,
+             augmenter: Augmenter | None) -> tuple[G.Source, Plan, dict[int, int]]:
+    """The candidate source, the plan (with the prompt's real size) and per-level caps."""
+    plan = _plan(cfg, scheme, train, 0)
+    caps = {lv.label: cfg.max_requests_per_level or 3 * lv.requests for lv in plan.levels}
+    source = _make_source(cfg, scheme, train, runner, caps, augmenter)
+    if isinstance(source, G.LLMGenerator):
+        plan = _plan(cfg, scheme, train, source.prompt_tokens())
+    _write_plan(cfg, plan, caps)
+    log.info("plan:\n%s", plan.to_markdown())
+    return source, plan, caps
+
+
+def _finish(cfg: AugmentConfig, result: AugmentResult, rounds: _Rounds, train: Dataset,
+            summaries: list[RunSummary]) -> AugmentResult:
+    """Trim, count, and write corpus, report and manifest."""
+    accepted, rejected = rounds.final()
+    after = Counter(result.before) + Counter(r.label for r in accepted)
+    result = result.model_copy(update={
+        "after": {lv: after[lv] for lv in result.before}, "rounds": rounds.rounds,
+        "n_candidates": len(rounds.candidates), "usage": usage_totals(summaries),
+        "shortfall": {lv: t - after[lv] for lv, t in result.targets.items() if after[lv] < t},
+        "rejections": {**rejection_counts(rejected), "surplus": sum(r.rejected_by == "surplus" for r in rejected)}})
+    files = write_corpus(cfg.out, train, accepted, rejected)
+    write_report(cfg, result, train, accepted)
+    write_augment_manifest(cfg, result, files, rounds.source)
+    return result
+
+
+def _relabeller(cfg: AugmentConfig, scheme: LabelScheme, runner: Runner | None) -> Relabel | None:
+    if cfg.relabel == "none":
+        return None
+    if cfg.relabel == "llm":
+        assert runner is not None
+        return LLMRelabeller(runner, scheme, cfg.out / "raw", cfg.seed)
+    return model_relabeller(Path(cfg.relabel), scheme)

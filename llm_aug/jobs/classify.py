@@ -1,0 +1,76 @@
+"""The classify job: load posts, check the prompt, run the LLM, write predictions and a manifest.
+
+Notebook use::
+
+    from llm_aug.jobs import classify
+    result = classify("fine", "val.tsv", "runs/zs/predictions.jsonl",
+                      llm={"backend": {"kind": "llamacpp", "model": "test"}})
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from llm_aug.core.manifest import write_manifest
+from llm_aug.data.io import Dataset, load_dataset
+from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
+from llm_aug.llm import LLMConfig, Runner, build_runner, load_llm_config
+from llm_aug.prompting.classify import (
+    ClassifyConfig, build_requests, classify_dataset, load_checked_prompt, raw_results_path,
+)
+from llm_aug.prompting.templates import Prompt
+
+
+@dataclass
+class ClassifyResult:
+    """What a classify run did: the runner's summary (or dry-run estimate) and where it wrote."""
+
+    output: Path
+    summary: dict[str, Any]
+    dry_run: bool = False
+
+
+@dataclass
+class _Inputs:
+    scheme: LabelScheme
+    data: Dataset
+    train: Dataset | None
+    prompt: Prompt
+
+
+def _prepare(task: Task | str, input_file: Path, cfg: ClassifyConfig, train: Path | None) -> _Inputs:
+    """Everything checked before a request is built; shared by dry and real runs."""
+    scheme = scheme_for_task(task)
+    prompt = load_checked_prompt(scheme, cfg, has_train=train is not None)
+    data = load_dataset(input_file, scheme, require_labels=False)
+    train_data = load_dataset(train, scheme) if train else None
+    return _Inputs(scheme, data, train_data, prompt)
+
+
+def classify(task: Task | str, input_file: str | Path, output: str | Path, *,
+             llm: LLMConfig | Mapping[str, Any], config: ClassifyConfig | None = None,
+             train: str | Path | None = None, dry_run: bool = False,
+             runner: Runner | None = None) -> ClassifyResult:
+    """Classify ``input_file`` into ``output`` (predictions JSONL), or estimate the cost (``dry_run``)."""
+    cfg = config or ClassifyConfig()
+    input_file, output = Path(input_file), Path(output)
+    train = Path(train) if train else None
+    llm = load_llm_config(llm)
+    inputs = _prepare(task, input_file, cfg, train)
+    runner = runner or build_runner(llm)
+    if dry_run:
+        requests, _ = build_requests(inputs.data, inputs.scheme, inputs.prompt, cfg, inputs.train)
+        estimate = runner.dry_run(requests, raw_results_path(output))
+        return ClassifyResult(output, estimate.model_dump(mode="json"), dry_run=True)
+    summary = classify_dataset(inputs.data, inputs.scheme, runner, cfg, output, train=inputs.train,
+                               prompt=inputs.prompt)
+    prompt = inputs.prompt
+    write_manifest(output.parent, "classify", data_files=[input_file] + ([train] if train else []),
+                   seed=cfg.seed, name=f"{output.stem}.manifest.json",
+                   config={"task": inputs.scheme.task, "classify": cfg.model_dump(),
+                           "llm": llm.model_dump(mode="json")},
+                   extra={"prompt": {"name": prompt.name, "version": prompt.version, "sha256": prompt.sha256},
+                          "usage": summary.to_manifest()})
+    return ClassifyResult(output, summary.to_manifest())

@@ -1,0 +1,119 @@
+"""Prompt A/B: run two prompts on the same items through one cached runner and report what changed."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+import jsonlines
+
+from llm_aug.core.errors import UserError
+from llm_aug.core.files import PREDICTIONS_FILE
+from llm_aug.core.manifest import write_manifest
+from llm_aug.data.io import Dataset, load_dataset
+from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
+from llm_aug.eval.bootstrap import paired_bootstrap
+from llm_aug.eval.report import compare_runs
+from llm_aug.eval.metrics import headline_metrics
+from llm_aug.eval.results import score_predictions, write_results
+from llm_aug.llm import LLMConfig, build_runner, load_llm_config
+from llm_aug.prompting.classify import ClassifyConfig, classify_dataset, load_checked_prompt
+from llm_aug.llm.runner import Runner
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def _run_prompt(name: str, data: Dataset, gold: Dataset, scheme: LabelScheme, runner: Runner,
+                cfg: ClassifyConfig, out: Path, train: Dataset | None, n_boot: int) -> tuple[Path, dict]:
+    run_dir = out / _slug(name)
+    preds = run_dir / PREDICTIONS_FILE
+    summary = classify_dataset(data, scheme, runner, cfg.model_copy(update={"prompt": name}), preds, train=train)
+    results = score_predictions(preds, gold, scheme, n_boot=n_boot)
+    results["usage"] = summary.to_manifest()
+    write_results(run_dir, results, scheme, name=name)
+    return preds, results
+
+
+def _flips(preds_a: Path, preds_b: Path, gold: Dataset, out_path: Path) -> int:
+    rows_a = {r["id"]: r for r in jsonlines.open(preds_a)}
+    rows_b = {r["id"]: r for r in jsonlines.open(preds_b)}
+    n = 0
+    with jsonlines.open(out_path, mode="w") as out:
+        for row in gold.rows:
+            a, b = rows_a[row.id], rows_b[row.id]
+            if a["pred"] != b["pred"]:
+                n += 1
+                out.write({"id": row.id, "text": row.text, "gold": row.label, "pred_a": a["pred"],
+                           "pred_b": b["pred"], "raw_a": a.get("raw"), "raw_b": b.get("raw"),
+                           "better": "a" if a["pred"] == row.label else ("b" if b["pred"] == row.label else None)})
+    return n
+
+
+def compare_prompts(prompt_a: str, prompt_b: str, task: Task | str, input_file: str | Path, *,
+                    llm: LLMConfig | Mapping[str, Any], out: str | Path = "runs/prompt-compare",
+                    gold: str | Path | None = None, config: ClassifyConfig | None = None,
+                    train: str | Path | None = None, n_boot: int = 1000, html: bool = False,
+                    runner: Runner | None = None) -> dict[str, Any]:
+    """The ``prompts compare`` job on files: both prompts checked first, then run, scored, written."""
+    cfg, out = config or ClassifyConfig(), Path(out)
+    scheme = scheme_for_task(task)
+    llm = load_llm_config(llm)
+    for name in (prompt_a, prompt_b):
+        load_checked_prompt(scheme, cfg.model_copy(update={"prompt": name}), has_train=train is not None)
+    data = load_dataset(input_file, scheme, require_labels=False)
+    gold_data = load_dataset(gold or input_file, scheme)
+    train_data = load_dataset(train, scheme) if train else None
+    report = compare_datasets(prompt_a, prompt_b, data, gold_data, scheme, runner or build_runner(llm), cfg, out,
+                              train=train_data, n_boot=n_boot, html=html)
+    files = [Path(p) for p in (input_file, gold, train) if p]
+    write_manifest(out, "prompts compare", data_files=files, seed=cfg.seed,
+                   config={"a": prompt_a, "b": prompt_b, "classify": cfg.model_dump(),
+                           "llm": llm.model_dump(mode="json")})
+    return report
+
+
+def compare_datasets(prompt_a: str, prompt_b: str, data: Dataset, gold: Dataset, scheme: LabelScheme,
+                     runner: Runner, cfg: ClassifyConfig, out: Path, *, train: Dataset | None = None,
+                     n_boot: int = 1000, html: bool = False) -> dict[str, Any]:
+    """Classify ``data`` with both prompts, score on ``gold``; deltas are B - A with paired CIs."""
+    if prompt_a == prompt_b:
+        raise UserError("compare needs two different prompts")
+    out.mkdir(parents=True, exist_ok=True)
+    preds_a, res_a = _run_prompt(prompt_a, data, gold, scheme, runner, cfg, out, train, n_boot)
+    preds_b, res_b = _run_prompt(prompt_b, data, gold, scheme, runner, cfg, out, train, n_boot)
+    gold_labels = res_a["items"]["gold"]
+    deltas = {}
+    for metric in headline_metrics(scheme):
+        test = paired_bootstrap(gold_labels, res_b["items"]["pred"], res_a["items"]["pred"], metric,
+                                n_boot=n_boot, labels=scheme.labels)
+        deltas[metric] = {"a": res_a.get(metric), "b": res_b.get(metric), "delta": test["delta"],
+                          "ci": list(test["ci"]), "p_value": test["p_value"]}
+    per_class = {lab: round(res_b["per_class"][lab]["f1"] - res_a["per_class"][lab]["f1"], 4)
+                 for lab in res_a["per_class"]}
+    n_flips = _flips(preds_a, preds_b, gold, out / "flips.jsonl")
+    report = {"a": prompt_a, "b": prompt_b, "n": res_a["n"], "deltas": deltas, "per_class_f1_delta": per_class,
+              "invalid_rate": {"a": res_a["invalid_rate"], "b": res_b["invalid_rate"]},
+              "flips": n_flips, "flips_file": str(out / "flips.jsonl")}
+    if html:
+        report["html"] = str(compare_runs([preds_a.parent, preds_b.parent], out, n_boot=n_boot)["html"])
+    (out / "prompt_compare.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The comparison as a short Markdown table."""
+    lines = [f"A = {report['a']}   B = {report['b']}   n = {report['n']}", "",
+             "| metric | A | B | B - A [95% CI] | p |", "|---|---|---|---|---|"]
+    for metric, d in report["deltas"].items():
+        a, b = (f"{v:.4f}" if v is not None else "n/a" for v in (d["a"], d["b"]))
+        lines.append(f"| {metric} | {a} | {b} | {d['delta']:+.4f} [{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}] "
+                     f"| {d['p_value']:.3f} |")
+    inv = report["invalid_rate"]
+    lines += ["", f"invalid rate: A {inv['a']:.3f} -> B {inv['b']:.3f}",
+              "per-class F1 change (B - A): " + "  ".join(f"{k}:{v:+.2f}" for k, v in report["per_class_f1_delta"].items()),
+              f"{report['flips']} items changed prediction: {report['flips_file']}"]
+    return "\n".join(lines)

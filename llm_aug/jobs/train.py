@@ -1,0 +1,142 @@
+"""Python API behind ``llm-aug train`` and ``llm-aug predict``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonlines
+import numpy as np
+
+from llm_aug.classifiers.registry import DEFAULT_METHOD, MethodSpec, build, get_method
+from llm_aug.classifiers.store import load_model, save_model
+from llm_aug.data.io import Dataset, load_dataset
+from llm_aug.eval.metrics import weighted_f1
+from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
+from llm_aug.core.manifest import write_manifest
+from llm_aug.core.progress import progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_model` produced."""
+
+    out_dir: Path
+    method: str
+    params: dict[str, Any]
+    val_weighted_f1: float
+    selection: list[dict[str, Any]]
+
+
+def _score(estimator: Any, data: Dataset, scheme: LabelScheme) -> float:
+    pred = estimator.predict(data.texts)
+    return weighted_f1(data.labels, pred, scheme.labels)
+
+
+def fit(spec: MethodSpec, params: dict[str, Any], seed: int, train: Dataset, val: Dataset) -> Any:
+    """Build and fit one estimator; val goes into ``fit`` for methods that early-stop on it."""
+    est = build(spec, params, seed)
+    if "labels" in est.get_params() and est.get_params()["labels"] is None and train.scheme:
+        # Keep one output column per scheme level even when a level is missing from train.
+        est.set_params(labels=train.scheme.labels)
+    if spec.fit_with_val:
+        return est.fit(train.texts, train.labels, val.texts, val.labels)
+    return est.fit(train.texts, train.labels)
+
+
+def select_on_val(spec: MethodSpec, train: Dataset, val: Dataset, scheme: LabelScheme, seed: int,
+                  fixed: dict[str, Any] | None = None) -> tuple[dict[str, Any], Any, list[dict[str, Any]]]:
+    """Fit every grid candidate on train, score weighted F1 on val; return best params and model.
+
+    ``fixed`` parameters (from the user) override the grid. Ties go to the earlier
+    candidate so the choice is deterministic.
+    """
+    table, best_est, best_score = [], None, -1.0
+    # Fixed parameters override grid keys; drop the candidates that then coincide.
+    merged = [{**params, **(fixed or {})} for params in spec.candidates()]
+    unique = [p for i, p in enumerate(merged) if p not in merged[:i]]
+    for params in progress(unique, desc=f"select {spec.name} on val"):
+        t0 = time.perf_counter()
+        est = fit(spec, params, seed, train, val)
+        score = _score(est, val, scheme)
+        table.append({"params": params, "val_weighted_f1": score,
+                      "fit_seconds": round(time.perf_counter() - t0, 3)})
+        if score > best_score:
+            best_est, best_score = est, score
+    best = max(range(len(table)), key=lambda i: (table[i]["val_weighted_f1"], -i))
+    return table[best]["params"], best_est, table
+
+
+def write_predictions(estimator: Any, data: Dataset, path: Path) -> None:
+    """Write one JSON object per row, in input order: id, text, pred, proba when available."""
+    pred = estimator.predict(data.texts)
+    proba = estimator.predict_proba(data.texts) if hasattr(estimator, "predict_proba") else None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with jsonlines.open(path, mode="w") as out:
+        for i, row in enumerate(data.rows):
+            obj: dict[str, Any] = {"id": row.id, "text": row.text, "pred": int(pred[i])}
+            if proba is not None:
+                obj["proba"] = [round(float(p), 6) for p in np.asarray(proba[i])]
+            out.write(obj)
+
+
+def train_model(task: Task | str, train_path: str | Path, val_path: str | Path, out_dir: str | Path,
+                *, method: str | None = None, seed: int = 0, load_kwargs: dict | None = None,
+                params: dict[str, Any] | None = None) -> TrainResult:
+    """Train ``method`` on train, choose its hyper-parameters on val, save a model directory.
+
+    ``params`` fix estimator parameters (e.g. ``model_name_or_path`` for ``bert``).
+    """
+    scheme = scheme_for_task(task)
+    spec = get_method(method or DEFAULT_METHOD[task])
+    kwargs = load_kwargs or {}
+    train = load_dataset(train_path, scheme, **kwargs)
+    val = load_dataset(val_path, scheme, **kwargs)
+    out = Path(out_dir)
+    params, estimator, table = select_on_val(spec, train, val, scheme, seed, params)
+    val_f1 = _score(estimator, val, scheme)
+    config = {"task": task, "scheme": scheme.name, "method": spec.name, "params": params,
+              "seed": seed, "selection": "grid on val weighted F1, fit on train",
+              "load": kwargs, "val_weighted_f1": val_f1}
+    save_model(out, estimator, scheme, config)
+    write_predictions(estimator, val, out / "val_predictions.jsonl")
+    write_manifest(out, "train", data_files=[train_path, val_path], config=config, seed=seed,
+                   extra={"selection_table": table})
+    log.info("trained %s: val weighted F1 %.4f with %s", spec.name, val_f1, params)
+    return TrainResult(out, spec.name, params, val_f1, table)
+
+
+def train_seeds(task: Task | str, train_path: str | Path, val_path: str | Path, out_dir: str | Path, *,
+                seeds: list[int], method: str | None = None, load_kwargs: dict | None = None,
+                params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One model per seed in ``out_dir/seed-N``; writes ``seeds.json`` with mean and std."""
+    out = Path(out_dir)
+    scores = {}
+    for seed in seeds:
+        res = train_model(task, train_path, val_path, out / f"seed-{seed}", method=method, seed=seed,
+                          load_kwargs=load_kwargs, params=params)
+        scores[seed] = res.val_weighted_f1
+    values = np.array(list(scores.values()))
+    summary = {"seeds": seeds, "val_weighted_f1": scores, "mean": float(values.mean()),
+               "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+    (out / "seeds.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
+
+
+def predict_file(model_dir: str | Path, input_path: str | Path, output_path: str | Path,
+                 *, load_kwargs: dict | None = None) -> Path:
+    """Predict every row of ``input_path`` (labels optional) into a JSONL file."""
+    estimator, scheme, config = load_model(model_dir)
+    data = load_dataset(input_path, scheme, require_labels=False, **(load_kwargs or {}))
+    output = Path(output_path)
+    write_predictions(estimator, data, output)
+    write_manifest(output.parent, "predict", data_files=[input_path],
+                   config={"model_dir": str(model_dir), "model": config, "output": str(output)},
+                   name=f"{output.stem}.manifest.json")
+    return output

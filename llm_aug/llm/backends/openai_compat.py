@@ -1,0 +1,188 @@
+"""OpenAI-compatible chat completions (OpenAI, vLLM serve, llama.cpp server, DeepSeek...).
+
+This module builds the JSON payload, maps HTTP statuses to the runtime's errors and
+parses completions; a :class:`~llm_aug.llm.transports.Transport` carries the bytes:
+``client="http"`` (default, alias ``"aiohttp"``) through aiohttp, ``client="sdk"``
+through the ``openai`` package. Both go through the same code here, so they give
+identical generations; docs/runtime.md compares their throughput.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from email.utils import parsedate_to_datetime
+from time import time
+from typing import Any, Mapping
+
+from pydantic import SecretStr
+
+from llm_aug.llm.backends.base import BaseBackend
+from llm_aug.llm.config import ClientKind, StructuredMode, api_key_from_env
+from llm_aug.llm.privacy import check_base_url, install_log_filter, redact, register_secret
+from llm_aug.llm.transports import Transport, make_transport
+from llm_aug.llm.types import (
+    AuthError, BackendError, BadRequest, ChatRequest, Generation, MalformedResponse,
+    RateLimited, ServerError, Timeout, estimate_prompt_tokens, estimate_tokens,
+)
+
+logger = install_log_filter(logging.getLogger(__name__))
+
+
+class OpenAICompatBackend(BaseBackend):
+    """Chat completions over HTTP; see the module docstring for the two clients."""
+
+    name = "openai"
+    _PATH = "/chat/completions"  # under base_url, which ends in /v1
+
+    def __init__(self, model: str, base_url: str = "http://127.0.0.1:8000/v1", *,
+                 api_key: SecretStr | str | None = None, client: ClientKind = "http",
+                 max_connections: int = 64, timeout_s: float = 60.0,
+                 structured_output: StructuredMode = "response_format",
+                 max_tokens_field: str = "max_tokens", extra_body: Mapping[str, Any] | None = None,
+                 allow_remote: bool = False) -> None:
+        super().__init__(model)
+        check_base_url(base_url, allow_remote=allow_remote)
+        key = SecretStr(api_key) if isinstance(api_key, str) else api_key
+        key = key or api_key_from_env()
+        register_secret(key.get_secret_value() if key else None)
+        self.base_url, self.client_kind = base_url.rstrip("/"), client
+        self.structured_output, self.max_tokens_field = structured_output, max_tokens_field
+        self.extra_body = dict(extra_body or {})
+        self._transport: Transport = make_transport(
+            client, self.base_url, headers={"User-Agent": "llm-aug"}, timeout_s=timeout_s,
+            max_connections=max_connections, api_key=key)
+
+    async def generate_one(self, request: ChatRequest) -> list[Generation]:
+        payload = build_payload(self.model, request, self.structured_output,
+                                self.max_tokens_field, self.extra_body)
+        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        response = await self._transport.post_json(self._PATH, data)
+        if response.status >= 400:
+            raise error_from_status(response.status, response.headers, response.body)
+        return parse_completion(request, response.body, response.headers.get("content-type", ""))
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.name, "model": self.model, "base_url": self.base_url,
+                "client": self.client_kind}
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+
+def build_payload(model: str, request: ChatRequest, structured: StructuredMode = "response_format",
+                  max_tokens_field: str = "max_tokens",
+                  extra_body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON body of one chat-completions call."""
+    p = request.params
+    payload: dict[str, Any] = {
+        "model": model,
+        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        "temperature": p.temperature, "top_p": p.top_p, max_tokens_field: p.max_tokens,
+    }
+    if p.n != 1:
+        payload["n"] = p.n
+    if p.seed is not None:
+        payload["seed"] = p.seed
+    if p.stop:
+        payload["stop"] = list(p.stop)
+    if p.top_logprobs is not None:
+        payload["logprobs"], payload["top_logprobs"] = True, p.top_logprobs
+    schema = request.json_schema
+    if schema is not None and structured == "response_format":
+        payload["response_format"] = {"type": "json_schema",
+                                      "json_schema": {"name": "response", "schema": schema}}
+    elif schema is not None and structured == "structured_outputs":
+        payload["structured_outputs"] = {"json": schema}  # vLLM >= 0.12
+    elif schema is not None and structured == "guided_json":
+        payload["guided_json"] = schema  # vLLM < 0.12
+    payload.update(extra_body or {})
+    return payload
+
+
+def parse_completion(request: ChatRequest, body: bytes, content_type: str = "") -> list[Generation]:
+    """Generations from a chat-completion response body; MalformedResponse if it is not one."""
+    if content_type and "json" not in content_type.lower():
+        raise MalformedResponse(f"expected JSON, got {content_type.split(';')[0]} "
+                                f"({redact(body[:60].decode('utf-8', 'replace'))!r})")
+    try:
+        data = json.loads(body)
+        choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
+        texts = [(c["message"].get("content") or "", c.get("finish_reason") or "stop")
+                 for c in choices]
+        logprobs = [_token_logprobs(c) for c in choices]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise MalformedResponse(f"not a chat completion: {type(exc).__name__}: "
+                                f"{redact(str(exc))[:120]}") from exc
+    usage = data.get("usage") or {}
+    prompt = usage.get("prompt_tokens")
+    prompt = int(prompt) if prompt is not None else estimate_prompt_tokens(request.messages)
+    total = usage.get("completion_tokens")
+    shares = _split(int(total), len(texts)) if total is not None else [
+        estimate_tokens(t) for t, _ in texts]
+    return [Generation(request_id=request.id, index=i, text=t, finish_reason=f,
+                       prompt_tokens=prompt, completion_tokens=c, logprobs=lp)
+            for i, ((t, f), c, lp) in enumerate(zip(texts, shares, logprobs))]
+
+
+MAX_LOGPROB_TOKENS = 16  # a label answer is short; keep rows small
+
+
+def _token_logprobs(choice: Mapping[str, Any]) -> list[tuple[str, dict[str, float]]] | None:
+    """The OpenAI ``logprobs.content`` list as (token, {alternative: logprob}) pairs."""
+    content = (choice.get("logprobs") or {}).get("content")
+    if not content:
+        return None
+    out = []
+    for item in content[:MAX_LOGPROB_TOKENS]:
+        alts = {a["token"]: float(a["logprob"]) for a in item.get("top_logprobs") or []}
+        alts.setdefault(item["token"], float(item["logprob"]))
+        out.append((item["token"], alts))
+    return out
+
+
+def _split(total: int, parts: int) -> list[int]:
+    # The API reports completion tokens per response, not per choice: share them out.
+    base, rest = divmod(total, max(parts, 1))
+    return [base + (1 if i < rest else 0) for i in range(parts)]
+
+
+def error_from_status(status: int, headers: Mapping[str, str], body: bytes) -> BackendError:
+    """Map an HTTP error status to the BackendError the runner knows how to handle."""
+    message = f"HTTP {status}: {_error_message(body)}"
+    if status == 429:
+        return RateLimited(message, retry_after=retry_after_s(headers))
+    if status == 408:
+        return Timeout(message, status=status)
+    if status in (401, 403):
+        return AuthError(message, status=status)
+    if status >= 500:
+        return ServerError(message, status=status)
+    return BadRequest(message, status=status)
+
+
+def _error_message(body: bytes) -> str:
+    text = body[:2000].decode("utf-8", "replace")
+    try:
+        error = json.loads(text).get("error")
+        text = error.get("message", text) if isinstance(error, dict) else str(error or text)
+    except (ValueError, AttributeError):
+        pass
+    return redact(text.strip())[:300]
+
+
+def retry_after_s(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    try:
+        if "retry-after-ms" in lowered:
+            return max(0.0, float(lowered["retry-after-ms"]) / 1000)
+        value = lowered.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time())
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,88 @@
+"""Offline vLLM engine in this process (extra ``vllm``; GPU hosts).
+
+The runner hands this backend up to ``batch_size`` requests per call; they go to
+``vllm.LLM.chat`` as one batch, each with its own ``SamplingParams`` (``n``, seed,
+and guided JSON when the request has a schema), and vLLM schedules them together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any, Mapping, Sequence
+
+from llm_aug.llm.backends.base import BaseBackend, check_generations
+from llm_aug.core.errors import UserError
+from llm_aug.llm.types import BadRequest, ChatRequest, Generation
+
+
+def _import_vllm() -> Any:
+    try:
+        import vllm
+    except ImportError as exc:
+        raise UserError("the vllm backend needs vLLM, which runs on GPU hosts: "
+                        "pip install 'llm-aug[vllm]' (or use --backend openai against "
+                        "a `vllm serve` endpoint)") from exc
+    return vllm
+
+
+def structured_kwargs(vllm: Any, schema: Mapping[str, Any] | None) -> dict[str, Any]:
+    """SamplingParams keywords for guided JSON, for old and new vLLM releases."""
+    if schema is None:
+        return {}
+    module = getattr(vllm, "sampling_params", vllm)
+    if hasattr(module, "StructuredOutputsParams"):  # vLLM >= 0.11
+        return {"structured_outputs": module.StructuredOutputsParams(json=dict(schema))}
+    if hasattr(module, "GuidedDecodingParams"):  # vLLM 0.6.3 .. 0.10
+        return {"guided_decoding": module.GuidedDecodingParams(json=dict(schema))}
+    raise UserError("this vLLM version has no structured-output parameters; upgrade vLLM")
+
+
+class VLLMBackend(BaseBackend):
+    """``vllm.LLM`` built lazily from ``model`` and ``engine_kwargs`` (or a given ``engine``)."""
+
+    name = "vllm"
+
+    def __init__(self, model: str, *, engine: Any = None,
+                 engine_kwargs: Mapping[str, Any] | None = None, batch_size: int = 256) -> None:
+        super().__init__(model)
+        self.batch_size = batch_size
+        self._engine_obj, self._engine_kwargs = engine, dict(engine_kwargs or {})
+        self._lock = threading.Lock()
+
+    def _engine(self, vllm: Any) -> Any:
+        if self._engine_obj is None:
+            self._engine_obj = vllm.LLM(model=self.model, **self._engine_kwargs)
+        return self._engine_obj
+
+    async def generate(self, batch: Sequence[ChatRequest]) -> list[list[Generation]]:
+        return await asyncio.to_thread(self._generate_sync, list(batch))
+
+    def _generate_sync(self, batch: list[ChatRequest]) -> list[list[Generation]]:
+        vllm = _import_vllm()
+        conversations = [[{"role": m.role, "content": m.content} for m in r.messages]
+                         for r in batch]
+        params = [self._sampling_params(vllm, r) for r in batch]
+        with self._lock:
+            engine = self._engine(vllm)
+            try:
+                outputs = engine.chat(conversations, sampling_params=params, use_tqdm=False)
+            except ValueError as exc:  # e.g. a prompt longer than the model's context
+                raise BadRequest(f"vLLM refused the batch: {exc}") from exc
+        return [check_generations(r, _generations(r, out)) for r, out in zip(batch, outputs)]
+
+    @staticmethod
+    def _sampling_params(vllm: Any, request: ChatRequest) -> Any:
+        p = request.params
+        return vllm.SamplingParams(
+            n=p.n, temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens,
+            seed=p.seed, stop=list(p.stop) or None,
+            **structured_kwargs(vllm, request.json_schema))
+
+
+def _generations(request: ChatRequest, output: Any) -> list[Generation]:
+    prompt_tokens = len(getattr(output, "prompt_token_ids", None) or [])
+    return [Generation(request_id=request.id, index=int(c.index), text=c.text,
+                       finish_reason=c.finish_reason or "stop", prompt_tokens=prompt_tokens,
+                       completion_tokens=len(c.token_ids or []))
+            for c in output.outputs]

@@ -1,0 +1,216 @@
+"""Persistence of LLM answers: the SQLite request cache and resumable JSONL result files.
+
+:class:`RequestCache` stores one row per (request content, sample index). The key
+hashes what determines an answer: backend name and model id, messages, sampling
+parameters (``n`` excluded, so raising ``n`` reuses the samples already drawn), seed,
+JSON schema and the sample index. Never the API key or the item id:
+two items with the same prompt share samples.
+
+:class:`ResultsFile` is the JSONL file a run appends rows to as they finish; a rerun
+after a crash keeps its finished rows and never writes an id twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+import time
+from pathlib import Path
+from typing import IO, Iterable, Mapping, Sequence
+
+import jsonlines
+
+from llm_aug.core.errors import DataError
+from llm_aug.core.files import atomic_write
+from llm_aug.llm.types import ChatRequest, Generation, ResultRow
+
+logger = logging.getLogger(__name__)
+
+
+def _dumps(row: ResultRow | dict) -> str:
+    # pydantic's own serializer: compact, UTF-8 kept, several times faster than json.dumps.
+    if isinstance(row, ResultRow):
+        return row.model_dump_json()
+    return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS generations (
+    key TEXT PRIMARY KEY,
+    text TEXT NOT NULL,
+    finish_reason TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    created REAL NOT NULL
+)"""
+
+
+def request_hash(namespace: str, request: ChatRequest) -> str:
+    """Hash of everything that determines the request's samples except ``n``."""
+    params = request.params.model_dump(exclude={"n"})
+    blob = json.dumps(
+        {"ns": namespace, "messages": [[m.role, m.content] for m in request.messages],
+         "params": params, "schema": request.json_schema},
+        sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def sample_key(request_key: str, index: int) -> str:
+    """Cache key of sample ``index`` of a request."""
+    return f"{request_key}:{index}"
+
+
+class RequestCache:
+    """SQLite-backed map from sample key to generation; safe to reopen after a crash.
+
+    Writes are committed every ``commit_every`` puts and on :meth:`close`: a process
+    killed in between loses only those samples, which are requested again.
+    """
+
+    def __init__(self, path: str | Path, *, commit_every: int = 32) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_SCHEMA)
+        self._commit_every, self._pending = commit_every, 0
+        self._db.execute("BEGIN")
+
+    def get(self, request: ChatRequest, request_key: str) -> list[Generation | None]:
+        """The cached samples 0..n-1 of ``request`` (None where missing)."""
+        return self.get_many([(request, request_key)])[0]
+
+    def get_many(self, pairs: Sequence[tuple[ChatRequest, str]]) -> list[list[Generation | None]]:
+        """:meth:`get` for many (request, key) pairs, a few hundred keys per query."""
+        wanted = [sample_key(key, i) for request, key in pairs for i in range(request.params.n)]
+        rows: dict[str, tuple] = {}
+        for start in range(0, len(wanted), 500):  # SQLite caps the number of parameters
+            chunk = wanted[start:start + 500]
+            rows.update((row[0], row) for row in self._db.execute(
+                "SELECT key, text, finish_reason, prompt_tokens, completion_tokens FROM "
+                f"generations WHERE key IN ({','.join('?' * len(chunk))})", chunk))
+        return [[_generation(request.id, i, rows.get(sample_key(key, i)))
+                 for i in range(request.params.n)] for request, key in pairs]
+
+    def put(self, request_key: str, generations: Iterable[Generation]) -> None:
+        """Store samples (existing keys are kept: the first answer wins)."""
+        now = time.time()
+        self._db.executemany(
+            "INSERT OR IGNORE INTO generations VALUES (?, ?, ?, ?, ?, ?)",
+            [(sample_key(request_key, g.index), g.text, g.finish_reason, g.prompt_tokens,
+              g.completion_tokens, now) for g in generations])
+        self._pending += 1
+        if self._pending >= self._commit_every:
+            self.commit()
+
+    def commit(self) -> None:
+        self._db.execute("COMMIT")
+        self._db.execute("BEGIN")
+        self._pending = 0
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM generations").fetchone()[0]
+
+    def close(self) -> None:
+        """Commit and close."""
+        self._db.execute("COMMIT")
+        self._db.close()
+
+    def __enter__(self) -> "RequestCache":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _generation(request_id: str, index: int, row: tuple | None) -> Generation | None:
+    if row is None:
+        return None
+    return Generation(request_id=request_id, index=index, text=row[1], finish_reason=row[2],
+                      prompt_tokens=row[3], completion_tokens=row[4])
+
+
+class ResultsFile:
+    """A JSONL results file that survives kill -9: append as rows finish, rewrite at the end."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._fh: IO[str] | None = None
+        self._writer: jsonlines.Writer | None = None
+
+    @staticmethod
+    def read_rows(path: str | Path) -> tuple[list[ResultRow], bool]:
+        """Rows of a results file and whether it needs repair (a truncated last line).
+
+        Only the last line may be cut short (a crash mid-write); a bad line elsewhere
+        is a :class:`DataError`.
+        """
+        path = Path(path)
+        if not path.exists():
+            return [], False
+        lines = path.read_text(encoding="utf-8").split("\n")
+        rows, repair = [], bool(lines[-1])  # no final newline: the last write was cut
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(ResultRow.model_validate_json(line))
+            except ValueError as exc:
+                if number < len(lines):  # a complete line (newline follows): corruption
+                    raise DataError(f"{path}:{number}: not a result row: {exc}") from exc
+                repair = True
+                logger.info("%s: dropping a truncated last line", path)
+        return rows, repair
+
+    @classmethod
+    def peek(cls, path: str | Path, keys: Mapping[str, str], retry_failed: bool) -> set[str]:
+        """Ids a resumed run would keep, without touching the file."""
+        rows, _ = cls.read_rows(path)
+        return set(_keep(rows, keys, retry_failed))
+
+    def resume(self, keys: Mapping[str, str], *, retry_failed: bool = True) -> dict[str, ResultRow]:
+        """Keep finished rows whose id and request hash match ``keys``; open for appending.
+
+        Rows for other ids, stale requests (the prompt changed) and, with
+        ``retry_failed``, failed rows are dropped from the file before anything is appended,
+        so no id is ever in the file twice.
+        """
+        rows, repair = self.read_rows(self.path)
+        kept = _keep(rows, keys, retry_failed)
+        if repair or len(kept) != len(rows):
+            self._rewrite(list(kept.values()))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "a", encoding="utf-8")
+        self._writer = jsonlines.Writer(self._fh, flush=True, dumps=_dumps)
+        return kept
+
+    def append(self, row: ResultRow) -> None:
+        """Write one finished row (flushed, so a killed process keeps it)."""
+        assert self._writer is not None, "call resume() first"
+        self._writer.write(row)
+
+    def finalize(self, order: Sequence[str], rows: Mapping[str, ResultRow]) -> None:
+        """Rewrite the file with ``rows`` in ``order`` (input order), atomically."""
+        self.close()
+        self._rewrite([rows[i] for i in order if i in rows])
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = self._writer = None
+
+    def _rewrite(self, rows: Sequence[ResultRow]) -> None:
+        # No fsync, like the appends: the rename is atomic for a killed process,
+        # and the request cache still holds every answer.
+        atomic_write(self.path, lambda fh: fh.writelines(_dumps(r) + "\n" for r in rows), fsync=False)
+
+
+def _keep(rows: Iterable[ResultRow], keys: Mapping[str, str],
+          retry_failed: bool) -> dict[str, ResultRow]:
+    kept: dict[str, ResultRow] = {}
+    for row in rows:
+        if keys.get(row.id) == row.request_hash and not (retry_failed and row.error):
+            kept[row.id] = row
+    return kept
