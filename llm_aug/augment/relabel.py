@@ -13,7 +13,9 @@ from pathlib import Path
 from llm_aug.data.io import Dataset, Row, content_id
 from llm_aug.data.schemes import LabelScheme
 from llm_aug.core.errors import UserError
+from llm_aug.classifiers.store import load_model
 from llm_aug.llm.runner import Runner, RunSummary
+from llm_aug.prompting.classify import ClassifyConfig, classify_dataset
 
 
 class LLMRelabeller:
@@ -24,16 +26,12 @@ class LLMRelabeller:
     """
 
     def __init__(self, runner: Runner, scheme: LabelScheme, raw_dir: Path, seed: int) -> None:
-        from llm_aug.prompting.classify import ClassifyConfig
-
         self.runner, self.scheme, self.raw_dir = runner, scheme, raw_dir
         self.cfg = ClassifyConfig(seed=seed)
         self.known: dict[str, int | None] = {}
         self.summaries: list[RunSummary] = []
 
     def __call__(self, texts: list[str]) -> list[int | None]:
-        from llm_aug.prompting.classify import classify_dataset
-
         new = list(dict.fromkeys(t for t in texts if t not in self.known))
         if new:
             out = self.raw_dir / f"relabel-{len(self.summaries)}.jsonl"
@@ -46,8 +44,6 @@ class LLMRelabeller:
 
 def model_relabeller(model_dir: Path, scheme: LabelScheme) -> Callable[[list[str]], list[int | None]]:
     """A trained classifier directory's ``predict`` as the label filter's relabeller."""
-    from llm_aug.classifiers.store import load_model
-
     estimator, model_scheme, _ = load_model(model_dir)
     if model_scheme.labels != scheme.labels:
         raise UserError(f"{model_dir}: model predicts labels {model_scheme.labels}, task needs {scheme.labels}")

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from llm_aug.cli.common import FORMAT, ID_COL, LABEL_COL, TASK, TEXT_COL, load_kwargs
+from llm_aug.core.errors import UserError
 
 
 def train(
@@ -47,8 +48,6 @@ def train(
 
 def parse_params(items: list[str]) -> dict:
     """``KEY=VALUE`` strings to a dict; values are JSON when they parse, else strings."""
-    from llm_aug.core.errors import UserError
-
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -63,8 +62,6 @@ def parse_params(items: list[str]) -> dict:
 
 def parse_seeds(text: str) -> list[int]:
     """``"1,2,3"`` -> ``[1, 2, 3]`` with a clear error otherwise."""
-    from llm_aug.core.errors import UserError
-
     try:
         seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:

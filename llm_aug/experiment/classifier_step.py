@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from llm_aug.jobs.select import cv_scores
 from llm_aug.classifiers.registry import MethodSpec, get_method
 from llm_aug.classifiers.store import save_model
 from llm_aug.data.io import Dataset, load_dataset
@@ -57,8 +58,6 @@ def _fit(step: Step, train: Dataset, val: Dataset, out: Path) -> tuple[Any, dict
 
 def _cv(step: Step, params: dict[str, Any], train: Dataset, val: Dataset) -> dict[str, Any]:
     """CV weighted F1 over train+val with the params chosen on val (``llm-aug select``'s procedure)."""
-    from llm_aug.jobs.select import cv_scores
-
     assert step.cv is not None and isinstance(step.system, ClassifierSystem)
     scheme = scheme_for_task(step.task)
     both = Dataset(train.rows + val.rows, None, scheme)

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
+from llm_aug.classifiers.registry import METHODS, get_method
+from llm_aug.llm.config import LLMConfig
 from llm_aug.prompting.classify import ClassifyConfig
 
 Task = Literal["fine", "binary"]
@@ -55,8 +57,6 @@ class ClassifierSystem(_SystemBase):
     @field_validator("method")
     @classmethod
     def _known_method(cls, value: str) -> str:
-        from llm_aug.classifiers.registry import METHODS
-
         if value not in METHODS:
             raise ValueError(f"unknown method {value!r}; available: {', '.join(METHODS)}")
         return value
@@ -83,8 +83,6 @@ class LLMSystem(_SystemBase, ClassifyConfig):
 
     @model_validator(mode="after")
     def _valid_llm_settings(self) -> LLMSystem:
-        from llm_aug.llm.config import LLMConfig
-
         runner = {k: v for k, v in self.runner.items() if k != "cache_path"}
         try:
             LLMConfig.model_validate({"backend": self.backend, "runner": runner})
@@ -163,8 +161,6 @@ class ExperimentConfig(_Strict):
     def _check_cv(self) -> None:
         if self.cv is None or self.cv.systems is None:
             return
-        from llm_aug.classifiers.registry import get_method
-
         classifiers = {s.name: s for s in self.systems if isinstance(s, ClassifierSystem)}
         unknown = sorted(set(self.cv.systems) - set(classifiers))
         if unknown:

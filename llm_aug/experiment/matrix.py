@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from llm_aug import __version__
+from llm_aug.classifiers.registry import get_method
+from llm_aug.prompting import load_prompt
 from llm_aug.core.files import file_sha256
 from llm_aug.experiment.config import ORIGINAL, ZERO_SHOT, ClassifierSystem, ExperimentConfig, LLMSystem
 from llm_aug.experiment.resolve import ResolvedConfig
@@ -61,8 +63,6 @@ def _train_sets(system: ClassifierSystem | LLMSystem, available: dict[str, Path]
 
 def _cv_for(system: ClassifierSystem | LLMSystem, cfg: ExperimentConfig) -> dict[str, int] | None:
     """The CV settings for this system's original-set step, if CV applies to it."""
-    from llm_aug.classifiers.registry import get_method
-
     if cfg.cv is None or not isinstance(system, ClassifierSystem):
         return None
     if cfg.cv.systems is None:
@@ -118,7 +118,6 @@ def _prompt_sha(step: Step) -> str | None:
     if not isinstance(step.system, LLMSystem):
         return None
     from llm_aug.experiment.llm_step import classify_config
-    from llm_aug.prompting import load_prompt
 
     return load_prompt(classify_config(step).prompt_name(step.task)).sha256
 

@@ -10,6 +10,8 @@ import json
 import logging
 from pathlib import Path
 
+from llm_aug.eval.report import compare_runs
+from llm_aug.jobs.augment import AugmentConfig, run_augment
 from llm_aug.data.io import load_dataset
 from llm_aug.data.schemes import scheme_for_task
 from llm_aug.data.stats import dataset_stats, split_overlap
@@ -26,8 +28,6 @@ AUGMENTED_METHOD = "tfidf-svm"
 
 def _augment(out: Path, splits: dict[str, Path], task: str) -> Path:
     """Balance the training file with synonym replacement (no LLM needed), val protected."""
-    from llm_aug.jobs.augment import AugmentConfig, run_augment
-
     cfg = AugmentConfig(method="synonym", task=task, train=splits["train"], out=out, balance="10",
                         protect=[splits["val"], splits["test"]])
     result = run_augment(cfg)
@@ -62,8 +62,6 @@ def run_demo(out: Path, data_dir: Path | None = None, task: str = "fine", n_boot
         preds = predict_file(run, splits["test"], run / PREDICTIONS_FILE)
         evaluate_predictions(preds, splits["test"], task=task, out_dir=run, n_boot=n_boot)
         run_dirs.append(run)
-    from llm_aug.eval.report import compare_runs
-
     report = compare_runs(run_dirs, out / "report")
     write_manifest(out, "demo", data_files=list(splits.values()),
                    config={"task": task, "methods": list(DEMO_METHODS), "data_dir": str(data_dir)})

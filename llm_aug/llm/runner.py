@@ -20,6 +20,7 @@ from typing import Any, Iterable, Sequence
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 from tqdm.auto import tqdm
 
+from llm_aug.core.progress import is_quiet
 from llm_aug.llm.aio import with_timeout
 from llm_aug.llm.cache import RequestCache, ResultsFile, request_hash
 from llm_aug.llm.config import RunnerConfig
@@ -294,8 +295,4 @@ class _RunState:
 
 
 def _globally_quiet() -> bool:
-    try:
-        from llm_aug.core.progress import is_quiet
-    except ImportError:
-        return False
     return is_quiet()
