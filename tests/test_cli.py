@@ -79,19 +79,6 @@ def test_data_stats_reports_overlap(tmp_path):
     assert report["overlap"][0]["shared_texts"] == 1
 
 
-def test_data_fetch_from_local_copy_and_offline_error(tmp_path, demo_dir, monkeypatch):
-    src = tmp_path / "src" / "fine"
-    src.mkdir(parents=True)
-    (src / "train.tsv").write_bytes((demo_dir / "train.tsv").read_bytes())
-    assert_ok(invoke("data", "fetch", "sos1k", "--dest", tmp_path / "dest", "--from", tmp_path / "src"))
-    assert (tmp_path / "dest" / "fine" / "train.tsv").is_file()
-    assert (tmp_path / "dest" / "manifest.json").is_file()
-    # A closed loopback port stands in for "offline": the error must say what to do.
-    monkeypatch.setenv("LLM_AUG_SOS1K_BASE_URL", "http://127.0.0.1:9")
-    res = invoke("data", "fetch", "sos1k", "--dest", tmp_path / "dl")
-    assert isinstance(res.exception, UserError) and "--from DIR" in str(res.exception)
-
-
 def test_manifest_scrubs_credentials_but_keeps_token_counts():
     from llm_aug.core.manifest import scrub
 
