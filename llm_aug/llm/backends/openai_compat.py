@@ -135,10 +135,17 @@ def _token_logprobs(choice: Mapping[str, Any]) -> list[tuple[str, dict[str, floa
         return None
     out = []
     for item in content[:MAX_LOGPROB_TOKENS]:
-        alts = {a["token"]: float(a["logprob"]) for a in item.get("top_logprobs") or []}
-        alts.setdefault(item["token"], float(item["logprob"]))
+        # vLLM writes -inf (a token its structured-output grammar masked) as -9999.0:
+        # such a token is no alternative, and a float -inf would not survive the results
+        # file's JSON. The sampled token itself is always kept.
+        alts = {a["token"]: float(a["logprob"]) for a in item.get("top_logprobs") or []
+                if float(a["logprob"]) > IMPOSSIBLE_LOGPROB}
+        alts.setdefault(item["token"], max(float(item["logprob"]), IMPOSSIBLE_LOGPROB))
         out.append((item["token"], alts))
     return out
+
+
+IMPOSSIBLE_LOGPROB = -9999.0  # vLLM's stand-in for -inf in JSON
 
 
 def _split(total: int, parts: int) -> list[int]:

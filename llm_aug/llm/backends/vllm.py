@@ -8,6 +8,8 @@ and guided JSON when the request has a schema), and vLLM schedules them together
 from __future__ import annotations
 
 import asyncio
+import math
+import os
 import threading
 from typing import Any, Mapping, Sequence
 
@@ -17,6 +19,9 @@ from llm_aug.llm.types import BadRequest, ChatRequest, Generation
 
 
 def _import_vllm() -> Any:
+    # vLLM logs to stdout by default, where `llm-aug classify` prints its JSON summary;
+    # its engine processes inherit the setting. An explicit setting is kept.
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
     try:
         import vllm
     except ImportError as exc:
@@ -38,6 +43,22 @@ def structured_kwargs(vllm: Any, schema: Mapping[str, Any] | None) -> dict[str, 
     raise UserError("this vLLM version has no structured-output parameters; upgrade vLLM")
 
 
+def platform_defaults() -> dict[str, Any]:
+    """Engine keywords this platform needs unless ``engine_kwargs`` says otherwise.
+
+    On the CPU build (vLLM 0.32), a seeded sampled request whose prompt is prefilled in
+    chunks kills the engine ("CPU Generator does not use offset"): every sampled request
+    of ours carries a seed, so prefill whole prompts there (vLLM then raises
+    ``max_num_batched_tokens`` to the context length by itself).
+    """
+    try:
+        from vllm.platforms import current_platform
+    except ImportError:
+        return {}
+    is_cpu = getattr(current_platform, "is_cpu", None)
+    return {"enable_chunked_prefill": False} if callable(is_cpu) and is_cpu() else {}
+
+
 class VLLMBackend(BaseBackend):
     """``vllm.LLM`` built lazily from ``model`` and ``engine_kwargs`` (or a given ``engine``)."""
 
@@ -52,7 +73,8 @@ class VLLMBackend(BaseBackend):
 
     def _engine(self, vllm: Any) -> Any:
         if self._engine_obj is None:
-            self._engine_obj = vllm.LLM(model=self.model, **self._engine_kwargs)
+            kwargs = {**platform_defaults(), **self._engine_kwargs}
+            self._engine_obj = vllm.LLM(model=self.model, **kwargs)
         return self._engine_obj
 
     async def generate(self, batch: Sequence[ChatRequest]) -> list[list[Generation]]:
@@ -77,6 +99,7 @@ class VLLMBackend(BaseBackend):
         return vllm.SamplingParams(
             n=p.n, temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens,
             seed=p.seed, stop=list(p.stop) or None,
+            **({"logprobs": p.top_logprobs} if p.top_logprobs is not None else {}),
             **structured_kwargs(vllm, request.json_schema))
 
 
@@ -84,5 +107,27 @@ def _generations(request: ChatRequest, output: Any) -> list[Generation]:
     prompt_tokens = len(getattr(output, "prompt_token_ids", None) or [])
     return [Generation(request_id=request.id, index=int(c.index), text=c.text,
                        finish_reason=c.finish_reason or "stop", prompt_tokens=prompt_tokens,
-                       completion_tokens=len(c.token_ids or []))
+                       completion_tokens=len(c.token_ids or []), logprobs=_logprobs(c))
             for c in output.outputs]
+
+
+MAX_LOGPROB_TOKENS = 16  # as the OpenAI-compatible backend: a label answer is short
+
+
+def _logprobs(completion: Any) -> list[tuple[str, dict[str, float]]] | None:
+    """vLLM's per-token ``{token id: Logprob}`` as the (token, {alternative: logprob}) pairs
+    the OpenAI backend gives (``--score-labels``); None when none were asked for."""
+    steps = getattr(completion, "logprobs", None)
+    if not steps:
+        return None
+    out = []
+    for token_id, alts in zip(completion.token_ids, steps[:MAX_LOGPROB_TOKENS]):
+        texts = {tid: (lp.decoded_token if lp.decoded_token is not None else str(tid))
+                 for tid, lp in alts.items()}
+        pairs: dict[str, float] = {}
+        for tid, lp in alts.items():  # two ids may decode alike: keep the likelier
+            value = float(lp.logprob)
+            if math.isfinite(value) or tid == token_id:  # -inf: masked, and not JSON
+                pairs[texts[tid]] = max(pairs.get(texts[tid], -9999.0), max(value, -9999.0))
+        out.append((texts.get(token_id, str(token_id)), pairs))
+    return out
