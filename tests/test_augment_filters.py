@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import random
+import re
 
 import numpy as np
 import pytest
 
-from llm_aug.augment import textsim
+from llm_aug.augment import dedup as D
+from llm_aug.augment import nearcopy, textsim
 from llm_aug.augment.filters import (
     FILTER_NAMES,
     FilterConfig,
+    LeakageConfig,
     LengthConfig,
     apply_filters,
     label_tolerance,
@@ -182,3 +185,141 @@ def test_exact_similarity_matches_brute_force_across_chunks(monkeypatch):
     pairs = {(i, j) for i, j, _ in textsim.self_pairs(qs, 0.3)}
     brute = {(i, j) for i in range(len(qs)) for j in range(i) if textsim.jaccard(qs[i], qs[j]) >= 0.3}
     assert pairs == brute and np.all(best.jaccard_arg >= 0)
+
+
+# --- leakage: near-copies of protected posts (issue 11) -------------------------------------
+
+PROTECTED = Dataset([Row(f"p{i}", t, 3) for i, t in enumerate([
+    "走之前要对你取关了，我们约定在另一个世界见面，好吗，这是我最后一条微博了。",
+    "考试又没考好，被老师当着全班同学的面批评，好丢脸，不想去学校了。",
+    "家在十二楼，每次走到窗边都想跳下去，可是一想到爸妈还在等我回家就又忍住了。",
+    "我已经把这个月的工资都取出来了，准备留给妈妈，剩下的安眠药也攒够了，就等周末。",
+    "我也想去死一死",
+])])
+_POOL = "天地山水风云花草木日月星辰春夏秋冬东南西北红黄蓝绿鱼鸟虫马牛羊猫狗桌椅门窗书纸墨茶饭菜米面"
+_LETTER = re.compile(r"[^\W_]")
+
+
+def edited(text: str, rate: float, seed: int) -> str:
+    """``rate`` of the letters changed (3 substituted, 1 inserted, 1 deleted in every 5)."""
+    rng = random.Random(seed)
+    chars = list(text)
+    letters = [i for i, ch in enumerate(chars) if _LETTER.match(ch)]
+    for k, i in enumerate(sorted(rng.sample(letters, max(1, round(rate * len(letters)))), reverse=True)):
+        if k % 5 < 3:
+            chars[i] = rng.choice(_POOL)
+        elif k % 5 == 3:
+            chars.insert(i, rng.choice(_POOL))
+        else:
+            del chars[i]
+    return "".join(chars)
+
+
+def first_half(text: str) -> str:
+    letters = [i for i, ch in enumerate(text) if _LETTER.match(ch)]
+    return text[: letters[(len(letters) + 1) // 2 - 1] + 1]
+
+
+LONG = [r.text for r in PROTECTED.rows[:4]]
+PERTURBED = {
+    "10% edited": [edited(t, 0.10, seed) for t in LONG for seed in range(5)],
+    "20% edited": [edited(t, 0.20, seed) for t in LONG for seed in range(5)],
+    "half verbatim": [first_half(t) + tail for t in LONG for tail in ("今天的天气还不错，晚上吃了一碗面。", NORMAL)],
+    "wrapped": [f"{a}{t}{b}" for t in LONG for a, b in (("说真的，", "唉。"), ("我也是：", "有人懂吗？"))],
+    "short post edited": ["我也有点想去死一死", "我也是想去死一死啊"],
+}
+# Real-looking posts that share stock phrases (想去死一死, 离开这个世界, 每次走到窗边) with protected
+# posts without copying one.
+DISTINCT = [
+    "我很想离开这个世界，可是我存在太多羁绊了，爸妈只有我一个孩子。",
+    "每次走到窗边我都会发呆很久，外面的世界和我没有关系。",
+    "好想离开这个世界，活着太累了，每天醒来都不想睁开眼睛。",
+    "这个月的工资又被扣了，房租都交不起，真的不知道该怎么办。",
+    "想去死一死的念头又冒出来了，今晚大概又睡不着。",
+    "被老师批评的时候全班都在笑，我一句话都说不出来。",
+    NORMAL,
+]
+
+
+@pytest.mark.parametrize("kind", sorted(PERTURBED))
+def test_every_kind_of_near_copy_of_a_protected_post_is_leakage(kind):
+    kept, rejected = apply_filters([synth(t, 3, rid=f"c{i}") for i, t in enumerate(PERTURBED[kind])],
+                                   CFG, TRAIN, [PROTECTED])
+    assert [r.text for r in kept] == []
+    assert {r.rejected_by for r in rejected} == {"leakage"}
+    for r in rejected:  # the reason names the protected post; the score is kept
+        assert re.search(r"protected post p\d", r.reject_reason) and r.scores["leakage"] > 0
+
+
+def test_distinct_posts_sharing_stock_phrases_are_not_leakage():
+    kept, rejected = apply_filters([synth(t, 3, rid=f"d{i}") for i, t in enumerate(DISTINCT)],
+                                   CFG, TRAIN, [PROTECTED])
+    assert [(r.text, r.reject_reason) for r in rejected] == []
+    assert all(r.scores["leakage"] < 1 for r in kept)
+
+
+def test_leakage_reasons_name_the_rule_and_share():
+    wrapped = "说真的，" + LONG[1] + "唉。"
+    (score, reason), = D.leakage_verdicts([wrapped], PROTECTED.rows)
+    assert reason == "100% of protected post p1 reappears (28 of 28 chars)" and score == 1.0
+    half = first_half(LONG[0]) + NORMAL
+    (_, reason), = D.leakage_verdicts([half], PROTECTED.rows)
+    assert reason.startswith("5") and "of protected post p0 reappears" in reason
+    (_, reason), = D.leakage_verdicts(["我也有点想去死一死"], PROTECTED.rows)
+    assert reason == "edit similarity 0.78 with protected post p4 (short post)"
+    assert D.leakage_verdicts(["今天天气很好。"], PROTECTED.rows) == [(0.0, None)]
+
+
+def test_leakage_config_rejects_the_old_containment_keys():
+    with pytest.raises(ValueError, match="candidate_share"):
+        FilterConfig.model_validate({"leakage": {"containment": 0.8}})
+    loose = CFG.model_copy(update={"leakage": LeakageConfig(protected_share=1.0, candidate_share=1.0,
+                                                            jaccard=1.0, edit_similarity=1.0)})
+    half = first_half(LONG[0]) + NORMAL
+    assert apply_filters([synth(half)], loose, TRAIN, [PROTECTED])[1] == []
+
+
+def test_near_copy_measures_match_brute_force_across_chunks(monkeypatch):
+    monkeypatch.setattr(nearcopy, "_CHUNK", 7)  # force many chunks
+    rng = random.Random(1)
+    alphabet = "我你他好累想死活不要哭笑天家人"
+    ref = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 25))) for _ in range(30)]
+    qs = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(40)]
+
+    def covered(a: str, b: str) -> int:  # characters of a inside a 3-gram that also occurs in b
+        grams = textsim.shingles(b)
+        if len(a) < 3:
+            return len(a) if a and a in grams else 0
+        return sum(any(a[j:j + 3] in grams for j in range(max(0, i - 2), min(i, len(a) - 3) + 1))
+                   for i in range(len(a)))
+
+    index = nearcopy.NearCopyIndex(ref)
+    pairs = {}
+    for start in range(0, len(qs), 7):
+        p = index._pairs(qs[start:start + 7])
+        pairs.update({(start + int(r), int(c)): (cc, cp, j) for r, c, cc, cp, j
+                      in zip(p.rows, p.cols, p.chars_c, p.chars_p, p.jaccard)})
+    for i, q in enumerate(qs):
+        for j, r in enumerate(ref):
+            want = (covered(q, r), covered(r, q))
+            got = pairs.get((i, j), (0, 0, 0.0))
+            assert got[:2] == want, (q, r)
+            assert got[2] == pytest.approx(textsim.jaccard(q, r), abs=1e-9)
+    assert len(index.check(qs)) == len(qs)
+
+
+def test_levenshtein_matches_dynamic_programming():
+    def dp(a: str, b: str) -> int:
+        prev = list(range(len(b) + 1))
+        for i, ca in enumerate(a, 1):
+            cur = [i]
+            for j, cb in enumerate(b, 1):
+                cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+            prev = cur
+        return prev[-1]
+
+    rng = random.Random(2)
+    for _ in range(2000):
+        a, b = ("".join(rng.choice("ab我你c") for _ in range(rng.randint(0, 20))) for _ in range(2))
+        assert nearcopy.levenshtein(a, b) == dp(a, b), (a, b)
+    assert nearcopy.edit_similarity("我也想去死一死", "我也想去死一死啊！") == pytest.approx(7 / 8)

@@ -333,3 +333,28 @@ def test_training_rows_that_leak_a_protected_post_are_dropped(tmp_path, demo_dir
     assert res.exit_code in (0, EXIT_SHORT), (res.stderr, res.exception)
     stats = _cli("data", "stats", out / "corpus.tsv", demo_dir / "val.tsv", "--json")
     assert json.loads(stats.stdout)["overlap"][0]["shared_texts"] == 0
+
+
+def test_training_near_copies_of_protected_posts_are_reported_and_dropped_on_request(tmp_path, demo_dir, caplog):
+    val = load_dataset(demo_dir / "val.tsv")
+    exact = val.rows[0].text + "！"  # same post up to punctuation: always dropped
+    near = "说真的，" + val.rows[1].text + "唉，就这样吧。"  # a wrapped copy: a near-copy
+    train = write(tmp_path / "train.tsv", (demo_dir / "train.tsv").read_text(encoding="utf-8")
+                  + f"{exact}\t{val.rows[0].label}\n{near}\t{val.rows[1].label}\n")
+    for flag in ([], ["--drop-near-protected"]):
+        out = tmp_path / ("drop" if flag else "keep")
+        caplog.clear()
+        res = _cli("augment", "--method", "synonym", "--task", "fine", "--train", train, "--balance", "7",
+                   "--protect", demo_dir / "val.tsv", "--out", out, *flag, check=None)
+        assert res.exit_code in (0, EXIT_SHORT), (res.stderr, res.exception)
+        corpus = load_dataset(out / "corpus.tsv").texts
+        assert exact not in corpus and (near in corpus) == (not flag)
+        copies = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["result"]["protected_copies"]
+        assert (copies["exact"], copies["near"], copies["near_dropped"]) == (1, 1, bool(flag))
+        assert copies["dropped"] == 1 + bool(flag)
+        assert copies["examples"][0]["reason"].startswith(f"100% of protected post {val.rows[1].id} reappears")
+        report = (out / "report.md").read_text(encoding="utf-8")
+        assert "1 training post(s) are near-copies of protected posts" in report
+        assert ("pass --drop-near-protected to drop them" in report) == (not flag)
+        assert "1 training post(s) are near-copies of protected posts" in caplog.text
+        assert "dropped 1 training post(s) that also appear in the protect files" in caplog.text

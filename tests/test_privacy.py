@@ -52,7 +52,8 @@ def test_api_key_appears_nowhere(tmp_path, monkeypatch, caplog, client):
     out, cache = tmp_path / "out.jsonl", tmp_path / "cache.sqlite"
     with LLMServer(record=True) as server:
         server.error_echo = f"Incorrect API key provided: {CANARY}"  # as real APIs do
-        server.script("401", "500", "500", "ok", "500", "500")
+        # ok first: a 401 before any success stops the run (test_fail_fast.py checks that)
+        server.script("ok", "401", "500", "500", "500", "500")
         config = LLMConfig.model_validate(
             {"backend": {"kind": "openai", "model": "m", "base_url": server.url,
                          "client": client},
@@ -68,7 +69,7 @@ def test_api_key_appears_nowhere(tmp_path, monkeypatch, caplog, client):
         server.script("500")
         with pytest.raises(BackendError) as info:
             asyncio.run(OpenAICompatBackend("m", server.url, client=client).generate(requests[:1]))
-    assert summary.n_failed == 3 and "Incorrect API key" in summary.rows[0].error
+    assert summary.n_failed == 3 and "Incorrect API key" in summary.rows[1].error
     logging.getLogger("llm_aug.llm.runner").warning("leak attempt %s", CANARY)
     places = {
         "results": out.read_text(encoding="utf-8"),

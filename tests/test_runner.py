@@ -74,13 +74,13 @@ def test_retries_server_faults_until_success(server):
 
 @pytest.mark.parametrize("fault", ["400", "401"])
 def test_client_errors_are_not_retried_and_the_run_goes_on(server, fault, tmp_path):
-    server.script(fault)
+    server.script("ok", fault)  # a 401 before any success stops the run: test_fail_fast.py
     out = tmp_path / "out.jsonl"
     summary = Runner(OpenAICompatBackend("m", server.url), cfg(concurrency=1)).run(reqs(3), out)
     assert server.request_count == 3  # one attempt for the bad item, one each for the others
     rows = lines(out)
-    assert rows[0]["error"].startswith("BadRequest" if fault == "400" else "AuthError")
-    assert rows[0]["generations"] == [] and rows[1]["error"] is None and rows[2]["error"] is None
+    assert rows[1]["error"].startswith("BadRequest" if fault == "400" else "AuthError")
+    assert rows[1]["generations"] == [] and rows[0]["error"] is None and rows[2]["error"] is None
     assert summary.n_failed == 1 and summary.n_ok == 2
 
 

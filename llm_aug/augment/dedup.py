@@ -11,6 +11,7 @@ import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
+from llm_aug.augment.nearcopy import NearCopyIndex, NearCopyRules
 from llm_aug.augment.textsim import (
     ShingleIndex,
     normalize_for_match,
@@ -24,23 +25,14 @@ log = logging.getLogger(__name__)
 Verdict = tuple[float, "str | None"]  # (score, reject reason or None)
 
 
-def leakage_verdicts(texts: Sequence[str], protected: Sequence[Row], jaccard: float,
-                     containment: float, min_shingles: int, n: int = 3) -> list[Verdict]:
-    """Reject texts with Jaccard >= ``jaccard`` or containment >= ``containment``
-    (both sides >= ``min_shingles`` shingles) against any protected post.
+def leakage_verdicts(texts: Sequence[str], protected: Sequence[Row],
+                     rules: NearCopyRules | None = None, n: int = 3) -> list[Verdict]:
+    """Reject texts that are near-copies of any protected post (:mod:`~llm_aug.augment.nearcopy`).
 
-    Score: the larger of the two similarities.
+    Score: the highest similarity to a protected post that the rules can decide on.
     """
-    jac, jarg, con, carg = ShingleIndex([r.text for r in protected], n).best(texts, min_shingles)
-    out: list[Verdict] = []
-    for i in range(len(texts)):
-        reason = None
-        if jac[i] >= jaccard:
-            reason = f"Jaccard {jac[i]:.2f} with protected post {protected[jarg[i]].id}"
-        elif con[i] >= containment:
-            reason = f"containment {con[i]:.2f} with protected post {protected[carg[i]].id}"
-        out.append((float(max(jac[i], con[i])), reason))
-    return out
+    index = NearCopyIndex([r.text for r in protected], [r.id for r in protected], rules, n)
+    return [(m.score, m.reason) for m in index.check(texts)]
 
 
 def exact_dup_verdicts(rows: Sequence[tuple[str, str]], train: Sequence[Row]) -> list[Verdict]:

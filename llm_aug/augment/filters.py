@@ -9,8 +9,9 @@ previous one (so a row is charged to the first filter that rejects it):
 3. ``boilerplate``     chat/JSON residue: role names, "作为AI", ``"label":``, list numbering
 4. ``loop``            a looping phrase (an n-gram repeated too often, or low zlib ratio)
 5. ``counselling``     advice to a reader ("建议你", "寻求专业帮助", hotlines) instead of a post
-6. ``leakage``         too similar to a protected (val/test) post -- lower threshold than
-                       near-dup, plus containment, since such text must never train
+6. ``leakage``         a near-copy of a protected (val/test) post: most of it, or half of the
+                       protected post, reappears (:mod:`llm_aug.augment.nearcopy`); stricter
+                       than near-dup, since such text must never train
 7. ``exact_dup``       same normalised text as a training post or an earlier synthetic row
 8. ``exemplar_copy``   too similar to one of its own prompt's exemplars
 9. ``near_dup_train``  char 3-gram Jaccard >= threshold with any training post
@@ -32,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from llm_aug.augment import dedup as D
 from llm_aug.augment import heuristics as H
 from llm_aug.augment.dedup import Verdict
+from llm_aug.augment.nearcopy import NearCopyRules
 from llm_aug.augment.rows import SynthRow
 from llm_aug.data.io import Dataset
 
@@ -80,10 +82,8 @@ class CounsellingConfig(FilterToggle):
     threshold: float = 3.0
 
 
-class LeakageConfig(FilterToggle):
-    jaccard: float = 0.5
-    containment: float = 0.8
-    containment_min_shingles: int = 10  # shorter posts are judged by Jaccard only
+class LeakageConfig(FilterToggle, NearCopyRules):
+    """Near-copy thresholds: :class:`~llm_aug.augment.nearcopy.NearCopyRules` (``bench/leakage.py``)."""
 
 
 class ExemplarConfig(FilterToggle):
@@ -183,12 +183,11 @@ def _counselling(rows: list[SynthRow], ctx: _Ctx) -> list[Verdict]:
 
 
 def _leakage(rows: list[SynthRow], ctx: _Ctx) -> list[Verdict]:
-    cfg = ctx.config.leakage
     if not ctx.protect_rows:
         log.warning("leakage filter: no protected data given; nothing to check against")
         return [(0.0, None) for _ in rows]
-    return D.leakage_verdicts([r.text for r in rows], ctx.protect_rows, cfg.jaccard, cfg.containment,
-                              cfg.containment_min_shingles, ctx.config.shingle_n)
+    return D.leakage_verdicts([r.text for r in rows], ctx.protect_rows, ctx.config.leakage,
+                              ctx.config.shingle_n)
 
 
 def _exact_dup(rows: list[SynthRow], ctx: _Ctx) -> list[Verdict]:

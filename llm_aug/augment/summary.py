@@ -127,8 +127,9 @@ def report_data(before_counts: Mapping[int, int], after_counts: Mapping[int, int
                 status: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What ``augment.md.jinja`` and ``augment.html.jinja`` show.
 
-    ``status`` is ``{"short": [one line per level left short], "rounds": int, "n_candidates": int}``
-    for a finished run, or None to leave the status lines out.
+    ``status`` is ``{"short": [one line per level left short], "rounds": int, "n_candidates": int,
+    "protected": [lines on training posts that copy a protected post]}`` for a finished run, or
+    None to leave the status lines out.
     """
     return {"title": title, "status": None if status is None else dict(status),
             "tables": report_tables(before_counts, after_counts, rejections, stats),

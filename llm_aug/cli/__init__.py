@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import NoReturn
 
 import typer
 
@@ -57,12 +58,41 @@ def _root(
 
 
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2."""
+    """Console entry point; exit codes as in README.md ("Exit codes").
+
+    A user error (bad input or option, a server that cannot be reached or that rejects
+    the key or model) becomes one line on stderr and exit code 2; Ctrl-C one line saying
+    how many rows are saved, and exit code 130.
+    """
     try:
         app()
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        _interrupted(exc)
+    except SystemExit as exc:  # typer turns Ctrl-C into exit code 130, silently
+        interrupt = _interrupt_behind(exc) if exc.code == 130 else None
+        if interrupt is None:
+            raise
+        _interrupted(interrupt)
+
+
+def _interrupt_behind(exc: BaseException | None) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt that ``exc`` was raised from or while handling, if any."""
+    for _ in range(10):
+        if exc is None or isinstance(exc, KeyboardInterrupt):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _interrupted(exc: KeyboardInterrupt) -> NoReturn:
+    """One line on stderr, exit 130; a run's interrupt (``RunInterrupted``) says what is saved."""
+    path, saved = getattr(exc, "path", None), getattr(exc, "saved", None)
+    if path is not None:
+        typer.echo(f"interrupted: {saved} rows saved to {path}, rerun the same command to resume",
+                   err=True)
+    else:
         typer.echo("interrupted", err=True)
-        raise SystemExit(130) from None
+    raise SystemExit(130) from None

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
 from llm_aug.cli.common import TASK
+from llm_aug.cli.llm import EXIT_ROWS_FAILED
 from llm_aug.cli.llm_options import LLMOptions, with_llm_options
 from llm_aug.core.errors import UserError
+
+if TYPE_CHECKING:
+    from llm_aug.jobs.augment import AugmentResult
 
 AUGMENT_METHODS = ("llm", "synonym", "eda", "backtranslate")
 METHOD = typer.Option(..., "--method", help="llm, synonym, eda or backtranslate.")
 BALANCE = typer.Option("max", "--balance", help="max (up to the largest level), N (every level up to N) or xR (R times, capped at the largest).")
 PROTECT = typer.Option(None, "--protect", help="Held-out file (val, test) no synthetic post may resemble; repeatable.")
 NO_PROTECT = typer.Option(False, "--no-protect", help="Run without a protect file (no leakage check).")
+DROP_NEAR = typer.Option(False, "--drop-near-protected", help="Also drop training posts that are near-copies of a protected post (exact copies are always dropped). Off by default: near-copies are reported (stderr, report, manifest) and kept, since on SOS-1K most of them (26 of 799 fine train posts vs val) only share a stock phrase with a held-out post and dropping them would change the user's split; synthetic posts made from them are still leakage-filtered.")
 RELABEL = typer.Option("none", "--relabel", help="Label-consistency filter: none, llm (same backend) or a trained model directory.")
 SHOTS = typer.Option(3, "--shots", "-k", help="Exemplars of the level per generation request.")
 PER_REQUEST = typer.Option(5, "--posts-per-request", "-m", help="Posts asked for per generation request.")
@@ -29,6 +34,7 @@ def augment(
     method: str = METHOD, task: str = TASK,
     train: Path = typer.Option(..., "--train", help="Training file: the only source of exemplars and rewrites."),
     balance: str = BALANCE, protect: Optional[List[Path]] = PROTECT, no_protect: bool = NO_PROTECT,
+    drop_near_protected: bool = DROP_NEAR,
     out: Path = typer.Option(..., "--out", "-o", help="Output directory."),
     prompt: str = typer.Option("generate/level_json.v2", "--prompt", "-p", help="Generation prompt."),
     shots: int = SHOTS, posts_per_request: int = PER_REQUEST, max_requests_per_level: Optional[int] = CAP,
@@ -48,11 +54,17 @@ def augment(
     rejected.jsonl, report.md, report.html and manifest.json. A killed run resumes when
     rerun with the same arguments.
 
+    Exit codes (3 outranks 4: when a level falls short and requests failed too, 3):
+      0    corpus balanced, every LLM request answered
+      2    bad input or option; or the server unreachable, or it rejected the key or model (stops at once)
+      3    a level could not be filled (reported, never padded)
+      4    corpus balanced, but some LLM requests failed: their "error" field in OUT/raw/*.jsonl says why
+      130  interrupted (Ctrl-C); answered requests are kept, rerun the same command to resume
+
     Examples:
       llm-aug augment --method llm --task fine --train train.tsv --protect val.tsv --balance max --out runs/aug --backend openai --base-url http://127.0.0.1:8000/v1 --model Qwen2.5-7B-Instruct
       llm-aug augment --method eda --task fine --train train.tsv --protect val.tsv --balance x2 --out runs/eda
     """
-    from llm_aug.jobs.augment_outputs import shortfall_lines
     from llm_aug.jobs.augment import AugmentConfig, run_augment
 
     if method not in AUGMENT_METHODS:
@@ -62,21 +74,34 @@ def augment(
     llm_cfg = llm.config(out / "llm-cache.sqlite") if needs_llm else None
     cfg = AugmentConfig(
         method=method, task=task, train=train, out=out, balance=balance, protect=protect or [],
-        no_protect=no_protect, prompt=prompt, shots=shots, posts_per_request=posts_per_request,
+        no_protect=no_protect, drop_near_protected=drop_near_protected, prompt=prompt, shots=shots,
+        posts_per_request=posts_per_request,
         max_requests_per_level=max_requests_per_level, overgenerate=overgenerate, temperature=temperature,
         max_tokens=max_tokens, relabel=relabel, tolerance=tolerance, seed=seed,
         filters=_filters(filters), llm=llm_cfg, dry_run=dry_run)
     result = run_augment(cfg, on_plan=typer.echo)
     if result.dry_run is not None:
         typer.echo("First round (dry run):\n" + json.dumps(result.dry_run.model_dump(mode="json"), indent=2))
-    if dry_run:
-        return
+    if not dry_run:
+        _finish(result, out)
+
+
+def _finish(result: AugmentResult, out: Path) -> None:
+    """Say what was added; exit 3 when a level fell short, else 4 when LLM requests failed."""
+    from llm_aug.jobs.augment_outputs import shortfall_lines
+
     typer.echo(f"{sum(result.after.values()) - sum(result.before.values())} synthetic posts added in "
                f"{result.rounds} round(s); corpus in {out / 'corpus.tsv'}, report in {out / 'report.md'}")
+    n_failed = int(result.usage.get("n_failed", 0))
+    if n_failed:
+        typer.echo(f"{result.usage.get('n_ok', 0)} ok, {n_failed} failed LLM requests: "
+                   f"see {out / 'raw'}/*.jsonl (error field)", err=True)
     lines = shortfall_lines(result)
     if lines:
         typer.echo("error: not balanced (nothing was padded):\n  " + "\n  ".join(lines), err=True)
-        raise typer.Exit(result.exit_code)
+        raise typer.Exit(result.exit_code)  # 3 outranks 4: the corpus itself falls short
+    if n_failed:
+        raise typer.Exit(EXIT_ROWS_FAILED)
 
 
 def _filters(path: Optional[Path]) -> object:

@@ -1,4 +1,7 @@
-"""``classify``: LLM zero-/few-shot classification through the runner."""
+"""``classify``: LLM zero-/few-shot classification through the runner.
+
+Also the exit code every LLM command shares for rows that failed (:data:`EXIT_ROWS_FAILED`).
+"""
 
 from __future__ import annotations
 
@@ -24,6 +27,16 @@ SHOT_EMBEDDER = typer.Option(None, "--shot-embedder", help="Embedder for --shot-
 SCORE_LABELS = typer.Option(False, "--score-labels", help="Pick the label from token logprobs (OpenAI-compatible servers that return them).")
 REASK = typer.Option(False, "--reask", help="Ask once more, quoting the parse error, when a reply has no valid label.")
 
+#: The run finished and its outputs are written, but some rows ended in error.
+EXIT_ROWS_FAILED = 4
+
+
+def exit_if_rows_failed(n_ok: int, n_failed: int, where: str) -> None:
+    """After the outputs are written: one line on stderr and exit 4 when any row failed."""
+    if n_failed:
+        typer.echo(f"{n_ok} ok, {n_failed} failed: see {where} (error field)", err=True)
+        raise typer.Exit(EXIT_ROWS_FAILED)
+
 
 @with_llm_options
 def classify(
@@ -41,6 +54,12 @@ def classify(
     Examples:
       llm-aug classify --task fine --input val.tsv --output runs/zs/predictions.jsonl --backend llamacpp --model test
       llm-aug classify --task fine --input val.tsv --output p.jsonl --backend openai --base-url http://127.0.0.1:8000/v1 --model Qwen2.5-7B-Instruct --shots 3 --train train.tsv
+
+    Exit codes:
+      0    every post answered
+      2    bad input or option; or the server unreachable, or it rejected the key or model (stops at once)
+      4    predictions written, but some posts failed: their "error" field says why
+      130  interrupted (Ctrl-C); answered posts are kept, rerun the same command to resume
     """
 
     from llm_aug.jobs.classify import classify as classify_job  # heavy: keep `--help` fast
@@ -54,6 +73,8 @@ def classify(
     result = classify_job(task, input_file, output, llm=llm.config(output.parent / "llm-cache.sqlite"),
                            config=cfg, train=train, dry_run=dry_run)
     typer.echo(json.dumps(result.summary, ensure_ascii=False, indent=2))
+    if not dry_run:
+        exit_if_rows_failed(result.n_ok, result.n_failed, str(output))
 
 
 def register(app: typer.Typer) -> None:

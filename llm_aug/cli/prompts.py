@@ -9,7 +9,9 @@ from typing import Optional
 import typer
 
 from llm_aug.cli.common import TASK
-from llm_aug.cli.llm import MAX_TOKENS, SAMPLES, SEED, SHOTS, STRATEGY, TEMPERATURE, TRAIN
+from llm_aug.cli.llm import (
+    MAX_TOKENS, SAMPLES, SEED, SHOTS, STRATEGY, TEMPERATURE, TRAIN, exit_if_rows_failed,
+)
 from llm_aug.cli.llm_options import LLMOptions, with_llm_options
 from llm_aug.core.errors import UserError
 from llm_aug.data.io import Dataset, load_dataset
@@ -93,6 +95,12 @@ def compare(
 
     Items whose prediction flipped go to OUT/flips.jsonl with both replies.
     Example: llm-aug prompts compare classify/scene.v1 classify/scene_levels.v1 --task fine --input val.tsv --backend llamacpp --model test
+
+    Exit codes:
+      0    every post answered under both prompts
+      2    bad input or option; or the server unreachable, or it rejected the key or model (stops at once)
+      4    report written, but some posts failed: their "error" field in OUT/<prompt>/predictions.jsonl says why
+      130  interrupted (Ctrl-C); answered posts are kept, rerun the same command to resume
     """
     from llm_aug.jobs.compare_prompts import compare_prompts, format_report
     from llm_aug.prompting.classify import ClassifyConfig
@@ -103,3 +111,6 @@ def compare(
     report = compare_prompts(prompt_a, prompt_b, task, input_file, llm=llm.config(out / "llm-cache.sqlite"), out=out, gold=gold,
                              config=cfg, train=train, n_boot=n_boot, html=html)
     typer.echo(format_report(report))
+    failed, ok = report["failed"], report["ok"]
+    where = ", ".join(report["predictions"][k] for k in ("a", "b") if failed[k])
+    exit_if_rows_failed(ok["a"] + ok["b"], failed["a"] + failed["b"], where)

@@ -2,6 +2,12 @@
 
 Every error names the file and (where it applies) the line, and is a ``DataError``
 so the CLI shows it as one line with exit code 2.
+
+Every format holds one row per line. TSV fields are literal text split on tabs (posts
+contain quotes): a quote never joins lines, and only a field wholly in CSV quotes
+(``"..."`` with inner ``""``, as pandas writes it) is unquoted. CSV keeps its quoting,
+but a quoted field that runs past its line (a stray ``"``) is an error naming the line
+where it opened, never rows silently folded into one.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +26,7 @@ from llm_aug.data.schemes import LabelScheme
 from llm_aug.core.errors import DataError
 
 SOS_TEXT_COL, SOS_LABEL_COL = "comment", "myLabel"
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -32,7 +40,10 @@ class Row:
 
 @dataclass
 class Dataset:
-    """Rows loaded from one file, in file order."""
+    """Rows loaded from one file, in file order; ``texts``, ``labels``, ``ids`` per row.
+
+    ``meta``: the file's ``sha256``, and ``data_lines`` and ``rows`` (equal: one row per line).
+    """
 
     rows: list[Row]
     path: Path | None = None
@@ -69,34 +80,84 @@ def _decode(path: Path) -> str:
         raise DataError(f"{path}:{line}: bytes are not valid UTF-8 (at byte {exc.start})") from None
 
 
-def _records_delimited(path: Path, text: str, delimiter: str) -> tuple[list[str], list[tuple[int, dict]]]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+_Records = tuple[list[str], list[tuple[int, dict]], int]  # header, (line, record)s, data lines
+
+
+def _unquote(field: str) -> str:
+    """``field`` without CSV quoting when it is wholly and validly quoted, else as it is.
+
+    A CSV writer (pandas, :func:`write_tsv`) quotes a field that holds ``"`` as
+    ``"..."`` with inner quotes doubled; SOS-1K has such fields. Anything else (a stray
+    ``"`` at the start of a post, say) is literal text.
+    """
+    if len(field) >= 2 and field[0] == '"' and field[-1] == '"':
+        inner = field[1:-1]
+        if '"' not in inner.replace('""', ""):
+            return inner.replace('""', '"')
+    return field
+
+
+def _records_tsv(path: Path, text: str) -> _Records:
+    """One row per line, fields split on tabs: quotes never join lines or tabs."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    if not lines:
+        raise DataError(f"{path}: file is empty (no header row)")
+    header = [_unquote(f) for f in lines[0].rstrip("\r").split("\t")]
+    records = []
+    for number, line in enumerate(lines[1:], start=2):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        values = line.split("\t")
+        if len(values) != len(header):
+            raise DataError(f"{path}:{number}: expected {len(header)} fields, found {len(values)}")
+        records.append((number, dict(zip(header, map(_unquote, values)))))
+    return header, records, len(records)
+
+
+def _records_csv(path: Path, text: str) -> _Records:
+    """CSV with quoting, but one row per line: a quoted field may not run past its line."""
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
     except StopIteration:
         raise DataError(f"{path}: file is empty (no header row)") from None
-    records = []
+    if reader.line_num > 1:
+        raise DataError(_runaway(path, 1, reader.line_num))
+    records, last, n_lines = [], reader.line_num, 0
     try:
         for values in reader:
+            start, last = last + 1, reader.line_num
             if not any(v.strip() for v in values):
                 continue
+            if last > start:
+                raise DataError(_runaway(path, start, last))
             if len(values) != len(header):
-                raise DataError(
-                    f"{path}:{reader.line_num}: expected {len(header)} fields, found {len(values)}"
-                )
-            records.append((reader.line_num, dict(zip(header, values))))
+                raise DataError(f"{path}:{start}: expected {len(header)} fields, found {len(values)}")
+            records.append((start, dict(zip(header, values))))
+            n_lines += last - start + 1
     except csv.Error as exc:
-        raise DataError(f"{path}:{reader.line_num}: malformed row ({exc})") from None
-    return header, records
+        raise DataError(f"{path}:{last + 1}: malformed row ({exc})") from None
+    return header, records, n_lines
+
+
+def _runaway(path: Path, start: int, end: int) -> str:
+    return (f"{path}:{start}: a quoted field runs over lines {start}-{end} (unbalanced '\"'?); "
+            "every row must be on one line")
 
 
 def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
-    """(line number, object) for every non-blank line; errors name file and line."""
+    """(line number, object) for every non-blank line; errors name file and line.
+
+    Lines end at ``\n`` only: U+2028 and the like may stand unescaped in JSON strings.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     records = []
-    for n, line in enumerate(_decode(path).splitlines(), start=1):
+    for n, line in enumerate(_decode(path).split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -109,21 +170,29 @@ def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
     return records
 
 
-def _records_jsonl(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
+def _records_jsonl(path: Path) -> _Records:
     records = read_jsonl(path)
     columns: dict[str, None] = {}
     for _, obj in records:
         columns.update(dict.fromkeys(obj))
-    return list(columns), records
+    return list(columns), records, len(records)
 
 
 def _read_records(path: Path, fmt: str | None) -> tuple[list[str], list[tuple[int, dict]]]:
+    """Header and records of any format, checked to be one row per data line."""
     fmt = fmt or {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}.get(path.suffix.lower(), "tsv")
     if fmt == "jsonl":
-        return _records_jsonl(path)
-    if fmt not in {"tsv", "csv"}:
+        header, records, n_lines = _records_jsonl(path)
+    elif fmt == "tsv":
+        header, records, n_lines = _records_tsv(path, _decode(path))
+    elif fmt == "csv":
+        header, records, n_lines = _records_csv(path, _decode(path))
+    else:
         raise DataError(f"{path}: unknown format {fmt!r}; use tsv, csv or jsonl")
-    return _records_delimited(path, _decode(path), "\t" if fmt == "tsv" else ",")
+    logger.debug("%s: %d data lines, %d rows", path, n_lines, len(records))
+    if n_lines != len(records):  # each reader checks this line by line; a last guard
+        raise DataError(f"{path}: {n_lines} data lines but {len(records)} rows")
+    return header, records
 
 
 def _parse_label(path: Path, line: int, raw: object, scheme: LabelScheme | None) -> int:
@@ -137,6 +206,46 @@ def _parse_label(path: Path, line: int, raw: object, scheme: LabelScheme | None)
             f"(allowed {scheme.labels[0]}..{scheme.labels[-1]})"
         )
     return label
+
+
+@dataclass
+class _Columns:
+    """Which record fields hold what, for one file."""
+
+    text: str
+    label: str | None
+    id: str | None
+    require_labels: bool
+    normalize: NormalizeConfig | None
+
+
+def _rows(path: Path, records: list[tuple[int, dict]], cols: _Columns,
+          scheme: LabelScheme | None) -> list[Row]:
+    """Rows from records: normalised text, checked label, unique id."""
+    rows, seen, counts = [], {}, {}
+    for line, rec in records:
+        text = normalize_text(str(rec.get(cols.text) or ""), cols.normalize)
+        if not text:
+            raise DataError(f"{path}:{line}: empty text in column {cols.text!r}")
+        label = None
+        raw_label = rec.get(cols.label) if cols.label else None
+        if raw_label is not None and str(raw_label).strip() != "":
+            label = _parse_label(path, line, raw_label, scheme)
+        elif cols.require_labels:
+            raise DataError(f"{path}:{line}: missing label in column {cols.label!r}")
+        if cols.id:
+            rid = str(rec.get(cols.id) or "").strip()
+            if not rid:
+                raise DataError(f"{path}:{line}: empty id in column {cols.id!r}")
+            if rid in seen:
+                raise DataError(f"{path}:{line}: duplicate id {rid!r} (first at line {seen[rid]})")
+        else:
+            base = content_id(text)
+            counts[base] = counts.get(base, 0) + 1
+            rid = base if counts[base] == 1 else f"{base}-{counts[base]}"
+        seen[rid] = line
+        rows.append(Row(rid, text, label))
+    return rows
 
 
 def load_dataset(
@@ -166,36 +275,24 @@ def load_dataset(
             f"{path}: missing column(s) {', '.join(missing)}; found: {', '.join(header) or 'none'}"
         )
     has_labels = bool(label_col) and label_col in header
-    rows, seen, counts = [], {}, {}
-    for line, rec in records:
-        text = normalize_text(str(rec.get(text_col) or ""), normalize)
-        if not text:
-            raise DataError(f"{path}:{line}: empty text in column {text_col!r}")
-        label = None
-        raw_label = rec.get(label_col) if has_labels else None
-        if raw_label is not None and str(raw_label).strip() != "":
-            label = _parse_label(path, line, raw_label, scheme)
-        elif require_labels:
-            raise DataError(f"{path}:{line}: missing label in column {label_col!r}")
-        if id_col:
-            rid = str(rec.get(id_col) or "").strip()
-            if not rid:
-                raise DataError(f"{path}:{line}: empty id in column {id_col!r}")
-            if rid in seen:
-                raise DataError(f"{path}:{line}: duplicate id {rid!r} (first at line {seen[rid]})")
-        else:
-            base = content_id(text)
-            counts[base] = counts.get(base, 0) + 1
-            rid = base if counts[base] == 1 else f"{base}-{counts[base]}"
-        seen[rid] = line
-        rows.append(Row(rid, text, label))
+    cols = _Columns(text_col, label_col if has_labels else None, id_col, require_labels, normalize)
+    rows = _rows(path, records, cols, scheme)
     if not rows:
         raise DataError(f"{path}: no data rows")
-    return Dataset(rows, path=path, scheme=scheme, meta={"sha256": file_sha256(path)})
+    meta = {"sha256": file_sha256(path), "data_lines": len(records), "rows": len(rows)}
+    return Dataset(rows, path=path, scheme=scheme, meta=meta)
 
 
 def write_tsv(rows: list[Row], path: str | Path) -> None:
-    """Write rows in SOS-1K format (``comment``, ``myLabel``)."""
+    """Write rows in SOS-1K format (``comment``, ``myLabel``), one line per row.
+
+    A text holding ``"`` is CSV-quoted, as pandas writes it; the loader undoes that. A
+    text holding a tab or line break could not be read back as one row: ``DataError``.
+    """
+    bad = next((r for r in rows if any(c in r.text for c in "\t\r\n")), None)
+    if bad is not None:
+        raise DataError(f"{path}: text of row {bad.id!r} holds a tab or line break; "
+                        "normalise it before writing TSV")
     with Path(path).open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
         writer.writerow([SOS_TEXT_COL, SOS_LABEL_COL])

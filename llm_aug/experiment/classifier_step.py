@@ -17,6 +17,7 @@ from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.data.schemes import scheme_for_task
 from llm_aug.experiment.config import ClassifierSystem
 from llm_aug.experiment.matrix import Step
+from llm_aug.experiment.train_filter import filter_split, filter_train
 from llm_aug.core.files import PREDICTIONS_FILE
 from llm_aug.core.manifest import write_manifest
 from llm_aug.jobs.train import select_on_val, write_predictions
@@ -69,23 +70,31 @@ def _cv(step: Step, params: dict[str, Any], train: Dataset, val: Dataset) -> dic
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
-def run_classifier(step: Step, val_path: Path, eval_path: Path,
-                   work: Path) -> tuple[dict[str, Any], Dataset]:
-    """Fit, predict ``eval_path`` into ``work/predictions.jsonl``; return timing/selection and gold."""
+def run_classifier(step: Step, val_path: Path, eval_path: Path, work: Path,
+                   eval_split: str = "val") -> tuple[dict[str, Any], Dataset]:
+    """Fit, predict ``eval_path`` into ``work/predictions.jsonl``; return timing/selection and gold.
+
+    On the test split the training set first loses its copies of test posts (:mod:`.train_filter`).
+    """
     scheme = scheme_for_task(step.task)
     assert step.train_path is not None
     train = load_dataset(step.train_path, scheme)
     val = load_dataset(val_path, scheme)
+    data = load_dataset(eval_path, scheme)
+    filtered = None
+    if filter_split(eval_split):
+        train, filtered = filter_train(train, data, eval_split)
     t0 = time.perf_counter()
     estimator, selection = _fit(step, train, val, work / MODEL_DIR)
     fit_s = time.perf_counter() - t0
-    data = load_dataset(eval_path, scheme)
     t1 = time.perf_counter()
     write_predictions(estimator, data, work / PREDICTIONS_FILE)
     predict_s = time.perf_counter() - t1
     log.info("%s: val weighted F1 %.4f with %s", step.id, selection["val_weighted_f1"], selection["params"])
     extra = {"timing": {"fit_seconds": round(fit_s, 3), "predict_seconds": round(predict_s, 3)},
              "selection": selection, "n_train": len(train)}
+    if filtered is not None:
+        extra["train_filter"] = filtered
     if step.cv:
         extra["cv"] = _cv(step, selection["params"], train, val)
     return extra, data

@@ -127,9 +127,11 @@ def _compute(step: Step, res: ResolvedConfig, out: Path, key: str, inputs: dict)
     tmp.mkdir()
     try:
         if isinstance(step.system, LLMSystem):
-            extra, gold = run_llm(step, res.eval_files[step.task], tmp, out / "cache" / "llm.sqlite")
+            extra, gold = run_llm(step, res.eval_files[step.task], tmp, out / "cache" / "llm.sqlite",
+                                  res.config.eval_split)
         else:
-            extra, gold = run_classifier(step, res.val_files[step.task], res.eval_files[step.task], tmp)
+            extra, gold = run_classifier(step, res.val_files[step.task], res.eval_files[step.task], tmp,
+                                         res.config.eval_split)
         _evaluate(step, res, tmp, gold, extra)
         _write_step_file(tmp, step, key, inputs)
         _swap(tmp, final)

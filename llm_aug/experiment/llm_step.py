@@ -12,7 +12,9 @@ from llm_aug.data.schemes import scheme_for_task
 from llm_aug.core.errors import UserError
 from llm_aug.experiment.config import LLMSystem
 from llm_aug.experiment.matrix import Step, StepSkipped
+from llm_aug.experiment.train_filter import filter_split, filter_train
 from llm_aug.llm import build_runner, load_llm_config
+from llm_aug.llm.types import RunAborted
 from llm_aug.prompting.classify import ClassifyConfig, classify_dataset
 from llm_aug.core.files import PREDICTIONS_FILE
 from llm_aug.core.manifest import write_manifest
@@ -57,15 +59,26 @@ def _runner(step: Step, cache_path: Path) -> Any:
         raise StepSkipped(f"LLM backend unavailable: {' '.join(str(exc).split())}") from None
 
 
-def run_llm(step: Step, eval_path: Path, work: Path, cache_path: Path) -> tuple[dict[str, Any], Dataset]:
-    """Classify the eval posts into ``work/predictions.jsonl``; return usage/timing and the gold."""
+def run_llm(step: Step, eval_path: Path, work: Path, cache_path: Path,
+            eval_split: str = "val") -> tuple[dict[str, Any], Dataset]:
+    """Classify the eval posts into ``work/predictions.jsonl``; return usage/timing and the gold.
+
+    On the test split the exemplars' training set first loses its copies of test posts.
+    """
     scheme = scheme_for_task(step.task)
-    gold = subset(load_dataset(eval_path, scheme), _system(step).limit)
+    full = load_dataset(eval_path, scheme)
+    gold = subset(full, _system(step).limit)
     train = load_dataset(step.train_path, scheme) if step.train_path and _system(step).shots else None
+    filtered = None
+    if train is not None and filter_split(eval_split):
+        train, filtered = filter_train(train, full, eval_split)
     cfg = classify_config(step)
     runner, llm = _runner(step, cache_path)
     t0 = time.perf_counter()
-    summary = classify_dataset(gold, scheme, runner, cfg, work / PREDICTIONS_FILE, train=train)
+    try:
+        summary = classify_dataset(gold, scheme, runner, cfg, work / PREDICTIONS_FILE, train=train)
+    except RunAborted as exc:  # unreachable server, rejected key or model: skip, as an unbuildable backend
+        raise StepSkipped(f"LLM backend unavailable: {' '.join(str(exc).split())}") from None
     seconds = time.perf_counter() - t0
     if summary.n_ok == 0:
         raise StepSkipped(f"LLM backend answered none of {summary.n_items} requests "
@@ -79,4 +92,6 @@ def run_llm(step: Step, eval_path: Path, work: Path, cache_path: Path) -> tuple[
              summary.n_items, summary.prompt_tokens, summary.completion_tokens)
     extra = {"timing": {"fit_seconds": 0.0, "predict_seconds": round(seconds, 3)}, "usage": usage,
              "subset": _system(step).limit, "n_train": len(train) if train else 0}
+    if filtered is not None:
+        extra["train_filter"] = filtered
     return extra, gold

@@ -16,6 +16,7 @@ from llm_aug.prompting import load_prompt
 from llm_aug.core.files import file_sha256
 from llm_aug.experiment.config import ORIGINAL, ZERO_SHOT, ClassifierSystem, ExperimentConfig, LLMSystem
 from llm_aug.experiment.resolve import ResolvedConfig
+from llm_aug.experiment.train_filter import filter_split
 
 # Bump when a change of the key's layout makes old cached steps wrong; code edits are
 # covered by the source digest.
@@ -158,6 +159,7 @@ def key_inputs(step: Step, res: ResolvedConfig, hashes: FileHashes) -> dict[str,
         "train_sha256": hashes(step.train_path),
         "val_sha256": hashes(res.val_files[step.task]),
         "eval_sha256": hashes(res.eval_files[step.task]),
+        "train_filtered_against_eval": filter_split(res.config.eval_split),
         "binary_gold_sha256": hashes(res.binary_gold.get(step.task)),
         "prompt_sha256": _prompt_sha(step),
         "n_boot": res.config.n_boot,

@@ -18,7 +18,14 @@ from llm_aug.eval.results import CONFUSION_FILE
 from llm_aug.experiment import paper
 from llm_aug.experiment.collect import PAIRED_METRIC, Collected, collect
 from llm_aug.experiment.figures import metric_bars
-from llm_aug.experiment.tables import cost_table, gains_table, results_table, status_table, summary_table
+from llm_aug.experiment.tables import (
+    cost_table,
+    filtered_table,
+    gains_table,
+    results_table,
+    status_table,
+    summary_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +33,10 @@ TASK_TITLES = {"fine": "Fine-grained risk (11 levels, 0-10)", "binary": "Binary 
 ASSETS = "report_files"
 README_BEGIN = "<!-- experiment-results:begin -->"
 README_END = "<!-- experiment-results:end -->"
+FILTER_NOTE = ("Before training, every training set lost its rows that are the same text as a {split} post up "
+               "to punctuation, or a near-copy of one (most of the row, or half of the {split} post, "
+               "reappears; llm_aug.augment.nearcopy with the leakage filter's thresholds), so no {split} "
+               "post trains a step or serves as an LLM exemplar.")
 COST_NOTE = ("Seconds are wall time on the machine that computed the step (fit includes the grid search on "
              "val and any new embeddings). LLM tokens, cost and time count live calls only: answers from the "
              "request cache (last column) are free.")
@@ -85,14 +96,16 @@ def _task_data(task: str, c: Collected, out: Path) -> dict[str, Any]:
     return {"title": TASK_TITLES.get(task, task),
             "reference": ref.label if ref else "none (no majority/TF-IDF run)",
             "results": results_table(task, c), "gains": gains_table(task, c) if show_gains else None,
-            "cost": cost_table(task, c), **_figures(task, c, out)}
+            "filtered": filtered_table(task, c), "cost": cost_table(task, c), **_figures(task, c, out)}
 
 
 def report_data(c: Collected, out: Path) -> dict[str, Any]:
     """What ``experiment.md.jinja`` and ``experiment.html.jinja`` show; writes the figures' PNGs."""
     (out / ASSETS).mkdir(parents=True, exist_ok=True)
     status = status_table(c)
+    split = str(c.run.get("eval_split", "val")).upper()
     return {"name": c.run.get("name"), "notes": _notes(c), "cost_note": COST_NOTE,
+            "filter_note": FILTER_NOTE.format(split=split), "split": split,
             "tasks": [_task_data(task, c, out) for task in c.groups], "status": status if status[1] else None}
 
 
@@ -104,6 +117,9 @@ def summary_data(c: Collected) -> dict[str, Any]:
              f"(finished {c.run.get('finished')}). Ours: {split} split, hyper-parameters chosen on val, "
              "weighted F1 in % with 95% bootstrap CIs; Δ: paired bootstrap against the best "
              "majority/TF-IDF baseline. † " + paper.paper_note())
+    if any(filtered_table(task, c) for task in c.groups):
+        intro += (f" Every training set was filtered against the {split} split before training "
+                  "(report.md lists the rows removed).")
     tasks = [{"title": TASK_TITLES.get(task, task), "table": summary_table(task, c),
               "gains": gains_table(task, c) if c.gains.get(task) else None} for task in c.groups]
     return {"intro": intro, "tasks": tasks}

@@ -137,6 +137,21 @@ def gains_table(task: str, c: Collected) -> Table:
     return head, rows
 
 
+def filtered_table(task: str, c: Collected) -> Table | None:
+    """Per training set: rows removed before training as copies of eval posts (None: no set was filtered)."""
+    head = ["Train set", "rows", "removed", "exact copies", "near-copies", "trained on"]
+    rows, seen = [], set()
+    for g in c.groups.get(task, []):
+        info = next((r.results["train_filter"] for r in g.runs if isinstance(r.results.get("train_filter"), dict)),
+                    None)
+        if info is None or g.train_set in seen:
+            continue
+        seen.add(g.train_set)
+        rows.append([g.train_set, num(info.get("rows"), 0), num(info.get("removed"), 0), num(info.get("exact"), 0),
+                     num(info.get("near"), 0), num((info.get("rows") or 0) - (info.get("removed") or 0), 0)])
+    return (head, rows) if rows else None
+
+
 def cost_table(task: str, c: Collected) -> Table:
     """Mean seconds per seed and LLM token usage/cost (answers from the request cache cost nothing)."""
     head = ["System", "Train set", "kind", "fit s", "predict s", "predict ms/post",

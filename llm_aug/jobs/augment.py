@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from llm_aug.augment import generate as G
-from llm_aug.data.stats import overlap_key
+from llm_aug.augment.heldout import copy_lines, find_copies, without_copies
 from llm_aug.augment.corpus import write_corpus
 from llm_aug.core.files import atomic_write
 from llm_aug.augment.filters import (
@@ -34,7 +34,7 @@ from llm_aug.augment.filters import (
     apply_filters,
     rejection_counts,
 )
-from llm_aug.jobs.augment_outputs import usage_totals, write_augment_manifest, write_report
+from llm_aug.jobs.augment_outputs import check_outputs_of, usage_totals, write_augment_manifest, write_report
 from llm_aug.augment.plan import Plan, build_plan, estimate_tokens_per_post
 from llm_aug.augment.relabel import LLMRelabeller, model_relabeller
 from llm_aug.augment.rows import SynthRow
@@ -42,6 +42,7 @@ from llm_aug.augment.traditional import Augmenter
 from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.data.schemes import LabelScheme, scheme_for_task
 from llm_aug.core.errors import UserError
+from llm_aug.core.lock import locks_output
 from llm_aug.llm import LLMConfig, build_runner
 from llm_aug.prompting import load_prompt
 from llm_aug.llm.runner import Runner, RunSummary
@@ -64,6 +65,8 @@ class AugmentConfig(BaseModel):
     balance: str = "max"
     protect: list[Path] = Field(default_factory=list, description="held-out files no post may resemble")
     no_protect: bool = Field(False, description="allow running without a protect file")
+    drop_near_protected: bool = Field(False, description="drop training posts that are near-copies of "
+                                      "protected posts (exact copies are always dropped)")
     prompt: str = "generate/level_json.v2"
     shots: int = Field(3, ge=0, description="exemplars per generation request")
     posts_per_request: int = Field(5, ge=1)
@@ -94,6 +97,7 @@ class AugmentResult(BaseModel):
     rejections: dict[str, int] = Field(default_factory=dict)
     usage: dict[str, Any] = Field(default_factory=dict)
     dry_run: DryRunEstimate | None = None
+    protected_copies: dict[str, Any] = Field(default_factory=dict, description="training posts copying protected ones")
 
     @property
     def exit_code(self) -> int:
@@ -124,6 +128,7 @@ def _check(cfg: AugmentConfig) -> None:
         raise UserError("--protect and --no-protect contradict each other")
     if cfg.relabel not in ("none", "llm") and not Path(cfg.relabel).is_dir():
         raise UserError(f"--relabel {cfg.relabel!r}: use none, llm, or a trained model directory")
+    check_outputs_of(cfg)
 
 
 def _make_source(cfg: AugmentConfig, scheme: LabelScheme, train: Dataset, runner: Runner | None,
@@ -219,16 +224,17 @@ def _load(cfg: AugmentConfig) -> tuple[LabelScheme, Dataset, list[Dataset]]:
     # Protect files may be unlabelled or use another scheme: only their texts matter.
     protect = [load_dataset(p, None, require_labels=False) for p in cfg.protect]
     # A held-out post must never reach the training corpus, even when the user's own
-    # split already leaks it (SOS-1K's train and val share one post up to punctuation).
-    held = {overlap_key(r.text) for d in protect for r in d.rows}
-    kept = [r for r in train.rows if overlap_key(r.text) not in held]
-    if len(kept) < len(train.rows):
-        log.warning("dropped %d training post(s) that also appear in the protect files (check your split)",
-                    len(train.rows) - len(kept))
-        train = Dataset(kept, train.path, train.scheme, {**train.meta, "dropped_leaked": len(train.rows) - len(kept)})
+    # split already leaks it (SOS-1K's train and val share one post up to punctuation):
+    # exact copies are dropped; near-copies are reported, and dropped on request.
+    filters = _filter_config(cfg)
+    copies = find_copies(train.rows, [r for d in protect for r in d.rows], filters.leakage, filters.shingle_n)
+    train = without_copies(train, copies, cfg.drop_near_protected)
+    for line in copy_lines(train.meta["held_out_copies"]):
+        log.warning("%s", line)
     return scheme, train, protect
 
 
+@locks_output("cfg.out")
 def run_augment(cfg: AugmentConfig, *, runner: Runner | None = None, relabel: Relabel | None = None,
                 augmenter: Augmenter | None = None, on_plan: Callable[[str], None] | None = None,
                 ) -> AugmentResult:
@@ -246,7 +252,8 @@ def run_augment(cfg: AugmentConfig, *, runner: Runner | None = None, relabel: Re
     if on_plan is not None:
         on_plan((cfg.out / "plan.md").read_text(encoding="utf-8"))
     result = AugmentResult(out=cfg.out, plan=plan, before={lv.label: lv.have for lv in plan.levels},
-                           targets={lv.label: lv.have + lv.need for lv in plan.levels})
+                           targets={lv.label: lv.have + lv.need for lv in plan.levels},
+                           protected_copies=train.meta["held_out_copies"])
     if cfg.dry_run:
         first = {lv.label: lv.requests for lv in plan.levels if lv.requests}
         dry = getattr(source, "dry_run", None)

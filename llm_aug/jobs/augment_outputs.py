@@ -6,17 +6,30 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from llm_aug.augment.corpus import CorpusFiles
+from llm_aug.augment.heldout import copy_lines
 from llm_aug.core.files import atomic_write_text
 from llm_aug.augment.rows import SynthRow
 from llm_aug.augment.summary import diversity, pick_samples, report_data
 from llm_aug.data.io import Dataset
 from llm_aug.core.manifest import write_manifest
+from llm_aug.core.paths import check_outputs
 from llm_aug.eval.render import render
 from llm_aug.llm.types import RunSummary
 
 if TYPE_CHECKING:
     from llm_aug.augment import generate as G
     from llm_aug.jobs.augment import AugmentConfig, AugmentResult
+
+
+# What the job writes into its output directory (no input may be one of these).
+WRITES = ("corpus.tsv", "corpus.jsonl", "rejected.jsonl", "plan.md", "plan.json", "report.md",
+          "report.html", "manifest.json")
+
+
+def check_outputs_of(cfg: "AugmentConfig") -> None:
+    """Refuse an output directory, or a request cache, the run could not use (before anything runs)."""
+    check_outputs(out_dir=cfg.out, inputs=(cfg.train, *cfg.protect), writes=WRITES,
+                  cache=cfg.llm.runner.cache_path if cfg.llm is not None else None)
 
 
 def usage_totals(summaries: list[RunSummary]) -> dict[str, Any]:
@@ -46,7 +59,8 @@ def write_report(cfg: "AugmentConfig", result: "AugmentResult", train: Dataset, 
     by_level: dict[int, list[str]] = {}
     for r in accepted:
         by_level.setdefault(r.label, []).append(r.text)
-    status = {"short": shortfall_lines(result), "rounds": result.rounds, "n_candidates": result.n_candidates}
+    status = {"short": shortfall_lines(result), "rounds": result.rounds, "n_candidates": result.n_candidates,
+              "protected": copy_lines(result.protected_copies)}
     data = report_data(result.before, result.after, result.rejections,
                        diversity(by_level, reference=train.texts, seed=cfg.seed),
                        pick_samples(accepted, 3, cfg.seed),
@@ -64,7 +78,8 @@ def write_augment_manifest(cfg: "AugmentConfig", result: "AugmentResult", files:
                         else ref.model_dump() if ref else None),
              "usage": result.usage, "plan": result.plan.model_dump(mode="json"),
              "result": result.model_dump(mode="json", include={"before", "after", "targets", "shortfall",
-                                                                "rounds", "n_candidates", "rejections"}),
+                                                                "rounds", "n_candidates", "rejections",
+                                                                "protected_copies"}),
              "outputs": {k: str(v) for k, v in files._asdict().items()}}
     write_manifest(cfg.out, "augment", data_files=[cfg.train, *cfg.protect], seed=cfg.seed,
                    config=cfg.model_dump(mode="json"), extra=extra)

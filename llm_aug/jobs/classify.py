@@ -9,11 +9,14 @@ Notebook use::
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from llm_aug.core.lock import locks_output
 from llm_aug.core.manifest import write_manifest
+from llm_aug.core.paths import check_outputs
 from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
 from llm_aug.llm import LLMConfig, Runner, build_runner, load_llm_config
@@ -25,11 +28,23 @@ from llm_aug.prompting.templates import Prompt
 
 @dataclass
 class ClassifyResult:
-    """What a classify run did: the runner's summary (or dry-run estimate) and where it wrote."""
+    """What a classify run did: the runner's summary (or dry-run estimate) and where it wrote.
+
+    ``n_ok`` and ``n_failed`` count the written predictions with and without an error.
+    """
 
     output: Path
     summary: dict[str, Any]
     dry_run: bool = False
+    n_ok: int = 0
+    n_failed: int = 0
+
+
+def prediction_counts(predictions: Path) -> tuple[int, int]:
+    """(rows without an error, rows with one) in a predictions JSONL file."""
+    with predictions.open(encoding="utf-8") as fh:
+        failed = [json.loads(line).get("error") is not None for line in fh if line.strip()]
+    return len(failed) - sum(failed), sum(failed)
 
 
 @dataclass
@@ -49,6 +64,7 @@ def _prepare(task: Task | str, input_file: Path, cfg: ClassifyConfig, train: Pat
     return _Inputs(scheme, data, train_data, prompt)
 
 
+@locks_output("output", unless="dry_run")
 def classify(task: Task | str, input_file: str | Path, output: str | Path, *,
              llm: LLMConfig | Mapping[str, Any], config: ClassifyConfig | None = None,
              train: str | Path | None = None, dry_run: bool = False,
@@ -58,6 +74,7 @@ def classify(task: Task | str, input_file: str | Path, output: str | Path, *,
     input_file, output = Path(input_file), Path(output)
     train = Path(train) if train else None
     llm = load_llm_config(llm)
+    check_outputs(output=output, inputs=(input_file, train), cache=llm.runner.cache_path)
     inputs = _prepare(task, input_file, cfg, train)
     runner = runner or build_runner(llm)
     if dry_run:
@@ -73,4 +90,4 @@ def classify(task: Task | str, input_file: str | Path, output: str | Path, *,
                            "llm": llm.model_dump(mode="json")},
                    extra={"prompt": {"name": prompt.name, "version": prompt.version, "sha256": prompt.sha256},
                           "usage": summary.to_manifest()})
-    return ClassifyResult(output, summary.to_manifest())
+    return ClassifyResult(output, summary.to_manifest(), False, *prediction_counts(output))

@@ -11,16 +11,23 @@ import jsonlines
 
 from llm_aug.core.errors import UserError
 from llm_aug.core.files import PREDICTIONS_FILE
+from llm_aug.core.lock import locks_output
 from llm_aug.core.manifest import write_manifest
+from llm_aug.core.paths import check_outputs
 from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
 from llm_aug.eval.bootstrap import paired_bootstrap
 from llm_aug.eval.report import compare_runs
 from llm_aug.eval.metrics import headline_metrics
 from llm_aug.eval.results import score_predictions, write_results
+from llm_aug.jobs.classify import prediction_counts
 from llm_aug.llm import LLMConfig, build_runner, load_llm_config
 from llm_aug.prompting.classify import ClassifyConfig, classify_dataset, load_checked_prompt
 from llm_aug.llm.runner import Runner
+
+
+# Files written at the top of the output directory (the prompts' runs go in subdirectories).
+_WRITES = ("flips.jsonl", "prompt_compare.json", "manifest.json", "comparison.md", "comparison.html")
 
 
 def _slug(name: str) -> str:
@@ -53,6 +60,7 @@ def _flips(preds_a: Path, preds_b: Path, gold: Dataset, out_path: Path) -> int:
     return n
 
 
+@locks_output("out")
 def compare_prompts(prompt_a: str, prompt_b: str, task: Task | str, input_file: str | Path, *,
                     llm: LLMConfig | Mapping[str, Any], out: str | Path = "runs/prompt-compare",
                     gold: str | Path | None = None, config: ClassifyConfig | None = None,
@@ -62,6 +70,7 @@ def compare_prompts(prompt_a: str, prompt_b: str, task: Task | str, input_file: 
     cfg, out = config or ClassifyConfig(), Path(out)
     scheme = scheme_for_task(task)
     llm = load_llm_config(llm)
+    check_outputs(out_dir=out, inputs=(input_file, gold, train), writes=_WRITES, cache=llm.runner.cache_path)
     for name in (prompt_a, prompt_b):
         load_checked_prompt(scheme, cfg.model_copy(update={"prompt": name}), has_train=train is not None)
     data = load_dataset(input_file, scheme, require_labels=False)
@@ -97,11 +106,18 @@ def compare_datasets(prompt_a: str, prompt_b: str, data: Dataset, gold: Dataset,
     n_flips = _flips(preds_a, preds_b, gold, out / "flips.jsonl")
     report = {"a": prompt_a, "b": prompt_b, "n": res_a["n"], "deltas": deltas, "per_class_f1_delta": per_class,
               "invalid_rate": {"a": res_a["invalid_rate"], "b": res_b["invalid_rate"]},
-              "flips": n_flips, "flips_file": str(out / "flips.jsonl")}
+              "flips": n_flips, "flips_file": str(out / "flips.jsonl"), **_row_counts(preds_a, preds_b)}
     if html:
         report["html"] = str(compare_runs([preds_a.parent, preds_b.parent], out, n_boot=n_boot)["html"])
     (out / "prompt_compare.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
     return report
+
+
+def _row_counts(preds_a: Path, preds_b: Path) -> dict[str, dict[str, Any]]:
+    """Rows answered and rows failed per prompt, and where their predictions are."""
+    (ok_a, failed_a), (ok_b, failed_b) = prediction_counts(preds_a), prediction_counts(preds_b)
+    return {"ok": {"a": ok_a, "b": ok_b}, "failed": {"a": failed_a, "b": failed_b},
+            "predictions": {"a": str(preds_a), "b": str(preds_b)}}
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -116,4 +132,7 @@ def format_report(report: dict[str, Any]) -> str:
     lines += ["", f"invalid rate: A {inv['a']:.3f} -> B {inv['b']:.3f}",
               "per-class F1 change (B - A): " + "  ".join(f"{k}:{v:+.2f}" for k, v in report["per_class_f1_delta"].items()),
               f"{report['flips']} items changed prediction: {report['flips_file']}"]
+    failed = report.get("failed", {})
+    if any(failed.values()):
+        lines.append(f"failed rows (no prediction): A {failed['a']}, B {failed['b']}")
     return "\n".join(lines)

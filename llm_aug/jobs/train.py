@@ -13,14 +13,18 @@ import jsonlines
 import numpy as np
 
 from llm_aug.classifiers.registry import DEFAULT_METHOD, MethodSpec, build, get_method
-from llm_aug.classifiers.store import load_model, save_model
+from llm_aug.classifiers.store import CONFIG_FILE, MODEL_FILE, SCHEME_FILE, load_model, save_model
 from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.eval.metrics import weighted_f1
 from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
-from llm_aug.core.manifest import write_manifest
+from llm_aug.core.manifest import MANIFEST_FILE, write_manifest
+from llm_aug.core.paths import check_outputs
 from llm_aug.core.progress import progress
 
 log = logging.getLogger(__name__)
+VAL_PREDICTIONS_FILE, SEEDS_FILE = "val_predictions.jsonl", "seeds.json"
+# What a model directory holds (no input may be one of these).
+_WRITES = (MODEL_FILE, CONFIG_FILE, SCHEME_FILE, VAL_PREDICTIONS_FILE, MANIFEST_FILE)
 
 
 @dataclass
@@ -93,6 +97,7 @@ def train_model(task: Task | str, train_path: str | Path, val_path: str | Path, 
 
     ``params`` fix estimator parameters (e.g. ``model_name_or_path`` for ``bert``).
     """
+    check_outputs(out_dir=out_dir, inputs=(train_path, val_path), writes=_WRITES)
     scheme = scheme_for_task(task)
     spec = get_method(method or DEFAULT_METHOD[task])
     kwargs = load_kwargs or {}
@@ -105,7 +110,7 @@ def train_model(task: Task | str, train_path: str | Path, val_path: str | Path, 
               "seed": seed, "selection": "grid on val weighted F1, fit on train",
               "load": kwargs, "val_weighted_f1": val_f1}
     save_model(out, estimator, scheme, config)
-    write_predictions(estimator, val, out / "val_predictions.jsonl")
+    write_predictions(estimator, val, out / VAL_PREDICTIONS_FILE)
     write_manifest(out, "train", data_files=[train_path, val_path], config=config, seed=seed,
                    extra={"selection_table": table})
     log.info("trained %s: val weighted F1 %.4f with %s", spec.name, val_f1, params)
@@ -117,6 +122,7 @@ def train_seeds(task: Task | str, train_path: str | Path, val_path: str | Path, 
                 params: dict[str, Any] | None = None) -> dict[str, Any]:
     """One model per seed in ``out_dir/seed-N``; writes ``seeds.json`` with mean and std."""
     out = Path(out_dir)
+    check_outputs(out_dir=out, inputs=(train_path, val_path), writes=(SEEDS_FILE,))
     scores = {}
     for seed in seeds:
         res = train_model(task, train_path, val_path, out / f"seed-{seed}", method=method, seed=seed,
@@ -125,13 +131,14 @@ def train_seeds(task: Task | str, train_path: str | Path, val_path: str | Path, 
     values = np.array(list(scores.values()))
     summary = {"seeds": seeds, "val_weighted_f1": scores, "mean": float(values.mean()),
                "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
-    (out / "seeds.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    (out / SEEDS_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
 
 
 def predict_file(model_dir: str | Path, input_path: str | Path, output_path: str | Path,
                  *, load_kwargs: dict | None = None) -> Path:
     """Predict every row of ``input_path`` (labels optional) into a JSONL file."""
+    check_outputs(output=output_path, inputs=(input_path,))
     estimator, scheme, config = load_model(model_dir)
     data = load_dataset(input_path, scheme, require_labels=False, **(load_kwargs or {}))
     output = Path(output_path)

@@ -24,6 +24,7 @@ import jsonlines
 
 from llm_aug.core.errors import DataError
 from llm_aug.core.files import atomic_write
+from llm_aug.core.paths import check_sqlite_file
 from llm_aug.llm.types import ChatRequest, Generation, ResultRow
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ def _dumps(row: ResultRow | dict) -> str:
         return row.model_dump_json()
     return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
 
+BUSY_TIMEOUT_S = 30.0  # how long a write waits for another process's write
+_COLUMNS = ("key", "text", "finish_reason", "prompt_tokens", "completion_tokens", "created")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS generations (
     key TEXT PRIMARY KEY,
@@ -62,21 +65,46 @@ def sample_key(request_key: str, index: int) -> str:
 
 
 class RequestCache:
-    """SQLite-backed map from sample key to generation; safe to reopen after a crash.
+    """SQLite-backed map from sample key to generation, shared safely by concurrent runs.
 
-    Writes are committed every ``commit_every`` puts and on :meth:`close`: a process
-    killed in between loses only those samples, which are requested again.
+    The database is in WAL mode, so readers never wait for a writer, and reads run
+    outside any transaction (no long-lived snapshot that a later write would have to
+    upgrade). Samples are buffered and written every ``commit_every`` puts and on
+    :meth:`close`, each time in one short ``BEGIN IMMEDIATE`` transaction that waits up
+    to ``busy_timeout_s`` for another process's write. A process killed in between loses
+    only its buffered samples, which are requested again.
     """
 
-    def __init__(self, path: str | Path, *, commit_every: int = 32) -> None:
+    def __init__(self, path: str | Path, *, commit_every: int = 32,
+                 busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         self.path = Path(path)
+        check_sqlite_file(self.path, thorough=False)  # the jobs ran the thorough check
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
-        self._commit_every, self._pending = commit_every, 0
-        self._db.execute("BEGIN")
+        self._commit_every, self._puts = commit_every, 0
+        self._buffer: dict[str, tuple] = {}
+        self._db = self._open(busy_timeout_s)
+
+    def _open(self, busy_timeout_s: float) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None,
+                             check_same_thread=False)
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode=WAL")  # persistent: set once per file
+            db.execute("PRAGMA synchronous=NORMAL")
+            columns = tuple(row[1] for row in db.execute("PRAGMA table_info(generations)"))
+            if not columns:
+                db.execute(_SCHEMA)
+            elif columns != _COLUMNS:
+                raise DataError(f"request cache {self.path} holds another program's `generations` "
+                                "table; give another --cache path")
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise DataError(f"request cache {self.path} is unusable ({exc}); "
+                            "give another --cache path") from None
+        except DataError:
+            db.close()
+            raise
+        return db
 
     def get(self, request: ChatRequest, request_key: str) -> list[Generation | None]:
         """The cached samples 0..n-1 of ``request`` (None where missing)."""
@@ -85,7 +113,7 @@ class RequestCache:
     def get_many(self, pairs: Sequence[tuple[ChatRequest, str]]) -> list[list[Generation | None]]:
         """:meth:`get` for many (request, key) pairs, a few hundred keys per query."""
         wanted = [sample_key(key, i) for request, key in pairs for i in range(request.params.n)]
-        rows: dict[str, tuple] = {}
+        rows = {k: self._buffer[k] for k in wanted if k in self._buffer}
         for start in range(0, len(wanted), 500):  # SQLite caps the number of parameters
             chunk = wanted[start:start + 500]
             rows.update((row[0], row) for row in self._db.execute(
@@ -97,25 +125,50 @@ class RequestCache:
     def put(self, request_key: str, generations: Iterable[Generation]) -> None:
         """Store samples (existing keys are kept: the first answer wins)."""
         now = time.time()
-        self._db.executemany(
-            "INSERT OR IGNORE INTO generations VALUES (?, ?, ?, ?, ?, ?)",
-            [(sample_key(request_key, g.index), g.text, g.finish_reason, g.prompt_tokens,
-              g.completion_tokens, now) for g in generations])
-        self._pending += 1
-        if self._pending >= self._commit_every:
+        for g in generations:
+            key = sample_key(request_key, g.index)
+            self._buffer.setdefault(key, (key, g.text, g.finish_reason, g.prompt_tokens,
+                                          g.completion_tokens, now))
+        self._puts += 1
+        if self._puts >= self._commit_every:
             self.commit()
 
     def commit(self) -> None:
-        self._db.execute("COMMIT")
-        self._db.execute("BEGIN")
-        self._pending = 0
+        """Write the buffered samples in one short transaction.
+
+        If the database stays busy past the timeout (or the disk is full), the samples
+        stay buffered for the next commit and a warning is logged: the cache only
+        saves requests, so the run goes on.
+        """
+        self._puts = 0
+        if not self._buffer:
+            return
+        try:
+            self._db.execute("BEGIN IMMEDIATE")  # takes the write lock now, waiting if needed
+            try:
+                self._db.executemany("INSERT OR IGNORE INTO generations VALUES (?, ?, ?, ?, ?, ?)",
+                                     list(self._buffer.values()))
+                self._db.execute("COMMIT")
+            finally:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+        except sqlite3.OperationalError as exc:
+            logger.warning("request cache %s: %d sample(s) not written yet (%s)",
+                           self.path, len(self._buffer), exc)
+            return
+        self._buffer.clear()
 
     def __len__(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM generations").fetchone()[0]
+        """Number of samples stored (buffered ones are written first)."""
+        self.commit()
+        return self._db.execute("SELECT COUNT(*) FROM generations").fetchone()[0] + len(self._buffer)
 
     def close(self) -> None:
-        """Commit and close."""
-        self._db.execute("COMMIT")
+        """Write what is buffered and close."""
+        self.commit()
+        if self._buffer:
+            logger.warning("request cache %s: %d sample(s) could not be cached",
+                           self.path, len(self._buffer))
         self._db.close()
 
     def __enter__(self) -> "RequestCache":

@@ -2,9 +2,9 @@
 
 The posts this toolkit handles are sensitive (suicide-risk data), so an endpoint that
 is not on this machine or a private network is refused unless the user opts in with
-``allow_remote``. API keys are registered here when a backend is built; every log
-record of the ``llm_aug`` logger tree and every backend error message passes through
-:func:`redact`.
+``allow_remote``, and so is an environment proxy (``HTTP_PROXY``...) that is not. API
+keys are registered here when a backend is built; every log record of the ``llm_aug``
+logger tree and every backend error message passes through :func:`redact`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import ipaddress
 import logging
 import socket
 import threading
+import urllib.request
 from urllib.parse import urlsplit
 
 from llm_aug.core.errors import UserError
@@ -71,36 +72,99 @@ def install_log_filter(target: logging.Logger) -> logging.Logger:
     return target
 
 
-def _is_private(addr: str) -> bool:
-    ip = ipaddress.ip_address(addr.split("%", 1)[0])
-    return ip.is_loopback or ip.is_private or ip.is_link_local
+# What counts as this machine or a private network: a short allow-list rather than
+# ipaddress's is_private, which also calls "private" the Teredo tunnel to the internet
+# (2001::/32, inside its 2001::/23), documentation ranges and, before Python 3.13,
+# every IPv4-mapped address (::ffff:8.8.8.8).
+_LOCAL_NETWORKS = tuple(ipaddress.ip_network(net) for net in (
+    "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
+    "0.0.0.0/32",  # "this host": a connection to it reaches loopback
+    "::1/128", "::/128", "fc00::/7", "fe80::/10",
+))
+
+
+def address_is_local(address: str) -> bool:
+    """True for an IP literal on loopback, a private (RFC 1918, IPv6 ULA) or link-local network.
+
+    An IPv4-mapped address (``::ffff:a.b.c.d``) is judged by its IPv4 address. Every
+    other form that carries IPv4 over the internet is remote: 6to4 (``2002::/16``),
+    Teredo (``2001::/32``), NAT64 (``64:ff9b::/96``), IPv4-compatible ``::a.b.c.d``.
+    Raises ``ValueError`` when ``address`` is not an IP literal.
+    """
+    ip = ipaddress.ip_address(address.strip("[]").split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in net for net in _LOCAL_NETWORKS)
 
 
 def host_is_local(host: str) -> bool:
-    """True for loopback/private IP literals, ``localhost``, and names resolving only there."""
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
+    """True for local IP literals (:func:`address_is_local`), ``localhost``, and names resolving only there.
+
+    A name that does not resolve is remote: nothing can tell where it would go.
+    """
+    name = host.strip("[]").lower().rstrip(".")
+    if name == "localhost":
         return True
     try:
-        return _is_private(host)
+        return address_is_local(name)
     except ValueError:
         pass  # a name, not an IP literal
     try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except OSError:
-        return False  # cannot tell where it goes: treat as remote
-    return bool(infos) and all(_is_private(str(info[4][0])) for info in infos)
+        infos = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return False
+    return bool(infos) and all(address_is_local(str(info[4][0])) for info in infos)
+
+
+def env_proxies(url: str) -> list[str]:
+    """The environment proxies a transport may send requests for ``url`` through.
+
+    The proxy for the URL's scheme (``HTTP_PROXY``/``HTTPS_PROXY``, both transports) and
+    ``ALL_PROXY`` (the SDK's httpx). ``NO_PROXY`` removes them only when it is ``*`` or
+    names the host exactly: aiohttp and httpx read its other forms (suffixes, CIDR
+    blocks) differently, so a proxy that one of them might still use is kept.
+    """
+    parts = urlsplit(url)
+    found = urllib.request.getproxies()
+    host = (parts.hostname or "").lower()
+    bypass = {entry.strip().lower().strip("[]") for entry in found.get("no", "").split(",")}
+    if "*" in bypass or host in bypass:
+        return []
+    return [found[key] for key in (parts.scheme, "all") if found.get(key)]
+
+
+def _check_proxies(base_url: str, host: str) -> None:
+    """Refuse an environment proxy for ``base_url`` that is not itself local."""
+    # Imported here: the transports import this module.
+    from llm_aug.llm.transports.aiohttp_transport import is_loopback
+
+    if is_loopback(host):
+        return  # both transports connect to loopback hosts directly
+    for proxy in env_proxies(base_url):
+        proxy_host = urlsplit(proxy if "://" in proxy else f"http://{proxy}").hostname
+        if not proxy_host or not host_is_local(proxy_host):
+            shown = proxy_host or "an unreadable address"  # never the URL: it may hold a password
+            raise RemoteNotAllowed(
+                f"refusing to send posts to {host} through the environment's proxy {shown} "
+                "(HTTP_PROXY/HTTPS_PROXY/ALL_PROXY): it is not this machine or a private network. "
+                f"Add {host} to NO_PROXY, or pass --allow-remote (config: allow_remote: true) "
+                "if this is intended.")
 
 
 def check_base_url(base_url: str, *, allow_remote: bool = False) -> None:
-    """Refuse a base URL outside loopback/private networks unless ``allow_remote``."""
+    """Refuse a base URL outside loopback and private networks unless ``allow_remote``.
+
+    For a base URL that is not loopback, the environment's proxy for it (which the
+    transports would send the posts to) must pass the same test.
+    """
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UserError(f"base URL must look like http(s)://host[:port]/path, got {base_url!r}")
-    if allow_remote or host_is_local(parts.hostname):
+    if allow_remote:
         return
-    raise RemoteNotAllowed(
-        f"refusing to send posts to {parts.hostname}: it is not this machine or a private "
-        "network. Pass --allow-remote (config: allow_remote: true) if this is intended."
-    )
-
+    if not host_is_local(parts.hostname):
+        raise RemoteNotAllowed(
+            f"refusing to send posts to {parts.hostname}: it is not this machine or a private "
+            "network. Pass --allow-remote (config: allow_remote: true) if this is intended."
+        )
+    _check_proxies(base_url, parts.hostname)

@@ -5,6 +5,12 @@ backend, and handles bounded concurrency, rpm/tpm limits, retries with backoff
 (honouring Retry-After), per-call timeouts, the SQLite request cache, resumable JSONL
 results, token/cost accounting and the progress bar. A failure after the last retry
 is recorded on its row (``error``) and the run goes on.
+
+A run that cannot succeed stops at once instead (:class:`~llm_aug.llm.types.RunAborted`):
+the server is unreachable, or rejects the key (401/403) or the model (404), on the first
+requests, or :attr:`Runner.breaker_threshold` calls in a row fail so after a success.
+Ctrl-C raises :class:`~llm_aug.llm.types.RunInterrupted`. Either way the rows finished
+so far are in the results file, and a rerun resumes from them.
 """
 
 from __future__ import annotations
@@ -13,21 +19,19 @@ import asyncio
 import logging
 import random
 import time
-from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
-from tqdm.auto import tqdm
 
-from llm_aug.core.progress import is_quiet
 from llm_aug.llm.aio import with_timeout
 from llm_aug.llm.cache import RequestCache, ResultsFile, request_hash
-from llm_aug.llm.config import RunnerConfig
+from llm_aug.llm.config import ModelPrice, RunnerConfig
 from llm_aug.llm.privacy import install_log_filter, redact
 from llm_aug.llm.ratelimit import RequestLimits
+from llm_aug.llm.run_state import Pending, RunState, Stop
 from llm_aug.llm.types import (
-    Backend, BackendError, ChatRequest, DryRunEstimate, Generation, RateLimited, ResultRow,
+    Backend, BackendError, ChatRequest, DryRunEstimate, Generation, RateLimited, RunInterrupted,
     RunSummary, Timeout, estimate_prompt_tokens,
 )
 
@@ -43,27 +47,41 @@ def _retryable(exc: BaseException) -> bool:
 class Runner:
     """Runs chat requests through a backend; see the module docstring."""
 
+    #: Run-stopping failures (unreachable, 401/403, 404) in a row, after a success, that
+    #: stop the run; before any success the first one does.
+    breaker_threshold = 10
+
     def __init__(self, backend: Backend, config: RunnerConfig | None = None) -> None:
         self.backend = backend
         self.config = config or RunnerConfig()
         self.namespace = f"{backend.name}:{backend.model}"
-        self._price = self.config.prices.get(backend.model)
+        self.price: ModelPrice | None = self.config.prices.get(backend.model)
 
     def run(self, requests: Iterable[ChatRequest],
             out_path: str | Path | None = None) -> RunSummary:
-        """Synchronous :meth:`arun`; closes the backend's connections at the end."""
+        """Synchronous :meth:`arun`; closes the backend's connections at the end.
+
+        Ctrl-C raises :class:`~llm_aug.llm.types.RunInterrupted` (a KeyboardInterrupt)
+        telling how many rows are saved in ``out_path``.
+        """
         result: list[RunSummary] = []
+        states: list[RunState] = []
 
         async def main() -> None:
             # Not returned from the task: on 3.11 asyncio.run's exit path can repr the
             # main task's result, which costs seconds with many rows.
             try:
-                result.append(await self.arun(requests, out_path))
+                result.append(await self._arun(requests, out_path, states.append))
             finally:
                 aclose = getattr(self.backend, "aclose", None)
                 if aclose is not None:
                     await aclose()
-        asyncio.run(main())
+        try:
+            asyncio.run(main())
+        except KeyboardInterrupt as exc:
+            if states and not isinstance(exc, RunInterrupted):
+                raise states[0].interrupted() from exc
+            raise
         return result[0]
 
     async def arun(self, requests: Iterable[ChatRequest],
@@ -71,15 +89,22 @@ class Runner:
         """Answer every request; rows go to ``out_path`` (JSONL) as they finish, if given.
 
         Rerunning with the same ``out_path`` skips items already answered there; the
-        file ends up in input order, as after an uninterrupted run.
+        file ends up in input order, as after an uninterrupted run. Raises
+        :class:`~llm_aug.llm.types.RunAborted` when the run cannot succeed.
         """
+        return await self._arun(requests, out_path, None)
+
+    async def _arun(self, requests: Iterable[ChatRequest], out_path: str | Path | None,
+                    on_state: Callable[[RunState], None] | None) -> RunSummary:
         started = time.perf_counter()
         items = _unique(requests)
         keys = {r.id: request_hash(self.namespace, r) for r in items}
         store = ResultsFile(out_path) if out_path is not None else None
         done = store.resume(keys, retry_failed=self.config.retry_failed) if store else {}
         cache = RequestCache(self.config.cache_path) if self.config.cache_path else None
-        state = _RunState(self, store, cache, len(items), len(done))
+        state = RunState(self, store, cache, len(items), len(done))
+        if on_state is not None:
+            on_state(state)
         try:
             pending = state.take_cached_and_done(items, keys, done)
             await self._dispatch(pending, state)
@@ -87,6 +112,8 @@ class Runner:
             state.close()
         if store is not None:
             store.finalize([r.id for r in items], state.rows)
+        if state.stopped_by is not None:
+            raise state.aborted() from state.stopped_by
         return state.summary([r.id for r in items], time.perf_counter() - started)
 
     def dry_run(self, requests: Iterable[ChatRequest],
@@ -108,25 +135,46 @@ class Runner:
         return DryRunEstimate(
             n_items=len(items), n_resumed=len(done), n_cached=n_cached, n_requests=len(todo),
             prompt_tokens=prompt, completion_tokens_max=completion,
-            cost_usd_max=self._price.cost(prompt, completion) if self._price else None)
+            cost_usd_max=self.price.cost(prompt, completion) if self.price else None)
 
-    async def _dispatch(self, pending: list["_Pending"], state: "_RunState") -> None:
+    async def _dispatch(self, pending: list[Pending], state: RunState) -> None:
+        """Workers share the batches; when the breaker trips, the others are cancelled."""
         size = max(1, int(getattr(self.backend, "batch_size", 1)))
         batches = iter([pending[i:i + size] for i in range(0, len(pending), size)])
         limits = RequestLimits(self.config.rpm, self.config.tpm)
+        tasks: list[asyncio.Task[None]] = []
 
         async def worker() -> None:
             for batch in batches:  # one shared iterator: each worker takes the next batch
-                await self._run_batch(batch, state, limits)
+                try:
+                    await self._run_batch(batch, state, limits)
+                except Stop as stop:
+                    state.stopped_by = state.stopped_by or stop.cause
+                    for task in tasks:
+                        if task is not asyncio.current_task():
+                            task.cancel()  # their items stay unanswered, for a rerun
+                    return
 
         n_workers = min(self.config.concurrency, -(-len(pending) // size))
-        await asyncio.gather(*(worker() for _ in range(n_workers)))
+        tasks.extend(asyncio.create_task(worker()) for _ in range(n_workers))
+        try:
+            if tasks:
+                await asyncio.wait(tasks)
+        finally:  # also on our own cancellation (Ctrl-C): no worker outlives the run
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in tasks:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
 
-    async def _run_batch(self, batch: list["_Pending"], state: "_RunState",
+    async def _run_batch(self, batch: list[Pending], state: RunState,
                          limits: RequestLimits) -> None:
         requests = [p.request for p in batch]
         try:
             results = await self._attempts(requests, state, limits)
+        except Stop:
+            raise
         except Exception as exc:  # noqa: BLE001 - recorded on the rows; the run goes on
             message = redact(f"{type(exc).__name__}: {exc}")
             logger.warning("giving up on %d item(s) (first %r): %s", len(batch),
@@ -137,7 +185,7 @@ class Runner:
         for p, gens in zip(batch, results):
             state.finish(p, gens, None, None)
 
-    async def _attempts(self, requests: list[ChatRequest], state: "_RunState",
+    async def _attempts(self, requests: list[ChatRequest], state: RunState,
                         limits: RequestLimits) -> list[list[Generation]]:
         """The first attempt directly; retries (if it failed retryably) driven by tenacity.
 
@@ -165,8 +213,9 @@ class Runner:
                 return await self._call(requests, state, limits)
         raise AssertionError("unreachable: tenacity reraises the last error")
 
-    async def _call(self, requests: list[ChatRequest], state: "_RunState",
+    async def _call(self, requests: list[ChatRequest], state: RunState,
                     limits: RequestLimits) -> list[list[Generation]]:
+        """One backend call; :class:`Stop` (never retried) when the breaker trips."""
         estimate = await limits.acquire(requests)
         state.requests_made += len(requests)
         try:
@@ -174,13 +223,16 @@ class Runner:
         except (TimeoutError, asyncio.TimeoutError) as exc:
             limits.settle(estimate, 0)
             raise Timeout(f"no answer within {self.config.timeout_s:g} s") from exc
-        except BaseException:
+        except BaseException as exc:
             limits.settle(estimate, 0)
+            if isinstance(exc, BackendError) and state.breaker.failure(exc):
+                raise Stop(exc) from exc
             raise
         if len(results) != len(requests):  # a backend bug: not retried
             limits.settle(estimate, 0)
             raise BackendError(f"backend returned {len(results)} results for {len(requests)}")
         limits.settle(estimate, sum(_tokens(g) for g in results))
+        state.breaker.success()
         return results
 
     def _delay(self, exc: BaseException | None, attempt: int) -> float:
@@ -204,95 +256,3 @@ def _unique(requests: Iterable[ChatRequest]) -> list[ChatRequest]:
     if dupes:
         raise ValueError(f"request ids must be unique; repeated: {sorted(dupes)[:5]}")
     return items
-
-
-class _Pending:
-    __slots__ = ("request", "key", "cached")
-
-    def __init__(self, request: ChatRequest, key: str, cached: list[Generation | None]) -> None:
-        self.request, self.key, self.cached = request, key, cached
-
-
-class _RunState:
-    """Rows, counters, cache, results file and progress bar of one run."""
-
-    def __init__(self, runner: Runner, store: ResultsFile | None, cache: RequestCache | None,
-                 total: int, n_done: int) -> None:
-        self.runner, self.store, self.cache = runner, store, cache
-        self.rows: dict[str, ResultRow] = {}
-        self.requests_made = self.retries = self.n_cached = self.n_resumed = 0
-        self.prompt_tokens = self.completion_tokens = 0
-        self.errors: Counter[str] = Counter()
-        quiet = runner.config.quiet or _globally_quiet()
-        self.bar = tqdm(total=total, initial=n_done, disable=quiet, unit="item", leave=False,
-                        desc=runner.namespace, dynamic_ncols=True)
-
-    def take_cached_and_done(self, items: Sequence[ChatRequest], keys: dict[str, str],
-                             done: dict[str, ResultRow]) -> list[_Pending]:
-        """Settle resumed and fully cached items; return the ones to request."""
-        pending = []
-        self.rows.update(done)
-        self.n_resumed = len(done)
-        todo = [r for r in items if r.id not in done]
-        hits = (self.cache.get_many([(r, keys[r.id]) for r in todo]) if self.cache is not None
-                else [[None] * r.params.n for r in todo])
-        for r, cached in zip(todo, hits):
-            if all(g is not None for g in cached):
-                self.n_cached += 1
-                self._record(self._row(r.id, keys[r.id], generations=cached))
-            else:
-                pending.append(_Pending(r, keys[r.id], cached))
-        return pending
-
-    def finish(self, p: _Pending, gens: list[Generation] | None, error: str | None,
-               error_type: str | None) -> None:
-        """Record a finished item: its samples (cached ones kept) or its final error."""
-        if gens is None:
-            self.errors[error_type or "Error"] += 1
-            self._record(self._row(p.request.id, p.key, error=error))
-            return
-        self.prompt_tokens += gens[0].prompt_tokens if gens else 0
-        self.completion_tokens += sum(g.completion_tokens for g in gens)
-        merged = [c if c is not None else g for c, g in zip(p.cached, gens)]
-        if self.cache is not None:
-            self.cache.put(p.key, [g for c, g in zip(p.cached, gens) if c is None])
-        self._record(self._row(p.request.id, p.key, generations=merged))
-
-    def _row(self, item_id: str, key: str, **fields: Any) -> ResultRow:
-        backend = self.runner.backend
-        return ResultRow(id=item_id, backend=backend.name, model=backend.model,
-                         request_hash=key, **fields)
-
-    def _record(self, row: ResultRow) -> None:
-        self.rows[row.id] = row
-        if self.store is not None:
-            self.store.append(row)
-        self.bar.update(1)
-
-    def note_retry(self, exc: BaseException | None, attempt: int, wait: float) -> None:
-        self.retries += 1
-        logger.info("attempt %d failed (%s: %s); retrying in %.2f s", attempt,
-                    type(exc).__name__, redact(str(exc)), wait)
-
-    def close(self) -> None:
-        self.bar.close()
-        if self.cache is not None:
-            self.cache.close()
-        if self.store is not None:
-            self.store.close()
-
-    def summary(self, order: Sequence[str], wall_s: float) -> RunSummary:
-        rows = [self.rows[i] for i in order]
-        n_ok = sum(r.ok for r in rows)
-        backend, price = self.runner.backend, self.runner._price
-        return RunSummary(
-            backend=backend.name, model=backend.model, n_items=len(rows), n_ok=n_ok,
-            n_failed=len(rows) - n_ok, n_resumed=self.n_resumed, n_cached=self.n_cached,
-            requests_made=self.requests_made, retries=self.retries,
-            prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,
-            cost_usd=price.cost(self.prompt_tokens, self.completion_tokens) if price else None,
-            wall_s=round(wall_s, 3), errors=dict(self.errors), rows=rows)
-
-
-def _globally_quiet() -> bool:
-    return is_quiet()

@@ -8,9 +8,12 @@ Every LLM call in the toolkit is a :class:`ChatRequest` handed to a :class:`Back
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, Literal, Protocol, Sequence, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from llm_aug.core.errors import UserError
 
 Role = Literal["system", "user", "assistant"]
 
@@ -115,6 +118,15 @@ class ConnectionDropped(BackendError):
     retryable = True
 
 
+class Unreachable(ConnectionDropped):
+    """No connection could be made at all: refused, unknown host, no route.
+
+    Retryable like a dropped connection (a restarting server comes back), but the
+    runner stops the run when it happens before any request succeeded, or too many
+    times in a row (see :class:`llm_aug.llm.run_state.Breaker`).
+    """
+
+
 class MalformedResponse(BackendError):
     """A response that is not the expected JSON shape (bad JSON, HTML error page, no choices).
 
@@ -130,6 +142,27 @@ class BadRequest(BackendError):
 
 class AuthError(BackendError):
     """HTTP 401/403: missing or rejected credentials."""
+
+
+class RunAborted(UserError):
+    """The runner stopped a run that could not succeed (server unreachable, key or model rejected).
+
+    Shown by the CLI as one line, exit code 2. Rows that finished before the stop are
+    in the results file (``saved`` of them in ``path``); rerunning resumes from them.
+    """
+
+    def __init__(self, message: str, *, cause: BackendError, saved: int | None = None,
+                 path: Path | None = None) -> None:
+        super().__init__(message)
+        self.cause, self.saved, self.path = cause, saved, path
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; the ``saved`` rows finished before it are in ``path``."""
+
+    def __init__(self, saved: int | None, path: Path | None) -> None:
+        super().__init__(f"{saved} rows saved to {path}" if path is not None else "interrupted")
+        self.saved, self.path = saved, path
 
 
 _CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
@@ -165,6 +198,7 @@ class ResultRow(BaseModel):
 
     @property
     def ok(self) -> bool:
+        """True unless the item ended in an error."""
         return self.error is None
 
     @property

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import socket
 import ssl
 import weakref
 from contextvars import ContextVar
@@ -24,7 +25,7 @@ from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
 from llm_aug.llm.transports.base import HTTPResponse
-from llm_aug.llm.types import BackendError, ConnectionDropped, Timeout
+from llm_aug.llm.types import BackendError, ConnectionDropped, Timeout, Unreachable
 
 logger = logging.getLogger(__name__)
 
@@ -182,7 +183,24 @@ class AiohttpTransport:
                                 "set SSL_CERT_FILE to a CA bundle that has it")
         if isinstance(exc, aiohttp.InvalidURL):
             return BackendError(f"invalid URL: {exc}")
+        if isinstance(exc, aiohttp.ClientConnectorError) and not isinstance(exc, aiohttp.ClientSSLError):
+            return self._unreachable(exc)
         return ConnectionDropped(f"connection failed: {type(exc).__name__}: {exc}")
+
+    def _unreachable(self, exc: aiohttp.ClientConnectorError) -> Unreachable:
+        """No connection at all: refused, unknown host, no route (to the server or the proxy)."""
+        proxy = self.proxy if isinstance(exc, aiohttp.ClientProxyConnectionError) else None
+        via_proxy = proxy is not None
+        target = f"the proxy {proxy.with_user(None)} for {self.base_url}" if proxy else self.base_url
+        cause = exc.os_error
+        if isinstance(cause, ConnectionRefusedError):
+            return Unreachable(f"cannot reach {target}: connection refused; "
+                               f"is the {'proxy' if via_proxy else 'server'} running?")
+        if isinstance(cause, socket.gaierror):
+            return Unreachable(f"cannot reach {target}: host {exc.host!r} not found (DNS); "
+                               f"check {'HTTP(S)_PROXY' if via_proxy else '--base-url'}")
+        reason = getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
+        return Unreachable(f"cannot reach {target}: {reason}")
 
     async def aclose(self) -> None:
         """Close pooled connections; the next request opens new ones."""
