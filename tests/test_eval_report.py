@@ -183,3 +183,17 @@ def test_compare_runs_errors(runs, tmp_path):
         compare_runs(runs, tmp_path / "cmp")
     with pytest.raises(UserError, match="unknown metric"):
         compare_runs(runs[:1], tmp_path / "cmp", metric="f2")
+
+
+def test_charts_draw_chinese_system_names_with_a_cjk_font(tmp_path):
+    import warnings
+
+    from llm_aug.eval.plots import cjk_fonts, plot_metric_bars
+
+    if not cjk_fonts():
+        pytest.skip("no CJK font installed (Debian: fonts-noto-cjk)")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plot_metric_bars(["强基线模型", "弱基线对照组"], [0.5, 0.4], [None, None], tmp_path / "b.png", "weighted_f1")
+    missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
+    assert not missing, missing[:3]

@@ -20,9 +20,11 @@ TABLE = (["System", "n"], [["paper: best †", "—"], [POST, "7"]])
 # One full context per page template; every branch is taken, so every key is read.
 CONTEXTS: dict[str, dict] = {
     "compare.md.jinja": {"scheme": "sos11", "task": "fine", "table": TABLE, "notes": "Intervals: 95%.",
-                         "metric": "weighted_f1", "bars_file": "weighted_f1_bars.png"},
-    "compare.html.jinja": {"scheme": "sos11", "table": TABLE, "best": [True, False], "notes": "Intervals: 95%.",
-                           "metric": "weighted_f1", "bars": PNG,
+                         "metric": "weighted_f1", "bars_file": "weighted_f1_bars.png", "split": "test",
+                         "split_title": "TEST split (33 posts)"},
+    "compare.html.jinja": {"scheme": "sos11", "task": "fine", "table": TABLE, "best": [True, False],
+                           "notes": "Intervals: 95%.", "metric": "weighted_f1", "bars": PNG, "split": "test",
+                           "n_posts": "33", "split_title": "TEST split (33 posts)",
                            "confusions": [{"name": POST, "png": PNG}, {"name": "no image", "png": None}]},
     "experiment.md.jinja": {
         "name": "sos1k", "notes": ["Ours: VAL.", "† Paper rows."], "cost_note": "Seconds are wall time.",
@@ -89,12 +91,15 @@ def test_html_escapes_post_text_and_carries_the_cjk_fonts(name):
 def test_compare_pages():
     md = render("compare.md.jinja", **CONTEXTS["compare.md.jinja"])
     assert md == (
-        "# Comparison: sos11 (task fine)\n\n| System | n |\n|---|---|\n| paper: best † | — |\n"
-        f"| {POST} | 7 |\n\nIntervals: 95%.\n\n![weighted_f1](weighted_f1_bars.png)\n")
+        "# Comparison: sos11, TEST split (33 posts), task fine\n\n| System | n |\n|---|---|\n"
+        f"| paper: best † | — |\n| {POST} | 7 |\n\nIntervals: 95%.\n\n"
+        "![weighted_f1 on test](weighted_f1_bars.png)\n")
     page = render("compare.html.jinja", **CONTEXTS["compare.html.jinja"])
     assert '<tr class="best"><td>paper: best †</td><td>—</td></tr>' in page
     assert page.count('src="data:image/png;base64,') == 2 and "<figure>n/a<figcaption>no image" in page
-    assert "<title>llm-aug comparison</title>" in page and "<h1>Comparison: sos11</h1>" in page
+    assert "<title>llm-aug comparison: sos11, TEST split (33 posts)</title>" in page
+    assert "<h1>Comparison: sos11, TEST split (33 posts)</h1>" in page
+    assert '<div class="grid">' in page and ".grid{display:grid;" in page
 
 
 def test_experiment_pages():

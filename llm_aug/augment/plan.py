@@ -90,8 +90,14 @@ class Plan(BaseModel):
     def completion_tokens(self) -> int:
         return self.total_requests * self.posts_per_request * self.tokens_per_post
 
-    def to_markdown(self) -> str:
-        """A table per level plus totals and the token estimate."""
+    def to_markdown(self, rule_based: bool = False) -> str:
+        """A table per level plus totals and the token estimate.
+
+        ``rule_based`` (synonym, EDA: no LLM) gives the rewrite table instead: per level
+        the real posts, the target and the rewrites needed; no requests, no tokens.
+        """
+        if rule_based:
+            return self._rule_markdown()
         lines = [
             (f"Balance `{self.balance}`, {self.posts_per_request} posts per request, "
              f"over-generation x{self.overgenerate:g}."),
@@ -105,6 +111,19 @@ class Plan(BaseModel):
         total = self.prompt_tokens + self.completion_tokens
         lines += ["", (f"Estimated tokens: {self.prompt_tokens:,} prompt + "
                        f"{self.completion_tokens:,} completion = {total:,}.")]
+        return "\n".join(lines) + "\n"
+
+    def _rule_markdown(self) -> str:
+        lines = [
+            (f"Balance `{self.balance}`, rule-based rewrites of real posts (no LLM calls); "
+             f"up to x{self.overgenerate:g} the rewrites needed are made, as the filters reject some."),
+            "",
+            "| level | have | target | rewrites needed |",
+            "|---:|---:|---:|---:|",
+        ]
+        lines += [f"| {lv.label} | {lv.have} | {lv.have + lv.need} | {lv.need} |" for lv in self.levels]
+        have = sum(lv.have for lv in self.levels)
+        lines.append(f"| **total** | {have} | {have + self.total_need} | {self.total_need} |")
         return "\n".join(lines) + "\n"
 
 

@@ -17,12 +17,14 @@ from llm_aug import __version__
 from llm_aug.cli import augment as augment_cmds
 from llm_aug.cli import data as data_cmds
 from llm_aug.cli import experiment as experiment_cmds
+from llm_aug.cli.help import show_flags_as_flags
 from llm_aug.cli import llm as llm_cmds
 from llm_aug.cli import prompts as prompt_cmds
 from llm_aug.cli import models as model_cmds
 from llm_aug.core.errors import UserError
 from llm_aug.core.progress import set_quiet
 
+show_flags_as_flags()
 app = typer.Typer(
     name="llm-aug",
     help="LLM-driven data augmentation, prompting and classification for suicide-risk posts.",
@@ -44,17 +46,68 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+# Third-party loggers that chatter at INFO/DEBUG (font lookups, dictionary loading,
+# HTTP connections): held at WARNING whatever -v says.
+THIRD_PARTY_LOGGERS = (
+    "matplotlib", "PIL", "jieba", "urllib3", "httpx", "httpcore", "openai", "filelock", "fsspec",
+    "huggingface_hub", "transformers", "sentence_transformers", "torch", "numba", "asyncio",
+    "vllm", "llama_cpp",
+)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (so test runners capture it)."""
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: D401
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+class _OwnBelowWarning(logging.Filter):
+    """Below WARNING, pass only this package's records (third-party INFO/DEBUG stays out)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or record.name.split(".")[0] == "llm_aug"
+
+
+def log_level(verbose: int, quiet: bool) -> int:
+    """WARNING by default and with ``--quiet``; INFO with ``-v``; DEBUG with ``-vv``."""
+    if quiet or verbose <= 0:
+        return logging.WARNING
+    return logging.INFO if verbose == 1 else logging.DEBUG
+
+
+def configure_logging(verbose: int = 0, quiet: bool = False) -> int:
+    """One stderr handler on the root logger at :func:`log_level`; returns the level."""
+    level = log_level(verbose, quiet)
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if isinstance(h, _StderrHandler)), None)
+    if handler is None:
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(_OwnBelowWarning())
+        root.addHandler(handler)
+    root.setLevel(level)
+    for name in THIRD_PARTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return level
+
+
 @app.callback()
 def _root(
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or info logs."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars; warnings and errors only."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True,
+                                help="More log output on stderr: -v info, -vv debug (default: warnings only)."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
 ) -> None:
     """Global options."""
     set_quiet(quiet)
-    level = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    configure_logging(verbose, quiet)
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ ALLOW_REMOTE = typer.Option(False, "--allow-remote", help="Allow a non-local bas
 LLM_CONFIG = typer.Option(None, "--llm-config", help="YAML/JSON file with backend and runner settings (overrides the flags).")
 CACHE = typer.Option(None, "--cache", help="SQLite request cache (default: beside the output).")
 FAKE_REPLIES = typer.Option(None, "--fake-replies", help="JSON list/dict of scripted replies for --backend fake.")
-DRY_RUN = typer.Option(False, "--dry-run", help="Print requests, token and cost estimate; call nothing.")
+DRY_RUN = typer.Option(False, "--dry-run", help="Print a JSON estimate and stop: posts, requests to send (after cache and resume), prompt tokens, max completion tokens, max cost (null without prices in --llm-config); nothing is called or written.")
 
 
 def llm_config(backend: str, base_url: Optional[str], model: Optional[str], concurrency: int,

@@ -4,12 +4,41 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
+from typer.core import TyperCommand
 
 from llm_aug.cli.common import FORMAT, ID_COL, LABEL_COL, TASK, TEXT_COL, load_kwargs
 from llm_aug.core.errors import UserError
+
+
+#: Stand-in for ``train --method``'s help; the help screen shows :func:`method_help` instead.
+METHOD_HELP = "Classification method, from the method registry (default: the task's default method)."
+
+
+def method_help() -> str:
+    """``--method`` help generated from the method registry: every method and the default."""
+    from llm_aug.classifiers.registry import DEFAULT_METHOD, METHODS  # seconds to import: help only
+
+    defaults = set(DEFAULT_METHOD.values())
+    default = (next(iter(defaults)) if len(defaults) == 1
+               else ", ".join(f"{m} ({task})" for task, m in DEFAULT_METHOD.items()))
+    return f"One of: {', '.join(METHODS)}. Default: {default}."
+
+
+class TrainCommand(TyperCommand):
+    """``train``: fills in ``--method``'s help from the registry when the help is shown.
+
+    Importing the registry pulls in scikit-learn, so it happens only for ``--help``,
+    not on every start of the CLI.
+    """
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        for param in self.params:
+            if param.name == "method":
+                param.help = method_help()
+        super().format_help(ctx, formatter)
 
 
 def train(
@@ -17,7 +46,7 @@ def train(
     train_file: Path = typer.Option(..., "--train", help="Training file (SOS-1K TSV or mapped columns)."),
     val_file: Path = typer.Option(..., "--val", help="Validation file: hyper-parameters are chosen on it."),
     out: Path = typer.Option(..., "--out", "-o", help="Model directory to write."),
-    method: Optional[str] = typer.Option(None, "--method", "-m", help="majority, tfidf-lr, tfidf-svm (see README). Default: the task's best."),
+    method: Optional[str] = typer.Option(None, "--method", "-m", help=METHOD_HELP),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds: one model per seed in OUT/seed-N, mean ± std reported."),
     model_path: Optional[str] = typer.Option(None, "--model-path", help="bert: local model directory or hub id (e.g. hfl/chinese-bert-wwm-ext)."),
@@ -111,15 +140,16 @@ def evaluate(
     if as_json:
         typer.echo(json.dumps(results, ensure_ascii=False))
         return
-    from llm_aug.jobs.evaluate import format_results
+    from llm_aug.jobs.evaluate import format_results, results_dir
 
-    typer.echo(format_results(results))
+    typer.echo(format_results(results, results_dir(predictions, out)))
 
 
 def compare(
     runs: list[Path] = typer.Argument(..., help="Run directories, each holding a results.json."),
     out: Path = typer.Option(Path("comparison"), "--out", "-o", help="Directory for comparison.md/.html."),
     metric: str = typer.Option("weighted_f1", "--metric", help="Metric for the bar chart and the paired tests."),
+    split: Optional[str] = typer.Option(None, "--split", help="Name of the data the runs were scored on, for the titles (default: from results.json, else the gold file's name)."),
 ) -> None:
     """Compare runs in one table (Markdown) and one self-contained HTML page.
 
@@ -127,10 +157,11 @@ def compare(
     """
     from llm_aug.eval.report import compare_runs
 
-    report = compare_runs(list(runs), out, metric=metric)
-    typer.echo(report["markdown"])
-    if report.get("html"):
-        typer.echo(f"wrote {report['html']}")
+    report = compare_runs(list(runs), out, metric=metric, split=split)
+    # The Markdown's image link only makes sense inside comparison.md.
+    typer.echo("\n".join(line for line in report["markdown"].rstrip("\n").splitlines()
+                         if not line.startswith("![")).rstrip("\n"))
+    typer.echo(f"wrote {Path(out) / 'comparison.md'}" + (f" and {report['html']}" if report.get("html") else ""))
 
 
 def demo(
@@ -142,11 +173,11 @@ def demo(
 
     Example: llm-aug demo --out runs/demo
     """
-    from llm_aug.jobs.demo import run_demo
+    from llm_aug.jobs.demo import format_demo, run_demo
 
-    report = run_demo(out, data, task)
-    typer.echo(report["markdown"])
-    typer.echo(f"report: {report.get('html')}")
+    result = run_demo(out, data, task)
+    typer.echo(format_demo(result))
+    typer.echo(f"report: {result.get('html') or Path(out) / 'report' / 'comparison.md'}")
 
 
 def select(
@@ -174,5 +205,6 @@ def select(
 
 def register(app: typer.Typer) -> None:
     """Attach these commands to the root app."""
-    for fn in (train, predict, evaluate, compare, demo, select):
+    app.command(cls=TrainCommand)(train)
+    for fn in (predict, evaluate, compare, demo, select):
         app.command()(fn)

@@ -162,9 +162,8 @@ def _write_plan(cfg: AugmentConfig, plan: Plan, caps: dict[int, int]) -> None:
     cap = (f"{cfg.max_requests_per_level}" if cfg.max_requests_per_level
            else f"3x the planned number (at most {max(caps.values(), default=0)})")
     tail = f"\nPer-level cap over all rounds: {cap} {unit} (`--max-requests-per-level`).\n"
-    if cfg.method in G.RULE_OPS:
-        tail += "Rule-based method: no LLM calls; the token estimate does not apply.\n"
-    atomic_write(cfg.out / "plan.md", lambda fh: fh.write(head + plan.to_markdown() + tail))
+    body = plan.to_markdown(rule_based=cfg.method in G.RULE_OPS)
+    atomic_write(cfg.out / "plan.md", lambda fh: fh.write(head + body + tail))
     data = {**plan.model_dump(mode="json"), "method": cfg.method, "caps": caps}
     atomic_write(cfg.out / "plan.json", lambda fh: fh.write(json.dumps(data, indent=2) + "\n"))
 
@@ -249,8 +248,11 @@ def run_augment(cfg: AugmentConfig, *, runner: Runner | None = None, relabel: Re
     if runner is None and (cfg.method in ("llm", "backtranslate") or cfg.relabel == "llm"):
         runner = build_runner(cfg.llm)
     source, plan, caps = _prepare(cfg, scheme, train, runner, augmenter)
-    if on_plan is not None:
-        on_plan((cfg.out / "plan.md").read_text(encoding="utf-8"))
+    plan_md = (cfg.out / "plan.md").read_text(encoding="utf-8")
+    if on_plan is not None:  # shown once: by the caller, else in the log
+        on_plan(plan_md)
+    else:
+        log.info("plan (%s):\n%s", cfg.out / "plan.md", plan_md)
     result = AugmentResult(out=cfg.out, plan=plan, before={lv.label: lv.have for lv in plan.levels},
                            targets={lv.label: lv.have + lv.need for lv in plan.levels},
                            protected_copies=train.meta["held_out_copies"])
@@ -274,7 +276,6 @@ def _prepare(cfg: AugmentConfig, scheme: LabelScheme, train: Dataset, runner: Ru
     if isinstance(source, G.LLMGenerator):
         plan = _plan(cfg, scheme, train, source.prompt_tokens())
     _write_plan(cfg, plan, caps)
-    log.info("plan:\n%s", plan.to_markdown())
     return source, plan, caps
 
 
@@ -288,10 +289,21 @@ def _finish(cfg: AugmentConfig, result: AugmentResult, rounds: _Rounds, train: D
         "n_candidates": len(rounds.candidates), "usage": usage_totals(summaries),
         "shortfall": {lv: t - after[lv] for lv, t in result.targets.items() if after[lv] < t},
         "rejections": {**rejection_counts(rejected), "surplus": sum(r.rejected_by == "surplus" for r in rejected)}})
+    _log_levels(result, rounds)
     files = write_corpus(cfg.out, train, accepted, rejected)
     write_report(cfg, result, train, accepted)
     write_augment_manifest(cfg, result, files, rounds.source)
     return result
+
+
+def _log_levels(result: AugmentResult, rounds: _Rounds) -> None:
+    """One line per level that needed posts, naming the level."""
+    made = Counter(r.label for r in rounds.candidates)
+    for lv, target in sorted(result.targets.items()):
+        have = result.before.get(lv, 0)
+        if target > have:
+            log.info("level %d: %d accepted of %d candidates (%d -> %d posts, target %d)",
+                     lv, result.after.get(lv, 0) - have, made[lv], have, result.after.get(lv, 0), target)
 
 
 def _relabeller(cfg: AugmentConfig, scheme: LabelScheme, runner: Runner | None) -> Relabel | None:

@@ -55,14 +55,34 @@ def run_demo(out: Path, data_dir: Path | None = None, task: str = "fine", n_boot
     corpus = _augment(out / "augmented", splits, task)
     runs = [(m, m, splits["train"]) for m in DEMO_METHODS]
     runs.append((f"{AUGMENTED_METHOD}+synonym-aug", AUGMENTED_METHOD, corpus))
-    run_dirs = []
+    run_dirs, summary = [], []
     for name, method, train_file in runs:
         run = out / name
-        train_model(task, train_file, splits["val"], run, method=method)
+        trained = train_model(task, train_file, splits["val"], run, method=method)
         preds = predict_file(run, splits["test"], run / PREDICTIONS_FILE)
-        evaluate_predictions(preds, splits["test"], task=task, out_dir=run, n_boot=n_boot)
+        scored = evaluate_predictions(preds, splits["test"], task=task, out_dir=run, n_boot=n_boot)
         run_dirs.append(run)
-    report = compare_runs(run_dirs, out / "report")
+        summary.append({"system": name, "val_weighted_f1": trained.val_weighted_f1,
+                        "test_weighted_f1": scored.get("weighted_f1"),
+                        "test_ci": scored.get("ci", {}).get("weighted_f1")})
+    report = compare_runs(run_dirs, out / "report", split="test")
     write_manifest(out, "demo", data_files=list(splits.values()),
                    config={"task": task, "methods": list(DEMO_METHODS), "data_dir": str(data_dir)})
-    return report
+    sizes = {s: len(d.rows) for s, d in zip(splits, datasets)}
+    return {**report, "runs": summary, "sizes": sizes,
+            "files": {s: str(p) for s, p in splits.items()}}
+
+
+def format_demo(result: dict) -> str:
+    """A few lines for the terminal: per system its val F1 (selection) and test F1 (with CI)."""
+    sizes = result["sizes"]
+    lines = [f"weighted F1: hyper-parameters chosen on VAL ({sizes['val']} posts), "
+             f"scored on TEST ({sizes['test']} posts); trained on TRAIN ({sizes['train']} posts)",
+             f"  {'system':<24} {'val':>6}  test [95% CI]"]
+    for row in result["runs"]:
+        ci = row.get("test_ci")
+        ci_text = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and None not in ci else ""
+        test = row.get("test_weighted_f1")
+        test_text = f"{test:.3f}{ci_text}" if isinstance(test, (int, float)) else "n/a"
+        lines.append(f"  {row['system']:<24} {row['val_weighted_f1']:>6.3f}  {test_text}")
+    return "\n".join(lines)

@@ -7,6 +7,7 @@ from typing import Any
 
 from llm_aug.data.io import load_dataset
 from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
+from llm_aug.core.files import CONFUSION_FILE, RESULTS_FILE
 from llm_aug.core.manifest import write_manifest
 from llm_aug.eval.metrics import METRICS
 from llm_aug.eval.results import score_predictions, write_results
@@ -27,7 +28,7 @@ def evaluate_predictions(pred_path: str | Path, gold_path: str | Path, *, task: 
     gold = load_dataset(gold_path, scheme, **kwargs)
     bgold = load_dataset(binary_gold, scheme_for_task("binary"), **kwargs) if binary_gold else None
     results = score_predictions(pred_path, gold, scheme, binary_gold=bgold, threshold=threshold, n_boot=n_boot)
-    out = Path(out_dir) if out_dir else Path(pred_path).parent
+    out = results_dir(pred_path, out_dir)
     write_results(out, results, scheme)
     files = [gold_path, pred_path] + ([binary_gold] if binary_gold else [])
     write_manifest(out, "evaluate", data_files=files, name="results.manifest.json",
@@ -35,16 +36,52 @@ def evaluate_predictions(pred_path: str | Path, gold_path: str | Path, *, task: 
     return results
 
 
-def format_results(results: dict[str, Any]) -> str:
-    """A short human-readable table of the headline metrics with their CIs."""
-    lines = [f"n={results['n']}  invalid_rate={results.get('invalid_rate', 0):.3f}"]
+def results_dir(pred_path: str | Path, out_dir: str | Path | None = None) -> Path:
+    """Where :func:`evaluate_predictions` writes results.json and confusion.png."""
+    return Path(out_dir) if out_dir else Path(pred_path).parent
+
+
+def _num(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else "n/a"
+
+
+def format_results(results: dict[str, Any], out_dir: str | Path | None = None) -> str:
+    """The terminal report of ``llm-aug evaluate``.
+
+    Headline metrics with their bootstrap CIs, weighted and macro precision/recall, a
+    per-class table (precision, recall, F1, support), the collapsed binary scores when
+    present and, given ``out_dir``, a last line naming results.json and confusion.png.
+    """
+    from llm_aug.eval.report import split_of, split_title
+
+    lines = [f"{split_title(split_of(results), results['n'])}: n={results['n']}  "
+             f"invalid_rate={results.get('invalid_rate', 0):.3f}"]
+    cis = results.get("ci", {})
     for key in METRICS:
         if key not in results:
             continue
-        lo, hi = results.get("ci", {}).get(key, (None, None))
-        ci = f"  [{lo:.4f}, {hi:.4f}]" if lo is not None else ""
-        lines.append(f"{key:<12} {results[key]:.4f}{ci}")
+        lo, hi = cis.get(key, (None, None))
+        ci = f"  [{lo:.4f}, {hi:.4f}]" if lo is not None and hi is not None else ""
+        lines.append(f"{key:<18} {_num(results[key])}{ci}")
+    for key in ("weighted_precision", "weighted_recall", "macro_precision", "macro_recall"):
+        if key in results:
+            lines.append(f"{key:<18} {_num(results[key])}")
+    per_class = results.get("per_class") or {}
+    if per_class:
+        width = max(len(f"{label} {row.get('name') or ''}".strip()) for label, row in per_class.items())
+        width = max(width, len("label"))
+        lines += ["", f"{'label':<{width}}  precision  recall      f1  support"]
+        for label, row in per_class.items():
+            name = f"{label} {row.get('name') or ''}".strip()
+            lines.append(f"{name:<{width}}  {_num(row.get('precision')):>9}  {_num(row.get('recall')):>6}"
+                         f"  {_num(row.get('f1')):>6}  {row.get('support', 0):>7}")
     if "binary" in results:
         b = results["binary"]
-        lines.append(f"binary (collapsed) weighted_f1 {b.get('weighted_f1', float('nan')):.4f}")
+        lines += ["", f"binary (collapsed at level >= {b.get('threshold')}): "
+                      f"accuracy {_num(b.get('accuracy'))}  weighted_f1 {_num(b.get('weighted_f1'))}  "
+                      f"high-risk precision {_num(b.get('precision'))} recall {_num(b.get('recall'))} "
+                      f"f1 {_num(b.get('f1'))}"]
+    if out_dir is not None:
+        out = Path(out_dir)
+        lines += ["", f"wrote {out / RESULTS_FILE} and {out / CONFUSION_FILE}"]
     return "\n".join(lines)

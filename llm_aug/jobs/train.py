@@ -65,7 +65,7 @@ def select_on_val(spec: MethodSpec, train: Dataset, val: Dataset, scheme: LabelS
     # Fixed parameters override grid keys; drop the candidates that then coincide.
     merged = [{**params, **(fixed or {})} for params in spec.candidates()]
     unique = [p for i, p in enumerate(merged) if p not in merged[:i]]
-    for params in progress(unique, desc=f"select {spec.name} on val"):
+    for params in progress(unique, desc=f"select {spec.name} on val", unit="candidate"):
         t0 = time.perf_counter()
         est = fit(spec, params, seed, train, val)
         score = _score(est, val, scheme)
