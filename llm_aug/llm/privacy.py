@@ -83,6 +83,19 @@ _LOCAL_NETWORKS = tuple(ipaddress.ip_network(net) for net in (
 ))
 
 
+def is_loopback(host: str | None) -> bool:
+    """True for ``localhost`` names and loopback addresses (IPv4 or IPv6)."""
+    if not host:
+        return False
+    name = host.strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def address_is_local(address: str) -> bool:
     """True for an IP literal on loopback, a private (RFC 1918, IPv6 ULA) or link-local network.
 
@@ -135,9 +148,6 @@ def env_proxies(url: str) -> list[str]:
 
 def _check_proxies(base_url: str, host: str) -> None:
     """Refuse an environment proxy for ``base_url`` that is not itself local."""
-    # Imported here: the transports import this module.
-    from llm_aug.llm.transports.aiohttp_transport import is_loopback
-
     if is_loopback(host):
         return  # both transports connect to loopback hosts directly
     for proxy in env_proxies(base_url):

@@ -11,7 +11,6 @@ benchmark and the reasons for these choices.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import socket
 import ssl
@@ -24,6 +23,7 @@ import aiohttp
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
+from llm_aug.llm.privacy import is_loopback
 from llm_aug.llm.transports.base import HTTPResponse
 from llm_aug.llm.types import BackendError, ConnectionDropped, Timeout, Unreachable
 
@@ -59,19 +59,6 @@ class _Connector(aiohttp.TCPConnector):
             attempt.reused = conn.protocol in self._handed_out
         self._handed_out.add(conn.protocol)
         return conn
-
-
-def is_loopback(host: str | None) -> bool:
-    """True for ``localhost`` names and loopback addresses (IPv4 or IPv6)."""
-    if not host:
-        return False
-    name = host.strip("[]").lower().rstrip(".")
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def env_proxy(url: URL) -> tuple[URL | None, aiohttp.BasicAuth | None]:

@@ -17,8 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from llm_aug.llm.privacy import redact
-from llm_aug.llm.transports.aiohttp_transport import is_loopback
+from llm_aug.llm.privacy import is_loopback, redact
 from llm_aug.llm.transports.base import HTTPResponse
 from llm_aug.llm.types import BackendError, ConnectionDropped, Timeout
 
