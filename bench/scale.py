@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "sos1k")
     args = parser.parse_args()
     cli = [sys.executable, "-m", "llm_aug", "--quiet"]
-    print(f"| step | rows | wall s | rows/s | peak RSS MB (max so far) |\n|---|---|---|---|---|")
+    print("| step | rows | wall s | rows/s | peak RSS MB (max so far) |\n|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for n in map(int, args.sizes.split(",")):

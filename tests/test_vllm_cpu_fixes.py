@@ -12,7 +12,6 @@ import sys
 import types
 from dataclasses import dataclass
 
-import pytest
 
 from llm_aug.llm.backends.openai_compat import OpenAICompatBackend, parse_completion
 from llm_aug.llm.backends.vllm import VLLMBackend, platform_defaults
