@@ -11,6 +11,10 @@ rename, so a crash never leaves a half-written corpus behind):
                        rows as the full :class:`SynthRow` (method, source/exemplar ids,
                        prompt, model, seed, filter scores).
 * ``rejected.jsonl``  every rejected synthetic row with ``rejected_by``/``reject_reason``.
+
+:class:`CorpusWriter` streams synthetic rows to part files as a run decides them, so a
+run of 100,000s of candidates never holds them all; :func:`write_corpus` is the same
+for rows already in memory.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from collections.abc import Callable, Sequence
+import shutil
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
@@ -37,37 +42,104 @@ class CorpusFiles(NamedTuple):
     rejected: Path
 
 
-def _jsonl(objs: Sequence[dict]) -> Callable[[TextIO], None]:
-    def write(fh: TextIO) -> None:
-        fh.writelines(json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n" for obj in objs)
-    return write
+_PARTS = (".synthetic.jsonl.part", ".rejected.jsonl.part")
 
 
-def _tsv(rows: Sequence[tuple[str, int | None]]) -> Callable[[TextIO], None]:
-    def write(fh: TextIO) -> None:
-        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        writer.writerow([SOS_TEXT_COL, SOS_LABEL_COL])
-        writer.writerows([text, "" if label is None else label] for text, label in rows)
-    return write
+class CorpusWriter:
+    """Streams accepted and rejected synthetic rows to disk as they are decided.
+
+    Rows go to two part files in ``out_dir`` (one JSON line each, nothing held in memory);
+    :meth:`finish` writes ``corpus.tsv``, ``corpus.jsonl`` and ``rejected.jsonl`` from them
+    (each atomically) and removes them. A run killed before that leaves only the part
+    files, which the next run truncates: the final files are never half-written.
+    """
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self.out = Path(out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._paths = [self.out / name for name in _PARTS]
+        self._files = [path.open("w", encoding="utf-8", newline="") for path in self._paths]
+        self.n_accepted = self.n_rejected = 0
+
+    def accept(self, rows: Iterable[SynthRow]) -> None:
+        """Append rows to the corpus (after the original rows, in call order)."""
+        for r in rows:
+            if not r.text.strip() or r.rejected_by:
+                raise ValueError(f"accepted row that is empty or marked rejected: {r.id}")
+            self._files[0].write(_line(r.model_dump(mode="json")))
+            self.n_accepted += 1
+
+    def reject(self, rows: Iterable[SynthRow]) -> None:
+        """Append rows to ``rejected.jsonl``."""
+        for r in rows:
+            self._files[1].write(_line(r.model_dump(mode="json")))
+            self.n_rejected += 1
+
+    def flush(self) -> None:
+        """Push what was written so far to the part files (a round's end: its rows are on disk)."""
+        for fh in self._files:
+            fh.flush()
+
+    def finish(self, original: Dataset) -> CorpusFiles:
+        """Write the three files (original rows first, then the accepted rows) and clean up."""
+        unlabelled = [r.id for r in original.rows if r.label is None]
+        if unlabelled:
+            self.discard()
+            raise ValueError(f"original rows without a label cannot train: {unlabelled[:5]}")
+        for fh in self._files:
+            fh.close()
+        files = CorpusFiles(self.out / "corpus.tsv", self.out / "corpus.jsonl", self.out / "rejected.jsonl")
+        synthetic = self._paths[0]
+        atomic_write(files.tsv, lambda fh: _write_tsv(fh, original, synthetic))
+        atomic_write(files.jsonl, lambda fh: _write_provenance(fh, original, synthetic))
+        atomic_write(files.rejected, lambda fh: _copy_lines(fh, self._paths[1]))
+        self.discard()
+        log.info("corpus: %d original + %d synthetic rows (%d rejected) -> %s",
+                 len(original), self.n_accepted, self.n_rejected, self.out)
+        return files
+
+    def discard(self) -> None:
+        """Close and remove the part files."""
+        for fh, path in zip(self._files, self._paths):
+            fh.close()
+            path.unlink(missing_ok=True)
+
+
+def _line(obj: dict) -> str:
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _synthetic(path: Path) -> Iterator[dict]:
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            yield json.loads(line)
+
+
+def _write_tsv(fh: TextIO, original: Dataset, synthetic: Path) -> None:
+    writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+    writer.writerow([SOS_TEXT_COL, SOS_LABEL_COL])
+    writer.writerows([r.text, r.label] for r in original.rows)
+    writer.writerows([r["text"], r["label"]] for r in _synthetic(synthetic))
+
+
+def _write_provenance(fh: TextIO, original: Dataset, synthetic: Path) -> None:
+    fh.writelines(_line({"id": r.id, "text": r.text, "label": r.label, "synthetic": False})
+                  for r in original.rows)
+    _copy_lines(fh, synthetic)
+
+
+def _copy_lines(fh: TextIO, path: Path) -> None:
+    with path.open(encoding="utf-8") as src:
+        shutil.copyfileobj(src, fh)
 
 
 def write_corpus(out_dir: str | Path, original: Dataset, accepted: Sequence[SynthRow],
                  rejected: Sequence[SynthRow]) -> CorpusFiles:
-    """Write ``corpus.tsv``, ``corpus.jsonl`` and ``rejected.jsonl`` to ``out_dir``."""
-    out = Path(out_dir)
+    """Write ``corpus.tsv``, ``corpus.jsonl`` and ``rejected.jsonl`` to ``out_dir`` at once."""
     bad = [r.id for r in accepted if not r.text.strip() or r.rejected_by]
     if bad:
         raise ValueError(f"accepted rows that are empty or marked rejected: {bad[:5]}")
-    unlabelled = [r.id for r in original.rows if r.label is None]
-    if unlabelled:
-        raise ValueError(f"original rows without a label cannot train: {unlabelled[:5]}")
-    files = CorpusFiles(out / "corpus.tsv", out / "corpus.jsonl", out / "rejected.jsonl")
-    pairs = [(r.text, r.label) for r in original.rows] + [(r.text, r.label) for r in accepted]
-    provenance = [{"id": r.id, "text": r.text, "label": r.label, "synthetic": False} for r in original.rows]
-    provenance += [r.model_dump(mode="json") for r in accepted]
-    atomic_write(files.tsv, _tsv(pairs))
-    atomic_write(files.jsonl, _jsonl(provenance))
-    atomic_write(files.rejected, _jsonl([r.model_dump(mode="json") for r in rejected]))
-    log.info("corpus: %d original + %d synthetic rows (%d rejected) -> %s",
-             len(original), len(accepted), len(rejected), out)
-    return files
+    writer = CorpusWriter(out_dir)
+    writer.accept(accepted)
+    writer.reject(rejected)
+    return writer.finish(original)

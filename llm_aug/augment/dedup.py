@@ -1,23 +1,22 @@
 """Similarity verdicts: leakage, exact and near duplicates, copied exemplars.
 
-Pure functions over texts and thresholds (no config objects) so the filter pipeline,
-reports and one-off probes share them. Each returns one ``(score, reason)`` per
-input, ``reason`` None when the text passes.
+Functions and incremental checkers over texts and thresholds (no config objects) so the
+filter pipeline, reports and one-off probes share them. Each returns one ``(score,
+reason)`` per input, ``reason`` None when the text passes. The checkers that compare a
+row with earlier rows (:class:`ExactDups`, :class:`NearDups`) keep state across calls,
+so a run filters each round's candidates once, against everything kept before.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from llm_aug.augment.nearcopy import NearCopyIndex, NearCopyRules
-from llm_aug.augment.textsim import (
-    ShingleIndex,
-    normalize_for_match,
-    self_pairs,
-    shingles,
-)
+from llm_aug.augment.simindex import GramCoder, PrefixIndex
+from llm_aug.augment.textsim import normalize_for_match, shingles
 from llm_aug.data.io import Row
 
 log = logging.getLogger(__name__)
@@ -35,21 +34,34 @@ def leakage_verdicts(texts: Sequence[str], protected: Sequence[Row],
     return [(m.score, m.reason) for m in index.check(texts)]
 
 
-def exact_dup_verdicts(rows: Sequence[tuple[str, str]], train: Sequence[Row]) -> list[Verdict]:
-    """Reject (id, text) pairs whose normalised text equals a training post or an earlier row."""
-    train_keys = {normalize_for_match(r.text): r.id for r in train}
-    seen: dict[str, str] = {}
-    out: list[Verdict] = []
-    for rid, text in rows:
-        key = normalize_for_match(text)
-        if key in train_keys:
-            out.append((1.0, f"same text as training post {train_keys[key]}"))
-        elif key in seen:
-            out.append((1.0, f"same text as synthetic row {seen[key]}"))
-        else:
-            seen.setdefault(key, rid)
-            out.append((0.0, None))
-    return out
+class ExactDups:
+    """Exact duplicates (same normalised text) of training posts and of earlier rows.
+
+    Incremental: each :meth:`verdicts` call sees the rows of earlier calls as earlier rows.
+    Only a 64-bit digest of each text is kept, so memory stays small for 100,000s of rows.
+    """
+
+    def __init__(self, train: Sequence[Row]) -> None:
+        self._train = {_digest(r.text): r.id for r in train}
+        self._seen: dict[bytes, str] = {}
+
+    def verdicts(self, rows: Sequence[tuple[str, str]]) -> list[Verdict]:
+        """Reject (id, text) pairs whose text equals a training post or an earlier row."""
+        out: list[Verdict] = []
+        for rid, text in rows:
+            key = _digest(text)
+            if key in self._train:
+                out.append((1.0, f"same text as training post {self._train[key]}"))
+            elif key in self._seen:
+                out.append((1.0, f"same text as synthetic row {self._seen[key]}"))
+            else:
+                self._seen[key] = rid
+                out.append((0.0, None))
+        return out
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(normalize_for_match(text).encode("utf-8"), digest_size=8).digest()
 
 
 def exemplar_verdicts(rows: Sequence[tuple[str, Sequence[str]]], texts_by_id: Mapping[str, str],
@@ -60,12 +72,15 @@ def exemplar_verdicts(rows: Sequence[tuple[str, Sequence[str]]], texts_by_id: Ma
     if missing:
         log.warning("exemplar_copy: %d exemplar id(s) unknown, e.g. %s", len(missing), next(iter(missing)))
     out: list[Verdict] = []
+    exemplar: dict[str, frozenset[str]] = {}  # a few hundred exemplars serve thousands of rows
     for text, ids in rows:
         mine, best, reason = shingles(text, n), 0.0, None
         for eid in ids:
             if eid not in texts_by_id:
                 continue
-            other = shingles(texts_by_id[eid], n)
+            other = exemplar.get(eid)
+            if other is None:
+                other = exemplar[eid] = shingles(texts_by_id[eid], n)
             inter = len(mine & other)
             jac = inter / max(len(mine | other), 1)
             small = min(len(mine), len(other))
@@ -77,33 +92,35 @@ def exemplar_verdicts(rows: Sequence[tuple[str, Sequence[str]]], texts_by_id: Ma
     return out
 
 
-def near_dup_verdicts(texts: Sequence[str], reference: Sequence[Row], jaccard: float,
-                      n: int = 3) -> list[Verdict]:
-    """Reject texts with Jaccard >= ``jaccard`` against any reference post."""
-    sim, arg, _, _ = ShingleIndex([r.text for r in reference], n).best(texts)
-    return [(float(s), f"Jaccard {s:.2f} with training post {reference[a].id}" if s >= jaccard else None)
-            for s, a in zip(sim, arg)]
+class NearDups:
+    """Near-duplicates (char n-gram Jaccard >= ``jaccard``) through a :class:`PrefixIndex`.
 
-
-def self_dup_verdicts(rows: Sequence[tuple[str, str]], jaccard: float, n: int = 3) -> list[Verdict]:
-    """Within (id, text) rows, reject a row near-duplicating an earlier row that is kept.
-
-    Greedy in input order, so the first row of a cluster of near-copies stays. Score:
-    the highest Jaccard with any earlier row.
+    ``reference`` rows (e.g. training posts) are indexed up front; with ``grow`` every
+    passing row is added too, so a later row near-duplicating an earlier *kept* row is
+    rejected (the first of a cluster stays). Score: the highest Jaccard found, exact when
+    it reaches the threshold and a lower bound below it (:mod:`~llm_aug.augment.simindex`).
     """
-    earlier: dict[int, list[tuple[int, float]]] = {}
-    for i, j, s in self_pairs([t for _, t in rows], jaccard, n):
-        earlier.setdefault(i, []).append((j, s))
-    dropped: set[int] = set()
-    out: list[Verdict] = []
-    for i in range(len(rows)):
-        pairs = earlier.get(i, [])
-        kept = [(j, s) for j, s in pairs if j not in dropped]
-        score = max((s for _, s in pairs), default=0.0)
-        if kept:
-            dropped.add(i)
-            j, s = max(kept, key=lambda p: p[1])
-            out.append((score, f"Jaccard {s:.2f} with synthetic row {rows[j][0]}"))
-        else:
-            out.append((score, None))
-    return out
+
+    def __init__(self, jaccard: float, coder: GramCoder, *, what: str, reference: Sequence[Row] = (),
+                 grow: bool = False) -> None:
+        self.jaccard, self.what, self.grow = jaccard, what, grow
+        self._index = PrefixIndex(jaccard, coder)
+        self._ids: list[str] = []
+        for r in reference:
+            self._index.add(r.text)
+            self._ids.append(r.id)
+        coder.forget()
+
+    def verdicts(self, rows: Sequence[tuple[str, str]]) -> list[Verdict]:
+        """One verdict per (id, text) row, in order; passing rows join the index when growing."""
+        out: list[Verdict] = []
+        for rid, text in rows:
+            best = self._index.best(text)
+            if best.jaccard >= self.jaccard:
+                out.append((best.jaccard, f"Jaccard {best.jaccard:.2f} with {self.what} {self._ids[best.index]}"))
+                continue
+            out.append((best.jaccard, None))
+            if self.grow:
+                self._index.add(text)
+                self._ids.append(rid)
+        return out

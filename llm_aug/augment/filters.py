@@ -15,119 +15,73 @@ previous one (so a row is charged to the first filter that rejects it):
 7. ``exact_dup``       same normalised text as a training post or an earlier synthetic row
 8. ``exemplar_copy``   too similar to one of its own prompt's exemplars
 9. ``near_dup_train``  char 3-gram Jaccard >= threshold with any training post
-10. ``near_dup_synth`` same with an earlier kept synthetic row (the first of a cluster stays)
+10. ``near_dup_synth`` same with an earlier kept synthetic row (the first of a cluster stays);
+                       both through an exact prefix-filtering index (:mod:`~llm_aug.augment.simindex`)
 11. ``label``          a relabel hook disagrees with the target level by more than a tolerance
 
 Every filter that looks at a row writes its score to ``row.scores[name]``.
+:class:`Filters` keeps the duplicate checks' state, so a run filters each batch of new
+candidates once, against everything before it (:func:`apply_filters`: all at once).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
 from llm_aug.augment import dedup as D
 from llm_aug.augment import heuristics as H
 from llm_aug.augment.dedup import Verdict
-from llm_aug.augment.nearcopy import NearCopyRules
+from llm_aug.augment.filter_config import (
+    BoilerplateConfig,
+    CounsellingConfig,
+    ExemplarConfig,
+    FilterConfig,
+    FilterToggle,
+    LabelConfig,
+    LanguageConfig,
+    LeakageConfig,
+    LengthConfig,
+    LoopConfig,
+    NearDupConfig,
+)
+from llm_aug.augment.nearcopy import NearCopyIndex
 from llm_aug.augment.rows import SynthRow
+from llm_aug.augment.simindex import GramCoder, document_frequencies
 from llm_aug.data.io import Dataset
 
 log = logging.getLogger(__name__)
 
 Relabel = Callable[[list[str]], list["int | None"]]
-
-
-class FilterToggle(BaseModel):
-    """Settings every filter has: switch it off with ``enabled: false``."""
-
-    model_config = ConfigDict(extra="forbid")
-    enabled: bool = True
-
-
-class LengthConfig(FilterToggle):
-    """Bounds default to percentiles of the training lengths (SOS-1K fine/train: 4..140 chars)."""
-
-    percentiles: tuple[float, float] = (2.0, 98.0)
-    min_chars: int | None = None  # overrides the lower percentile when set
-    max_chars: int | None = None
-
-
-class LanguageConfig(FilterToggle):
-    """Real SOS-1K posts have >= 0.8 of their letters CJK."""
-
-    min_cjk_ratio: float = Field(0.6, ge=0.0, le=1.0)
-
-
-class BoilerplateConfig(FilterToggle):
-    max_hits: int = 0
-
-
-class LoopConfig(FilterToggle):
-    """One real post of 999 repeats a 4-gram 20 times; three repeat one 4 times."""
-
-    n: int = 4
-    max_repeats: int = 4  # reject when an n-gram occurs more often than this
-    min_compression: float = 0.35  # real posts >= 50 chars: >= 0.41
-    compression_min_chars: int = 50
-
-
-class CounsellingConfig(FilterToggle):
-    """Real posts score at most 1 (see :data:`heuristics.COUNSELLING_PATTERNS`)."""
-
-    threshold: float = 3.0
-
-
-class LeakageConfig(FilterToggle, NearCopyRules):
-    """Near-copy thresholds: :class:`~llm_aug.augment.nearcopy.NearCopyRules` (``bench/leakage.py``)."""
-
-
-class ExemplarConfig(FilterToggle):
-    jaccard: float = 0.5
-    containment: float = 0.8
-    containment_min_shingles: int = 10
-
-
-class NearDupConfig(FilterToggle):
-    jaccard: float = 0.7
-
-
-class LabelConfig(FilterToggle):
-    """``tolerance`` None: 1 for an ordinal scheme with > 2 levels, else 0."""
-
-    tolerance: int | None = None
-
-
-class FilterConfig(BaseModel):
-    """All filters' settings; ``shingle_n`` is the char n-gram size for similarities."""
-
-    model_config = ConfigDict(extra="forbid")
-    shingle_n: int = 3
-    length: LengthConfig = LengthConfig()
-    language: LanguageConfig = LanguageConfig()
-    boilerplate: BoilerplateConfig = BoilerplateConfig()
-    loop: LoopConfig = LoopConfig()
-    counselling: CounsellingConfig = CounsellingConfig()
-    leakage: LeakageConfig = LeakageConfig()
-    exact_dup: FilterToggle = FilterToggle()
-    exemplar_copy: ExemplarConfig = ExemplarConfig()
-    near_dup_train: NearDupConfig = NearDupConfig()
-    near_dup_synth: NearDupConfig = NearDupConfig()
-    label: LabelConfig = LabelConfig()
+__all__ = [  # the settings live in filter_config; importing them from here keeps working
+    "FILTER_NAMES", "BoilerplateConfig", "CounsellingConfig", "ExemplarConfig", "FilterConfig", "FilterToggle",
+    "Filters", "LabelConfig", "LanguageConfig", "LeakageConfig", "LengthConfig", "LoopConfig", "NearDupConfig",
+    "Relabel", "apply_filters", "label_tolerance", "length_bounds", "rejection_counts", "rejection_counts_of",
+]
 
 
 class _Ctx:
-    """What the filters need besides the rows; built once per :func:`apply_filters` call."""
+    """What the filters need besides the rows, and what they remember between batches."""
 
     def __init__(self, config: FilterConfig, train: Dataset, protect: Sequence[Dataset],
                  relabel: Relabel | None) -> None:
         self.config, self.train, self.relabel = config, train, relabel
-        self.protect_rows = [r for ds in protect for r in ds.rows]
+        n = config.shingle_n
+        protect_rows = [r for ds in protect for r in ds.rows]
+        self.leak_index = (NearCopyIndex([r.text for r in protect_rows], [r.id for r in protect_rows],
+                                         config.leakage, n) if protect_rows else None)
         self.train_text = {r.id: r.text for r in train.rows}
+        self.bounds = length_bounds(train, config.length) if config.length.enabled else (0, 0)
+        self.exact = D.ExactDups(train.rows)
+        # The indexes' n-gram order: rarest in the training posts first (see simindex).
+        on = config.near_dup_train.enabled or config.near_dup_synth.enabled
+        self.coder = GramCoder(n, document_frequencies(train.texts, n) if on else Counter())
+        self.near_train = D.NearDups(config.near_dup_train.jaccard, self.coder, what="training post",
+                                     reference=train.rows if config.near_dup_train.enabled else ())
+        self.near_synth = D.NearDups(config.near_dup_synth.jaccard, self.coder, what="synthetic row", grow=True)
 
 
 def length_bounds(train: Dataset, cfg: LengthConfig) -> tuple[int, int]:
@@ -139,7 +93,7 @@ def length_bounds(train: Dataset, cfg: LengthConfig) -> tuple[int, int]:
 
 
 def _length(rows: list[SynthRow], ctx: _Ctx) -> list[Verdict]:
-    lo, hi = length_bounds(ctx.train, ctx.config.length)
+    lo, hi = ctx.bounds
     return [(len(r.text), None if lo <= len(r.text) <= hi else f"{len(r.text)} chars outside {lo}..{hi}")
             for r in rows]
 
@@ -183,15 +137,14 @@ def _counselling(rows: list[SynthRow], ctx: _Ctx) -> list[Verdict]:
 
 
 def _leakage(rows: list[SynthRow], ctx: _Ctx) -> list[Verdict]:
-    if not ctx.protect_rows:
+    if ctx.leak_index is None:
         log.warning("leakage filter: no protected data given; nothing to check against")
         return [(0.0, None) for _ in rows]
-    return D.leakage_verdicts([r.text for r in rows], ctx.protect_rows, ctx.config.leakage,
-                              ctx.config.shingle_n)
+    return [(m.score, m.reason) for m in ctx.leak_index.check([r.text for r in rows])]
 
 
 def _exact_dup(rows: list[SynthRow], ctx: _Ctx) -> list[Verdict]:
-    return D.exact_dup_verdicts([(r.id, r.text) for r in rows], ctx.train.rows)
+    return ctx.exact.verdicts([(r.id, r.text) for r in rows])
 
 
 def _exemplar_copy(rows: list[SynthRow], ctx: _Ctx) -> list[Verdict]:
@@ -201,13 +154,11 @@ def _exemplar_copy(rows: list[SynthRow], ctx: _Ctx) -> list[Verdict]:
 
 
 def _near_dup_train(rows: list[SynthRow], ctx: _Ctx) -> list[Verdict]:
-    return D.near_dup_verdicts([r.text for r in rows], ctx.train.rows,
-                               ctx.config.near_dup_train.jaccard, ctx.config.shingle_n)
+    return ctx.near_train.verdicts([(r.id, r.text) for r in rows])
 
 
 def _near_dup_synth(rows: list[SynthRow], ctx: _Ctx) -> list[Verdict]:
-    return D.self_dup_verdicts([(r.id, r.text) for r in rows], ctx.config.near_dup_synth.jaccard,
-                               ctx.config.shingle_n)
+    return ctx.near_synth.verdicts([(r.id, r.text) for r in rows])
 
 
 def label_tolerance(train: Dataset, cfg: LabelConfig) -> int:
@@ -244,40 +195,63 @@ FILTER_ORDER: tuple[tuple[str, Callable[[list[SynthRow], _Ctx], list[Verdict]]],
 FILTER_NAMES: tuple[str, ...] = tuple(name for name, _ in FILTER_ORDER)
 
 
+class Filters:
+    """The filter pipeline with its memory: build once per run, then :meth:`run` batch after batch.
+
+    A batch is checked against the training posts, the protected posts and every row of
+    earlier batches that passed (exact and near duplicates), never re-checked later. Since
+    no verdict depends on later rows, filtering rows in any split into consecutive batches
+    keeps and rejects exactly what filtering them all at once does; each batch costs about
+    the same however many came before (see :mod:`llm_aug.augment.simindex`).
+    """
+
+    def __init__(self, config: FilterConfig | None, train: Dataset, protect: Sequence[Dataset] = (),
+                 relabel: Relabel | None = None) -> None:
+        self.config = config or FilterConfig()
+        self._ctx = _Ctx(self.config, train, protect, relabel)
+
+    def run(self, rows: Sequence[SynthRow]) -> tuple[list[SynthRow], list[SynthRow]]:
+        """Run the enabled filters in :data:`FILTER_ORDER` on the next rows; (kept, rejected) copies.
+
+        Input rows are not modified. Rejected rows carry ``rejected_by`` and
+        ``reject_reason``; :func:`rejection_counts` tallies them per filter.
+        The ``label`` filter's score is the predicted label (-1 when there was none).
+        """
+        # Shallow copies with their own scores dict: filters only write scores and verdicts.
+        alive = [r.model_copy(update={"scores": dict(r.scores)}) for r in rows]
+        rejected: list[SynthRow] = []
+        for name, fn in FILTER_ORDER:
+            if not getattr(self.config, name).enabled or not alive:
+                continue
+            if name == "label" and self._ctx.relabel is None:
+                log.debug("label filter skipped: no relabel function given")
+                continue
+            survivors = []
+            for row, (score, reason) in zip(alive, fn(alive, self._ctx)):
+                row.scores[name] = round(float(score), 4)
+                if reason is None:
+                    survivors.append(row)
+                else:
+                    row.rejected_by, row.reject_reason = name, f"{name}: {reason}"
+                    rejected.append(row)
+            log.debug("filter %s: rejected %d of %d", name, len(alive) - len(survivors), len(alive))
+            alive = survivors
+        self._ctx.coder.forget()
+        return alive, rejected
+
+
 def apply_filters(rows: Sequence[SynthRow], config: FilterConfig | None, train: Dataset,
                   protect: Sequence[Dataset] = (), relabel: Relabel | None = None,
                   ) -> tuple[list[SynthRow], list[SynthRow]]:
-    """Run the enabled filters in :data:`FILTER_ORDER`; return (kept, rejected) copies.
-
-    Input rows are not modified. Rejected rows carry ``rejected_by`` and
-    ``reject_reason``; :func:`rejection_counts` tallies them per filter.
-    The ``label`` filter's score is the predicted label (-1 when there was none).
-    """
-    config = config or FilterConfig()
-    ctx = _Ctx(config, train, protect, relabel)
-    # Shallow copies with their own scores dict: filters only write scores and verdicts.
-    alive = [r.model_copy(update={"scores": dict(r.scores)}) for r in rows]
-    rejected: list[SynthRow] = []
-    for name, fn in FILTER_ORDER:
-        if not getattr(config, name).enabled or not alive:
-            continue
-        if name == "label" and relabel is None:
-            log.info("label filter skipped: no relabel function given")
-            continue
-        survivors = []
-        for row, (score, reason) in zip(alive, fn(alive, ctx)):
-            row.scores[name] = round(float(score), 4)
-            if reason is None:
-                survivors.append(row)
-            else:
-                row.rejected_by, row.reject_reason = name, f"{name}: {reason}"
-                rejected.append(row)
-        log.info("filter %s: rejected %d of %d", name, len(alive) - len(survivors), len(alive))
-        alive = survivors
-    return alive, rejected
+    """Filter ``rows`` all at once: :meth:`Filters.run` of a fresh :class:`Filters`."""
+    return Filters(config, train, protect, relabel).run(rows)
 
 
 def rejection_counts(rejected: Sequence[SynthRow]) -> dict[str, int]:
     """Rejected rows per filter, in pipeline order (every filter listed, zeros included)."""
-    counts = Counter(r.rejected_by for r in rejected)
+    return rejection_counts_of(Counter(r.rejected_by for r in rejected))
+
+
+def rejection_counts_of(counts: Mapping[str | None, int]) -> dict[str, int]:
+    """:func:`rejection_counts` from counts by ``rejected_by`` already tallied."""
     return {name: counts.get(name, 0) for name in FILTER_NAMES}

@@ -7,9 +7,11 @@ the same round and counts always give the same requests (stable ids, seeded exem
 seeded sampling), so a rerun after a crash finds its finished requests in the results
 files and the request cache and asks for nothing twice.
 
-* :class:`LLMGenerator`   k exemplars of level L (training file only) -> m new posts.
+* :class:`LLMGenerator`   k exemplars of level L (training file only, a seeded sample per
+                          request) -> m new posts.
 * :class:`BackTranslator` zh -> en -> zh round trips through the translate prompts.
-* :class:`RuleRewriter`   Cilin synonym replacement or EDA on real posts of level L.
+* :class:`RuleRewriter`   Cilin synonym replacement or EDA on real posts of level L
+                          (:mod:`llm_aug.augment.rules`).
 
 The label filter's relabellers are in :mod:`llm_aug.augment.relabel`.
 """
@@ -18,16 +20,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
+import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 from llm_aug.augment.rows import PromptRef, SynthRow, synth_id
-from llm_aug.augment.traditional import Augmenter, back_translate
+from llm_aug.augment.rules import RULE_OPS, RuleRewriter, by_level, rotation
+from llm_aug.augment.traditional import back_translate
 from llm_aug.data.io import Dataset, Row
 from llm_aug.data.schemes import LabelScheme
-from llm_aug.prompting import ExemplarSelector, load_prompt, parse_post_list
+from llm_aug.prompting import load_prompt, parse_post_list
 from llm_aug.prompting.templates import Prompt
 from llm_aug.llm.runner import Runner, RunSummary
 from llm_aug.llm.types import (
@@ -39,8 +42,9 @@ from llm_aug.llm.types import (
 
 log = logging.getLogger(__name__)
 
+__all__ = ["RULE_OPS", "BackTranslator", "LLMGenerator", "RuleRewriter", "Source", "request_seed"]
+
 Counts = dict[int, int]  # level -> units wanted this round
-RULE_OPS = {"synonym": ("synonym",), "eda": Augmenter.OPS}
 
 
 class Source(Protocol):
@@ -50,7 +54,7 @@ class Source(Protocol):
     summaries: list[RunSummary]
 
     def capacity(self, level: int) -> int | None:
-        """Units still available for ``level`` (None: unlimited)."""
+        """Units still available for ``level`` (None: unlimited; may be an upper bound)."""
         ...
 
     def generate(self, round_no: int, counts: Counts) -> list[SynthRow]:
@@ -58,18 +62,14 @@ class Source(Protocol):
         ...
 
 
+def _counts_only(summary: RunSummary) -> RunSummary:
+    """The summary without its rows: kept for usage totals, it must not hold every reply of the run."""
+    return summary.model_copy(update={"rows": []})
+
+
 def request_seed(seed: int, request_id: str) -> int:
     """Per-request sampling seed: two requests never share a cache entry or a sample."""
     return int(hashlib.sha1(f"{seed}:{request_id}".encode()).hexdigest()[:8], 16)
-
-
-def by_level(train: Dataset) -> dict[int, list[Row]]:
-    """Training rows grouped by label, in file order."""
-    groups: dict[int, list[Row]] = {}
-    for row in train.rows:
-        if row.label is not None:
-            groups.setdefault(row.label, []).append(row)
-    return groups
 
 
 class LLMGenerator:
@@ -81,8 +81,8 @@ class LLMGenerator:
         self.runner, self.prompt, self.scheme = runner, prompt, scheme
         self.unit, self.seed, self.raw_dir = posts_per_request, seed, raw_dir
         self.params = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens}
-        self.selectors = {lv: ExemplarSelector(k=shots, strategy="random", seed=seed).fit(rows)
-                          for lv, rows in by_level(train).items()}
+        self.shots = shots
+        self.pools = {lv: _distinct(rows) for lv, rows in by_level(train).items()}
         self.ref = PromptRef(name=prompt.name, sha=prompt.sha256)
         self.summaries: list[RunSummary] = []
         self._exemplars: dict[str, list[str]] = {}
@@ -94,8 +94,9 @@ class LLMGenerator:
     def request(self, level: int, round_no: int, k: int) -> ChatRequest:
         """Request ``k`` of ``level`` in ``round_no``; exemplars vary with the id."""
         rid = f"L{level}-r{round_no}-{k}"
-        selector = self.selectors.get(level)
-        exemplars = selector.select("", rid) if selector is not None else []
+        pool = self.pools.get(level, [])
+        # Seeded by the request id; O(k), not O(pool): a level may hold 10,000s of posts.
+        exemplars = random.Random(f"{self.seed}|{rid}").sample(pool, min(self.shots, len(pool)))
         self._exemplars[rid], self._level[rid] = [ex.id for ex in exemplars], level
         messages = self.prompt.render(scheme=self.scheme, level=level, examples=exemplars, m=self.unit)
         params = SamplingParams(seed=request_seed(self.seed, rid), **self.params)
@@ -114,7 +115,7 @@ class LLMGenerator:
         if not reqs:
             return []
         summary = self.runner.run(reqs, self.raw_dir / f"generate-r{round_no}.jsonl")
-        self.summaries.append(summary)
+        self.summaries.append(_counts_only(summary))
         seeds = {r.id: r.params.seed for r in reqs}
         rows: list[SynthRow] = []
         for result in summary.rows:
@@ -132,62 +133,20 @@ class LLMGenerator:
 
     def prompt_tokens(self) -> int:
         """Estimated prompt tokens of one request (the plan's cost estimate)."""
-        level = next(iter(self.selectors), self.scheme.labels[0])
+        level = next(iter(self.pools), self.scheme.labels[0])
         return estimate_prompt_tokens(self.request(level, 0, 0).messages)
 
 
-def _interleave(streams: Sequence[Sequence[SynthRow]]) -> list[SynthRow]:
-    """Round-robin: the first item of every stream, then the second of each, ..."""
-    out: list[SynthRow] = []
-    for j in range(max((len(s) for s in streams), default=0)):
-        out += [s[j] for s in streams if j < len(s)]
+def _distinct(rows: list[Row]) -> list[Row]:
+    """Rows with a text, the first of each text repeated up to whitespace (the exemplar pool)."""
+    seen: set[str] = set()
+    out = []
+    for r in rows:
+        key = " ".join(r.text.split())
+        if key and key not in seen:
+            seen.add(key)
+            out.append(r)
     return out
-
-
-def _rotation(rows: list[Row], seed: int, level: int) -> list[Row]:
-    """A seeded order of a level's source rows (stable under reruns)."""
-    return sorted(rows, key=lambda r: hashlib.sha1(f"{seed}:{level}:{r.id}".encode()).hexdigest())
-
-
-class RuleRewriter:
-    """Synonym replacement or EDA on a level's real posts, round-robin over the posts.
-
-    Per level the stream is: variant 0 of every source post (in a seeded order) and
-    every op, then variant 1 of each, ...; each round takes the next ``n`` of it.
-    """
-
-    unit = 1
-
-    def __init__(self, method: str, train: Dataset, *, seed: int, max_units: Counts,
-                 augmenter: Augmenter | None = None) -> None:
-        self.ops, self.seed, self.max_units = RULE_OPS[method], seed, max_units
-        self.pools = {lv: _rotation(rows, seed, lv) for lv, rows in by_level(train).items()}
-        self.augmenter = augmenter
-        self.summaries: list[RunSummary] = []
-        self._streams: dict[int, list[SynthRow]] = {}
-        self._cursor: dict[int, int] = {}
-
-    def _stream(self, level: int) -> list[SynthRow]:
-        if level not in self._streams:
-            rows = self.pools.get(level, [])
-            self.augmenter = self.augmenter or Augmenter()
-            variants = math.ceil(self.max_units.get(level, 0) / max(1, len(rows) * len(self.ops)))
-            groups: dict[tuple[str, str], list[SynthRow]] = {(r.id, op): [] for r in rows for op in self.ops}
-            for synth in self.augmenter.augment(rows, ops=self.ops, n_per_row=variants, seed=self.seed):
-                groups[(synth.source_ids[0], synth.method)].append(synth)  # variants stay in k order
-            self._streams[level] = _interleave(list(groups.values()))
-        return self._streams[level]
-
-    def capacity(self, level: int) -> int | None:
-        return len(self._stream(level)) - self._cursor.get(level, 0)
-
-    def generate(self, round_no: int, counts: Counts) -> list[SynthRow]:
-        out: list[SynthRow] = []
-        for lv, n in sorted(counts.items()):
-            start = self._cursor.get(lv, 0)
-            out += self._stream(lv)[start:start + n]
-            self._cursor[lv] = start + n
-        return out
 
 
 class BackTranslator:
@@ -203,7 +162,7 @@ class BackTranslator:
                  max_tokens: int, raw_dir: Path, pivot: str = "en") -> None:
         self.runner, self.seed, self.raw_dir, self.pivot = runner, seed, raw_dir, pivot
         self.temperature, self.max_tokens = temperature, max_tokens
-        self.pools = {lv: _rotation(rows, seed, lv) for lv, rows in by_level(train).items()}
+        self.pools = {lv: rotation(rows, seed, lv) for lv, rows in by_level(train).items()}
         self.prompts = {f"zh-{pivot}": load_prompt(f"translate/zh_{pivot}"),
                         f"{pivot}-zh": load_prompt(f"translate/{pivot}_zh")}
         blob = "+".join(p.sha256 for p in self.prompts.values())
@@ -247,7 +206,7 @@ class BackTranslator:
         def translate(texts: list[str], direction: str) -> list[str]:
             reqs = self.requests(unit_ids, texts, direction)
             summary = self.runner.run(reqs, self.raw_dir / f"backtranslate-r{round_no}-{direction}.jsonl")
-            self.summaries.append(summary)
+            self.summaries.append(_counts_only(summary))
             got = {r.id: (r.texts[0].strip() if r.ok and r.texts else "") for r in summary.rows}
             return [got.get(f"{uid}-{direction}", "") for uid in unit_ids]
 

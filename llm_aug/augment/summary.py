@@ -8,8 +8,8 @@ Diversity metrics (all over characters, whitespace ignored):
   means the generator keeps reusing the same wording.
 * ``self_similarity``: mean char 3-gram Jaccard over all pairs of a sample of one
   level's posts (<= ``sample`` posts); high means near-copies of each other.
-* ``max_sim_real``: mean over posts of the highest Jaccard with any real post; high
-  means paraphrases of the training set rather than new posts.
+* ``max_sim_real``: mean over posts (a seeded sample of <= 500) of the highest Jaccard
+  with any real post; high means paraphrases of the training set rather than new posts.
 """
 
 from __future__ import annotations
@@ -62,11 +62,22 @@ def mean_pairwise_similarity(texts: Sequence[str], sample: int = 200, seed: int 
     return total / (len(texts) * (len(texts) - 1) / 2)
 
 
-def mean_max_similarity(texts: Sequence[str], reference: Sequence[str]) -> float:
-    """Mean over ``texts`` of the highest char 3-gram Jaccard with any reference text."""
-    if not texts or not reference:
+def mean_max_similarity(texts: Sequence[str], reference: Sequence[str] | ShingleIndex, sample: int = 500,
+                        seed: int = 0) -> float:
+    """Mean over ``texts`` of the highest char 3-gram Jaccard with any reference text.
+
+    Over a seeded sample of at most ``sample`` texts: every text is compared with every
+    reference post, so all of 100,000 posts against a large training file would cost far
+    more than the estimate is worth. ``reference`` may be a prebuilt index (built once
+    for all groups of a report).
+    """
+    if not texts or not len(reference):
         return 0.0
-    return float(ShingleIndex(reference).best(list(texts)).jaccard.mean())
+    texts = list(texts)
+    if len(texts) > sample:
+        texts = random.Random(seed).sample(texts, sample)
+    index = reference if isinstance(reference, ShingleIndex) else ShingleIndex(reference)
+    return float(index.best(texts).jaccard.mean())
 
 
 def diversity(texts_by_level: Mapping[int, Sequence[str]], reference: Sequence[str] | None = None,
@@ -74,12 +85,14 @@ def diversity(texts_by_level: Mapping[int, Sequence[str]], reference: Sequence[s
     """Stats per level (keys ``"0"``, ``"1"``...) and over all levels (``"all"``)."""
     groups = {str(k): list(v) for k, v in sorted(texts_by_level.items())}
     groups["all"] = [t for v in texts_by_level.values() for t in v]
+    index = ShingleIndex(reference) if reference is not None and any(groups.values()) else None
     out = {}
     for key, texts in groups.items():
         out[key] = DiversityStats(
             n=len(texts), distinct_1=distinct_n(texts, 1), distinct_2=distinct_n(texts, 2),
             self_similarity=mean_pairwise_similarity(texts, sample, seed),
-            max_sim_real=mean_max_similarity(texts, reference) if reference is not None else None)
+            max_sim_real=None if reference is None else
+            mean_max_similarity(texts, index if index is not None else [], seed=seed))
     return out
 
 
@@ -88,8 +101,21 @@ def pick_samples(rows: Sequence[SynthRow], per_level: int = 3, seed: int = 0) ->
     by_level: dict[int, list[SynthRow]] = {}
     for r in rows:
         by_level.setdefault(r.label, []).append(r)
+    return [by_level[lv][i] for lv, i in _sample_positions({lv: len(v) for lv, v in by_level.items()},
+                                                             per_level, seed)]
+
+
+def sample_rows(by_level: Mapping[int, Sequence[tuple[str, str]]], per_level: int = 3,
+                seed: int = 0) -> list[SynthRow]:
+    """:func:`pick_samples` from per-level (text, method) pairs: the same picks, as display rows."""
+    return [SynthRow(id=f"sample-{lv}-{i}", text=by_level[lv][i][0], label=lv, method=by_level[lv][i][1])
+            for lv, i in _sample_positions({lv: len(v) for lv, v in by_level.items()}, per_level, seed)]
+
+
+def _sample_positions(sizes: Mapping[int, int], per_level: int, seed: int) -> list[tuple[int, int]]:
+    """(level, position) picks: ``random.sample`` chooses by position, so this is the rows' pick."""
     rng = random.Random(seed)
-    return [r for lv in sorted(by_level) for r in rng.sample(by_level[lv], min(per_level, len(by_level[lv])))]
+    return [(lv, i) for lv in sorted(sizes) if sizes[lv] for i in rng.sample(range(sizes[lv]), min(per_level, sizes[lv]))]
 
 
 def _fmt(x: float | None) -> str:

@@ -53,16 +53,18 @@ class ShingleIndex:
 
     def __init__(self, texts: Iterable[str], n: int = 3) -> None:
         self.n = n
-        self.sets = [shingles(t, n) for t in texts]
-        self.sizes = np.array([len(s) for s in self.sets], dtype=np.float32)
         vocab: dict[str, int] = {}
         add = vocab.setdefault
-        self._mat = self._csr([[add(g, len(vocab)) for g in s] for s in self.sets], len(vocab))
+        # Only n-gram ids are kept, not the sets of strings: a large reference (100,000
+        # training posts) would otherwise hold hundreds of MB of small strings.
+        ids = [[add(g, len(vocab)) for g in shingles(t, n)] for t in texts]
+        self.sizes = np.array([len(x) for x in ids], dtype=np.float32)
+        self._mat = self._csr(ids, len(vocab))
         self._vocab = vocab
         self._index_t = self._mat.T.tocsc()
 
     def __len__(self) -> int:
-        return len(self.sets)
+        return len(self.sizes)
 
     @staticmethod
     def _csr(ids: list[list[int]], width: int) -> sparse.csr_matrix:
@@ -71,22 +73,28 @@ class ShingleIndex:
         data = np.ones(len(indices), dtype=np.float32)
         return sparse.csr_matrix((data, indices, indptr), shape=(len(ids), max(width, 1)))
 
-    def intersections(self, query_sets: Sequence[frozenset[str]], query_matrix: sparse.csr_matrix | None = None
+    def intersections(self, query_sets: Sequence[frozenset[str]] | None,
+                      query_matrix: sparse.csr_matrix | None = None
                       ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        """Yield (start, |A∩B| dense chunk, query sizes) for row chunks of the queries."""
-        if query_matrix is None:
+        """Yield (start, |A∩B| dense chunk, query sizes) for row chunks of the queries.
+
+        ``query_sets`` None: the indexed texts themselves (``query_matrix`` is then ignored).
+        """
+        if query_sets is None:
+            query_matrix = self._mat
+        elif query_matrix is None:
             get = self._vocab.get
             # Shingles the index never saw cannot intersect; they still count in |A|.
             ids = [[j for j in map(get, s) if j is not None] for s in query_sets]
             query_matrix = self._csr(ids, self._mat.shape[1])
-        qsizes = np.array([len(s) for s in query_sets], dtype=np.float32)
+        qsizes = (self.sizes if query_sets is None else np.array([len(s) for s in query_sets], dtype=np.float32))
         step = max(1, _CELLS // max(len(self), 1))
-        for start in range(0, len(query_sets), step):
+        for start in range(0, len(qsizes), step):
             inter = (query_matrix[start : start + step] @ self._index_t).toarray()
             yield start, inter, qsizes[start : start + step]
 
-    def jaccard_chunks(self, query_sets: Sequence[frozenset[str]], query_matrix: sparse.csr_matrix | None = None
-                       ) -> Iterator[tuple[int, np.ndarray]]:
+    def jaccard_chunks(self, query_sets: Sequence[frozenset[str]] | None,
+                       query_matrix: sparse.csr_matrix | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Yield (start, Jaccard chunk) between the queries and the indexed texts."""
         for start, inter, qs in self.intersections(query_sets, query_matrix):
             union = qs[:, None] + self.sizes[None, :] - inter
@@ -94,7 +102,7 @@ class ShingleIndex:
 
     def self_jaccard_chunks(self) -> Iterator[tuple[int, np.ndarray]]:
         """Yield (start, Jaccard chunk) of the indexed texts against each other."""
-        return self.jaccard_chunks(self.sets, self._mat)
+        return self.jaccard_chunks(None)
 
     def best(self, texts: Sequence[str], min_size: int = 0) -> Best:
         """Highest Jaccard and containment of each text against the index.

@@ -92,6 +92,11 @@ def _finish(result: AugmentResult, out: Path) -> None:
 
     typer.echo(f"{sum(result.after.values()) - sum(result.before.values())} synthetic posts added in "
                f"{result.rounds} round(s); corpus in {out / 'corpus.tsv'}, report in {out / 'report.md'}")
+    if result.round_stats:
+        rates = ", ".join(f"round {s.round} {s.candidates_per_s:,.0f}"
+                          for s in {s.round: s for s in (result.round_stats[0], result.round_stats[-1])}.values())
+        typer.echo(f"{result.n_candidates:,} candidates; candidates/s: {rates} "
+                   f"(per round: manifest.json result.round_stats)")
     n_failed = int(result.usage.get("n_failed", 0))
     if n_failed:
         typer.echo(f"{result.usage.get('n_ok', 0)} ok, {n_failed} failed LLM requests: "

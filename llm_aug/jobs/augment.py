@@ -3,11 +3,13 @@
 ``run_augment(config)`` plans how many posts each level needs (``plan.md`` and
 ``plan.json`` are written before anything is spent), then runs rounds: ask the source
 (:mod:`llm_aug.augment.generate`) for candidates for every level still short, filter
-everything generated so far (filters are order-stable: a row's verdict never depends on
-later rows), and repeat until every level reaches its target or its request cap. Each
-level is trimmed to exactly its target, first accepted in request order. A level that
-cannot be filled is reported, never padded: ``AugmentResult.exit_code`` is then
-:data:`EXIT_SHORT` (3).
+the new round's candidates once, in batches, against everything before them (filters are
+order-stable: a row's verdict never depends on later rows, so this is the same as
+filtering all candidates at once), and repeat until every level reaches its target or its
+request cap. Each level takes exactly its target, first kept in request order; decided
+rows are streamed to disk, not held. A level that cannot be filled is reported, never
+padded: ``AugmentResult.exit_code`` is then :data:`EXIT_SHORT` (3). Per-round figures
+(candidates, accepted, seconds, candidates/s) land in ``result.round_stats``.
 """
 
 from __future__ import annotations
@@ -24,20 +26,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llm_aug.augment import generate as G
 from llm_aug.augment.heldout import copy_lines, find_copies, without_copies
-from llm_aug.augment.corpus import write_corpus
+from llm_aug.augment.corpus import CorpusWriter
+from llm_aug.augment.rounds import RoundLoop, RoundStats
 from llm_aug.core.files import atomic_write
 from llm_aug.augment.filters import (
     FilterConfig,
     LabelConfig,
     NearDupConfig,
+    Filters,
     Relabel,
-    apply_filters,
-    rejection_counts,
+    rejection_counts_of,
 )
 from llm_aug.jobs.augment_outputs import check_outputs_of, usage_totals, write_augment_manifest, write_report
 from llm_aug.augment.plan import Plan, build_plan, estimate_tokens_per_post
 from llm_aug.augment.relabel import LLMRelabeller, model_relabeller
-from llm_aug.augment.rows import SynthRow
 from llm_aug.augment.traditional import Augmenter
 from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.data.schemes import LabelScheme, scheme_for_task
@@ -98,6 +100,7 @@ class AugmentResult(BaseModel):
     usage: dict[str, Any] = Field(default_factory=dict)
     dry_run: DryRunEstimate | None = None
     protected_copies: dict[str, Any] = Field(default_factory=dict, description="training posts copying protected ones")
+    round_stats: list[RoundStats] = Field(default_factory=list, description="per round: candidates, accepted, time")
 
     @property
     def exit_code(self) -> int:
@@ -168,55 +171,6 @@ def _write_plan(cfg: AugmentConfig, plan: Plan, caps: dict[int, int]) -> None:
     atomic_write(cfg.out / "plan.json", lambda fh: fh.write(json.dumps(data, indent=2) + "\n"))
 
 
-class _Rounds:
-    """The round loop's state: candidates so far, the filters' verdicts, units spent."""
-
-    def __init__(self, source: G.Source, targets: dict[int, int], caps: dict[int, int],
-                 overgenerate: float) -> None:
-        self.source, self.need, self.caps, self.overgenerate = source, targets, caps, overgenerate
-        self.candidates: list[SynthRow] = []
-        self.kept: list[SynthRow] = []
-        self.rejected: list[SynthRow] = []
-        self.spent: Counter[int] = Counter()
-        self.rounds = 0
-
-    def short(self) -> dict[int, int]:
-        have = Counter(r.label for r in self.kept)
-        return {lv: n - have[lv] for lv, n in self.need.items() if n > have[lv]}
-
-    def counts(self) -> dict[int, int]:
-        """Units to ask for per short level this round (within cap and capacity)."""
-        out = {}
-        for lv, missing in self.short().items():
-            n = min(math.ceil(missing * self.overgenerate / self.source.unit), self.caps[lv] - self.spent[lv])
-            capacity = self.source.capacity(lv)
-            n = n if capacity is None else min(n, capacity)
-            if n > 0:
-                out[lv] = n
-        return out
-
-    def run(self, filter_fn: Any) -> None:
-        while counts := self.counts():
-            log.info("round %d: %s", self.rounds, ", ".join(f"L{lv}: {n}" for lv, n in counts.items()))
-            self.candidates += self.source.generate(self.rounds, counts)
-            self.spent.update(counts)
-            self.rounds += 1
-            self.kept, self.rejected = filter_fn(self.candidates)
-
-    def final(self) -> tuple[list[SynthRow], list[SynthRow]]:
-        """(accepted trimmed to target, rejected + surplus), both in request order."""
-        taken: Counter[int] = Counter()
-        accepted, surplus = [], []
-        for r in self.kept:
-            if taken[r.label] < self.need.get(r.label, 0):
-                taken[r.label] += 1
-                accepted.append(r)
-            else:
-                surplus.append(r.model_copy(update={
-                    "rejected_by": "surplus", "reject_reason": f"surplus: level {r.label} already at target"}))
-        return accepted, self.rejected + surplus
-
-
 def _load(cfg: AugmentConfig) -> tuple[LabelScheme, Dataset, list[Dataset]]:
     scheme = scheme_for_task(cfg.task)
     train = load_dataset(cfg.train, scheme)
@@ -261,9 +215,15 @@ def run_augment(cfg: AugmentConfig, *, runner: Runner | None = None, relabel: Re
         dry = getattr(source, "dry_run", None)
         return result.model_copy(update={"dry_run": dry(first) if dry is not None else None})
     relabeller = relabel or _relabeller(cfg, scheme, runner)
-    filters = _filter_config(cfg)
-    rounds = _Rounds(source, {lv.label: lv.need for lv in plan.levels}, caps, cfg.overgenerate)
-    rounds.run(lambda rows: apply_filters(rows, filters, train, protect, relabeller))
+    writer = CorpusWriter(cfg.out)
+    try:
+        rounds = RoundLoop(source, {lv.label: lv.need for lv in plan.levels}, caps, cfg.overgenerate,
+                           Filters(_filter_config(cfg), train, protect, relabeller), writer)
+        rounds.run()
+        rounds.filters = None  # free the duplicate indexes before the report builds its own
+    except BaseException:
+        writer.discard()
+        raise
     return _finish(cfg, result, rounds, train, source.summaries + getattr(relabeller, "summaries", []))
 
 
@@ -279,31 +239,30 @@ def _prepare(cfg: AugmentConfig, scheme: LabelScheme, train: Dataset, runner: Ru
     return source, plan, caps
 
 
-def _finish(cfg: AugmentConfig, result: AugmentResult, rounds: _Rounds, train: Dataset,
+def _finish(cfg: AugmentConfig, result: AugmentResult, rounds: RoundLoop, train: Dataset,
             summaries: list[RunSummary]) -> AugmentResult:
-    """Trim, count, and write corpus, report and manifest."""
-    accepted, rejected = rounds.final()
-    after = Counter(result.before) + Counter(r.label for r in accepted)
+    """Count, and write corpus, report and manifest."""
+    after = Counter(result.before) + Counter({lv: len(rows) for lv, rows in rounds.accepted.items()})
+    rejections = rejection_counts_of(rounds.rejections)
     result = result.model_copy(update={
         "after": {lv: after[lv] for lv in result.before}, "rounds": rounds.rounds,
-        "n_candidates": len(rounds.candidates), "usage": usage_totals(summaries),
+        "n_candidates": rounds.n_candidates, "usage": usage_totals(summaries),
         "shortfall": {lv: t - after[lv] for lv, t in result.targets.items() if after[lv] < t},
-        "rejections": {**rejection_counts(rejected), "surplus": sum(r.rejected_by == "surplus" for r in rejected)}})
+        "rejections": {**rejections, "surplus": rounds.rejections["surplus"]}, "round_stats": rounds.stats})
     _log_levels(result, rounds)
-    files = write_corpus(cfg.out, train, accepted, rejected)
-    write_report(cfg, result, train, accepted)
+    files = rounds.writer.finish(train)
+    write_report(cfg, result, train, rounds.accepted)
     write_augment_manifest(cfg, result, files, rounds.source)
     return result
 
 
-def _log_levels(result: AugmentResult, rounds: _Rounds) -> None:
+def _log_levels(result: AugmentResult, rounds: RoundLoop) -> None:
     """One line per level that needed posts, naming the level."""
-    made = Counter(r.label for r in rounds.candidates)
     for lv, target in sorted(result.targets.items()):
         have = result.before.get(lv, 0)
         if target > have:
             log.info("level %d: %d accepted of %d candidates (%d -> %d posts, target %d)",
-                     lv, result.after.get(lv, 0) - have, made[lv], have, result.after.get(lv, 0), target)
+                     lv, result.after.get(lv, 0) - have, rounds.made[lv], have, result.after.get(lv, 0), target)
 
 
 def _relabeller(cfg: AugmentConfig, scheme: LabelScheme, runner: Runner | None) -> Relabel | None:

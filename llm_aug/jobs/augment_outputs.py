@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llm_aug.augment.corpus import CorpusFiles
 from llm_aug.augment.heldout import copy_lines
 from llm_aug.core.files import atomic_write_text
-from llm_aug.augment.rows import SynthRow
-from llm_aug.augment.summary import diversity, pick_samples, report_data
+from llm_aug.augment.summary import diversity, report_data, sample_rows
 from llm_aug.data.io import Dataset
 from llm_aug.core.manifest import write_manifest
 from llm_aug.core.paths import check_outputs
@@ -54,16 +54,18 @@ def shortfall_lines(result: "AugmentResult") -> list[str]:
             f"posts accepted, {n} short (target {result.targets[lv]})" for lv, n in result.shortfall.items()]
 
 
-def write_report(cfg: "AugmentConfig", result: "AugmentResult", train: Dataset, accepted: list[SynthRow]) -> None:
-    """report.md and report.html: status (shortfall, rounds), counts, rejections, diversity, samples."""
-    by_level: dict[int, list[str]] = {}
-    for r in accepted:
-        by_level.setdefault(r.label, []).append(r.text)
+def write_report(cfg: "AugmentConfig", result: "AugmentResult", train: Dataset,
+                 accepted: Mapping[int, Sequence[tuple[str, str]]]) -> None:
+    """report.md and report.html: status (shortfall, rounds), counts, rejections, diversity, samples.
+
+    ``accepted``: per level, the accepted posts' (text, method) in corpus order.
+    """
+    by_level = {lv: [text for text, _ in rows] for lv, rows in accepted.items() if rows}
     status = {"short": shortfall_lines(result), "rounds": result.rounds, "n_candidates": result.n_candidates,
               "protected": copy_lines(result.protected_copies)}
     data = report_data(result.before, result.after, result.rejections,
                        diversity(by_level, reference=train.texts, seed=cfg.seed),
-                       pick_samples(accepted, 3, cfg.seed),
+                       sample_rows(accepted, 3, cfg.seed),
                        title=f"Augmentation report: {cfg.method}, balance {cfg.balance}", status=status)
     atomic_write_text(cfg.out / "report.md", render("augment.md.jinja", **data))
     atomic_write_text(cfg.out / "report.html", render("augment.html.jinja", **data))
@@ -79,7 +81,7 @@ def write_augment_manifest(cfg: "AugmentConfig", result: "AugmentResult", files:
              "usage": result.usage, "plan": result.plan.model_dump(mode="json"),
              "result": result.model_dump(mode="json", include={"before", "after", "targets", "shortfall",
                                                                 "rounds", "n_candidates", "rejections",
-                                                                "protected_copies"}),
+                                                                "protected_copies", "round_stats"}),
              "outputs": {k: str(v) for k, v in files._asdict().items()}}
     write_manifest(cfg.out, "augment", data_files=[cfg.train, *cfg.protect], seed=cfg.seed,
                    config=cfg.model_dump(mode="json"), extra=extra)

@@ -1,0 +1,151 @@
+"""Augment at scale (issue 12): incremental filtering, the prefix index, streaming, per-round figures."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from test_augment_filters import CFG, TRAIN, VAL, synth
+from test_augment_pipeline import TRAIN as DEMO_TRAIN
+from test_augment_pipeline import config, fake_runner, mixed_reply
+
+from llm_aug.augment import textsim
+from llm_aug.augment import rounds, rules
+from llm_aug.augment.corpus import CorpusWriter
+from llm_aug.augment.filters import Filters, apply_filters
+from llm_aug.augment.simindex import GramCoder, PrefixIndex, document_frequencies
+from llm_aug.augment.traditional import Augmenter
+from llm_aug.data.io import load_dataset
+from llm_aug.jobs import augment as job
+
+_ALPHABET = "我你他好累想死活不要哭笑天家人夜里心"
+
+
+def _mutate(text: str, rng: random.Random, k: int) -> str:
+    chars = list(text)
+    for _ in range(k):
+        chars[rng.randrange(len(chars))] = rng.choice(_ALPHABET)
+    return "".join(chars)
+
+
+def _rows(seed: int, n: int = 300) -> list:
+    """Seeded candidates with many near-copies of each other and of training posts, and exact copies."""
+    rng = random.Random(seed)
+    bases = ["".join(rng.choice(_ALPHABET) for _ in range(rng.randint(12, 40))) for _ in range(25)]
+    bases += [t for t, _ in [(r.text, r.label) for r in TRAIN.rows][:5]]
+    rows = []
+    for i in range(n):
+        base = rng.choice(bases)
+        text = base if rng.random() < 0.1 else _mutate(base, rng, rng.randint(0, 6))
+        rows.append(synth(text, rng.randrange(11), rid=f"r{i}", exemplar_ids=[f"t{rng.randrange(11)}"]))
+    return rows
+
+
+def _verdicts(kept, rejected) -> dict[str, str | None]:
+    return {**{r.id: None for r in kept}, **{r.id: r.rejected_by for r in rejected}}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_filtering_in_batches_keeps_what_filtering_all_at_once_keeps(seed):
+    rows = _rows(seed)
+    at_once = apply_filters(rows, CFG, TRAIN, [VAL])
+    assert {"near_dup_synth", "near_dup_train", "exact_dup"} <= set(_verdicts(*at_once).values())
+    filters, kept, rejected = Filters(CFG, TRAIN, [VAL]), [], []
+    rng, start = random.Random(seed), 0
+    while start < len(rows):
+        stop = start + rng.randint(1, 40)
+        k, r = filters.run(rows[start:stop])
+        kept, rejected, start = kept + k, rejected + r, stop
+    assert [r.id for r in kept] == [r.id for r in at_once[0]]  # same rows, same (request) order
+    assert _verdicts(kept, rejected) == _verdicts(*at_once)
+
+
+def test_near_dup_decisions_match_all_pairs_brute_force():
+    rows = _rows(3)
+    kept, rejected = apply_filters(rows, CFG, TRAIN, [VAL])
+    verdict = _verdicts(kept, rejected)
+    # The old way: compare every row with every training post and every earlier kept row.
+    reached = [r for r in rows if verdict[r.id] in (None, "near_dup_train", "near_dup_synth")]
+    earlier: list[str] = []
+    for r in reached:
+        if max(textsim.jaccard(r.text, t) for t in TRAIN.texts) >= CFG.near_dup_train.jaccard:
+            assert verdict[r.id] == "near_dup_train"
+        elif any(textsim.jaccard(r.text, e) >= CFG.near_dup_synth.jaccard for e in earlier):
+            assert verdict[r.id] == "near_dup_synth"
+        else:
+            assert verdict[r.id] is None
+            earlier.append(r.text)
+    assert len(earlier) == len(kept) and len(earlier) < len(reached)
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7, 0.9])
+def test_prefix_index_finds_the_best_match_whenever_it_reaches_the_threshold(threshold):
+    rng = random.Random(int(threshold * 10))
+    indexed = ["".join(rng.choice(_ALPHABET) for _ in range(rng.randint(1, 30))) for _ in range(150)]
+    queries = [_mutate(rng.choice(indexed), rng, rng.randint(0, 3)) if rng.random() < 0.7 else
+               "".join(rng.choice(_ALPHABET) for _ in range(rng.randint(1, 30))) for _ in range(150)]
+    index = PrefixIndex(threshold, GramCoder(3, document_frequencies(indexed[:50])))
+    for t in indexed:
+        index.add(t)
+    found = 0
+    for q in queries:
+        sims = [textsim.jaccard(q, t) for t in indexed]
+        best, match = max(sims), index.best(q)
+        assert match.jaccard <= best + 1e-12  # never more than the truth
+        if best >= threshold:
+            found += 1
+            assert match.jaccard == pytest.approx(best) and match.index == sims.index(best)
+    assert found > 15
+
+
+def test_accepted_rows_stream_to_disk_round_by_round(tmp_path, monkeypatch):
+    monkeypatch.setattr(rounds, "FILTER_BATCH", 4)
+    batches: list[int] = []
+    accept = CorpusWriter.accept
+    monkeypatch.setattr(CorpusWriter, "accept", lambda self, rows: (batches.append(len(rows)), accept(self, rows))[1])
+    on_disk: list[int] = []
+    part = tmp_path / "out" / ".synthetic.jsonl.part"
+
+    def reply(prompt: str, key: str) -> str:
+        if key.startswith("L0-r1-"):  # round 1 starts: round 0's accepted rows are already written
+            on_disk.append(len(part.read_text(encoding="utf-8").splitlines()))
+        return mixed_reply(prompt, key)
+
+    result = job.run_augment(config(tmp_path), runner=fake_runner(reply, tmp_path))
+    assert result.rounds == 2 and on_disk and on_disk[0] == result.round_stats[0].accepted > 0
+    assert max(batches) <= 4 and sum(batches) == sum(result.after.values()) - sum(result.before.values())
+    assert not part.exists()  # cleaned up once the corpus files are written
+    synth = [json.loads(line) for line in (tmp_path / "out" / "corpus.jsonl").read_text().splitlines()]
+    assert sum(r["synthetic"] for r in synth) == sum(batches)
+
+
+def test_per_round_figures_land_in_the_manifest(tmp_path):
+    result = job.run_augment(config(tmp_path), runner=fake_runner(mixed_reply, tmp_path))
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    stats = manifest["result"]["round_stats"]
+    assert [s["round"] for s in stats] == [0, 1] == list(range(result.rounds))
+    assert sum(s["candidates"] for s in stats) == manifest["result"]["n_candidates"]
+    added = sum(manifest["result"]["after"].values()) - sum(manifest["result"]["before"].values())
+    assert sum(s["accepted"] for s in stats) == added == 55
+    assert stats[0]["units"] == 22 and stats[1]["units"] == 11  # 2 requests per level, then 1
+    for s in stats:
+        assert s["seconds"] > 0 and s["candidates_per_s"] == pytest.approx(s["candidates"] / s["seconds"], rel=0.01)
+
+
+@pytest.mark.parametrize("method, cap", [("eda", 7), ("eda", 40), ("synonym", 12)])
+def test_rule_rewrites_are_made_lazily_and_match_rewriting_every_post(method, cap, monkeypatch):
+    monkeypatch.setattr(rules, "_CHUNK", 1)
+    train, augmenter = load_dataset(DEMO_TRAIN), Augmenter()
+    source = rules.RuleRewriter(method, train, seed=3, max_units={4: cap}, augmenter=augmenter)
+    taken = source.generate(0, {4: 5}) + source.generate(1, {4: cap})
+    # The old way: every post of the level rewritten up front, then interleaved.
+    rows, ops = rules.rotation(rules.by_level(train)[4], 3, 4), rules.RULE_OPS[method]
+    variants = -(-cap // (len(rows) * len(ops)))
+    groups = {(r.id, op): [] for r in rows for op in ops}
+    for s in augmenter.augment(rows, ops=ops, n_per_row=variants, seed=3):
+        groups[(s.source_ids[0], s.method)].append(s)
+    eager = [g[j] for j in range(variants) for g in groups.values() if j < len(g)]
+    assert [r.id for r in taken] == [r.id for r in eager[:5 + cap]]
+    if variants == 1:  # only the posts read so far were rewritten
+        assert source._streams[4].done < len(rows)
