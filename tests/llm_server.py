@@ -10,6 +10,11 @@ Faults: ``429`` (with Retry-After), ``500``, ``hang`` (answer after ``hang_s``),
 ``wrong_content`` (valid JSON of the wrong shape), ``html`` (an HTML error page),
 ``drop`` (close without answering), ``400``, ``401``.
 
+``max_concurrent`` caps the requests it works on at once (others queue, first come
+first served), like a GPU server with a fixed batch: its throughput is then bounded by
+``max_concurrent / latency_s``. :meth:`LLMServer.kill` closes every connection and stops,
+as a crashed replica would.
+
 Run standalone for benchmarks: ``python tests/llm_server.py --latency 0.1`` prints the
 port on stdout and serves until stdin closes.
 """
@@ -23,6 +28,7 @@ import hashlib
 import json
 import math
 import random
+import socket
 import ssl
 import sys
 import threading
@@ -52,8 +58,13 @@ class LLMServer:
                  retry_after_s: float = 0.05, retry_after_ms_header: bool = True,
                  hang_s: float = 30.0, reply: Reply = default_reply,
                  record: bool = False, chunked: bool = False,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None,
+                 max_concurrent: int | None = None) -> None:
         self.latency_s, self.fault_rate, self.faults = latency_s, fault_rate, faults
+        self.max_concurrent = max_concurrent
+        self._active = 0
+        self._waiting: collections.deque[tuple] = collections.deque()
+        self._conns: set[_Connection] = set()
         self.retry_after_s, self.retry_after_ms_header = retry_after_s, retry_after_ms_header
         self.hang_s, self.reply, self.record = hang_s, reply, record
         self.chunked = chunked  # answer with Transfer-Encoding: chunked, in separate writes
@@ -100,6 +111,20 @@ class LLMServer:
             self._thread.join(5)
             self._loop = None
 
+    def kill(self) -> None:
+        """Close every client connection, then stop: a replica that crashed."""
+        if self._loop is not None:
+            done = threading.Event()
+
+            def abort() -> None:
+                for conn in list(self._conns):
+                    if conn.transport is not None:
+                        conn.transport.abort()
+                done.set()
+            self._loop.call_soon_threadsafe(abort)
+            done.wait(5)
+        self.stop()
+
     def __enter__(self) -> "LLMServer":
         return self.start()
 
@@ -129,8 +154,30 @@ class LLMServer:
     def _on_request(self, conn: "_Connection", path: str, headers: dict[str, str],
                     body_bytes: bytes) -> None:
         self.request_count += 1
+        if self.max_concurrent:
+            if self._active >= self.max_concurrent:
+                self._waiting.append((conn, path, headers, body_bytes))
+                return
+            self._active += 1
+        self._handle(conn, path, headers, body_bytes)
+
+    def _reply(self, conn: "_Connection", data: bytes | None, close: bool) -> None:
+        conn.reply(data, close)
+        self._release()
+
+    def _release(self) -> None:
+        """A request finished: with a cap, start the next waiting one."""
+        if not self.max_concurrent:
+            return
+        self._active -= 1
+        if self._waiting:
+            self._active += 1
+            self._handle(*self._waiting.popleft())
+
+    def _handle(self, conn: "_Connection", path: str, headers: dict[str, str],
+                body_bytes: bytes) -> None:
         if not path.endswith("/chat/completions"):
-            conn.reply(_response(400, b'{"error": {"message": "unknown path"}}'), False)
+            self._reply(conn, _response(400, b'{"error": {"message": "unknown path"}}'), False)
             return
         body = json.loads(body_bytes or b"{}")
         if self.record:
@@ -141,6 +188,7 @@ class LLMServer:
             if self.chunked:
                 assert self._loop is not None
                 self._loop.call_later(self.latency_s, _send_chunked, conn, payload, self._loop)
+                self._loop.call_later(self.latency_s, self._release)
                 return
             delay, data, close = self.latency_s, _response(200, payload), False
         else:
@@ -148,9 +196,9 @@ class LLMServer:
             delay, data, close = self._fault(fault)
         assert self._loop is not None
         if delay:
-            self._loop.call_later(delay, conn.reply, data, close)
+            self._loop.call_later(delay, self._reply, conn, data, close)
         else:
-            conn.reply(data, close)
+            self._reply(conn, data, close)
 
     def _pick_fault(self) -> str:
         if self._script:
@@ -209,6 +257,10 @@ class _Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.server._conns.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server._conns.discard(self)
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
@@ -231,6 +283,13 @@ class _Connection(asyncio.Protocol):
             self.transport.write(data)
         if close:
             self.transport.close()
+
+
+def dead_url() -> str:
+    """A loopback base URL where nothing listens (connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
 
 
 def _send_chunked(conn: _Connection, body: bytes, loop: asyncio.AbstractEventLoop) -> None:
@@ -259,8 +318,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--fault-rate", type=float, default=0.0)
+    parser.add_argument("--max-concurrent", type=int, default=None,
+                        help="requests worked on at once; others queue")
     args = parser.parse_args()
-    with LLMServer(latency_s=args.latency, fault_rate=args.fault_rate) as server:
+    with LLMServer(latency_s=args.latency, fault_rate=args.fault_rate,
+                   max_concurrent=args.max_concurrent) as server:
         print(server.port, flush=True)
         sys.stdin.read()
 

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 API_KEY_ENV = ("LLM_AUG_API_KEY", "OPENAI_API_KEY")
 StructuredMode = Literal["response_format", "structured_outputs", "guided_json", "none"]
@@ -68,7 +68,9 @@ class OpenAIBackendConfig(_BackendBase):
     """An OpenAI-compatible server (OpenAI, vLLM serve, llama.cpp server, ...)."""
 
     kind: Literal["openai"] = "openai"
-    base_url: str = "http://127.0.0.1:8000/v1"
+    base_url: str | list[str] = Field(
+        "http://127.0.0.1:8000/v1",
+        description="one URL, or a list of replicas serving the same model (least-loaded routing)")
     api_key_env: str | None = Field(None, description="environment variable holding the key")
     api_key: SecretStr | None = None
     client: ClientKind = "http"
@@ -78,6 +80,24 @@ class OpenAIBackendConfig(_BackendBase):
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     extra_body: dict[str, Any] = Field(default_factory=dict)
     allow_remote: bool = False
+
+    @field_validator("base_url")
+    @classmethod
+    def _one_or_more_urls(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("give at least one URL")
+            seen: set[str] = set()
+            for url in value:
+                if url.rstrip("/") in seen:
+                    raise ValueError(f"{url} is listed twice")
+                seen.add(url.rstrip("/"))
+        return value
+
+    @property
+    def base_urls(self) -> list[str]:
+        """The endpoint URLs as a list (one or more)."""
+        return [self.base_url] if isinstance(self.base_url, str) else list(self.base_url)
 
     @model_validator(mode="after")
     def _key_from_env(self) -> "OpenAIBackendConfig":

@@ -4,16 +4,16 @@ This module builds the JSON payload, maps HTTP statuses to the runtime's errors 
 parses completions; a :class:`~llm_aug.llm.transports.Transport` carries the bytes:
 ``client="http"`` (default, alias ``"aiohttp"``) through aiohttp, ``client="sdk"``
 through the ``openai`` package. Both go through the same code here, so they give
-identical generations; docs/runtime.md compares their throughput.
+identical generations; docs/runtime.md compares their throughput. Several base URLs
+(replicas of one model) go through a :class:`~llm_aug.llm.transports.routing.RoutingTransport`:
+least-loaded routing, and failover away from a dead replica.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from email.utils import parsedate_to_datetime
-from time import time
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from pydantic import SecretStr
 
@@ -21,6 +21,7 @@ from llm_aug.llm.backends.base import BaseBackend
 from llm_aug.llm.config import ClientKind, StructuredMode, api_key_from_env
 from llm_aug.llm.privacy import check_base_url, install_log_filter, redact, register_secret
 from llm_aug.llm.transports import Transport, make_transport
+from llm_aug.llm.transports.routing import RoutingTransport, retry_after_s
 from llm_aug.llm.types import (
     AuthError, BackendError, BadRequest, ChatRequest, Generation, MalformedResponse,
     RateLimited, ServerError, Timeout, estimate_prompt_tokens, estimate_tokens,
@@ -35,23 +36,29 @@ class OpenAICompatBackend(BaseBackend):
     name = "openai"
     _PATH = "/chat/completions"  # under base_url, which ends in /v1
 
-    def __init__(self, model: str, base_url: str = "http://127.0.0.1:8000/v1", *,
+    def __init__(self, model: str, base_url: str | Sequence[str] = "http://127.0.0.1:8000/v1", *,
                  api_key: SecretStr | str | None = None, client: ClientKind = "http",
                  max_connections: int = 64, timeout_s: float = 60.0,
                  structured_output: StructuredMode = "response_format",
                  max_tokens_field: str = "max_tokens", extra_body: Mapping[str, Any] | None = None,
                  allow_remote: bool = False) -> None:
         super().__init__(model)
-        check_base_url(base_url, allow_remote=allow_remote)
+        urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        for url in urls:  # one remote URL without allow_remote refuses them all
+            check_base_url(url, allow_remote=allow_remote)
         key = SecretStr(api_key) if isinstance(api_key, str) else api_key
         key = key or api_key_from_env()
         register_secret(key.get_secret_value() if key else None)
-        self.base_url, self.client_kind = base_url.rstrip("/"), client
+        self.base_urls = [url.rstrip("/") for url in urls]
+        self.base_url, self.client_kind = (self.base_urls or [""])[0], client
         self.structured_output, self.max_tokens_field = structured_output, max_tokens_field
         self.extra_body = dict(extra_body or {})
-        self._transport: Transport = make_transport(
-            client, self.base_url, headers={"User-Agent": "llm-aug"}, timeout_s=timeout_s,
-            max_connections=max_connections, api_key=key)
+        transports = [(url, make_transport(client, url, headers={"User-Agent": "llm-aug"},
+                                           timeout_s=timeout_s, max_connections=max_connections,
+                                           api_key=key)) for url in self.base_urls]
+        # One URL keeps its plain transport: routing is only for replicas.
+        self._transport: Transport = (transports[0][1] if len(transports) == 1
+                                      else RoutingTransport(transports))
 
     async def generate_one(self, request: ChatRequest) -> list[Generation]:
         payload = build_payload(self.model, request, self.structured_output,
@@ -63,7 +70,8 @@ class OpenAICompatBackend(BaseBackend):
         return parse_completion(request, response.body, response.headers.get("content-type", ""))
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.name, "model": self.model, "base_url": self.base_url,
+        urls = self.base_urls if len(self.base_urls) > 1 else self.base_url
+        return {"backend": self.name, "model": self.model, "base_url": urls,
                 "client": self.client_kind}
 
     async def aclose(self) -> None:
@@ -177,19 +185,3 @@ def _error_message(body: bytes) -> str:
         pass
     return redact(text.strip())[:300]
 
-
-def retry_after_s(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    try:
-        if "retry-after-ms" in lowered:
-            return max(0.0, float(lowered["retry-after-ms"]) / 1000)
-        value = lowered.get("retry-after")
-        if value is None:
-            return None
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time())
-    except (TypeError, ValueError):
-        return None
