@@ -15,6 +15,7 @@ import typer
 
 from llm_aug import __version__
 from llm_aug.cli import augment as augment_cmds
+from llm_aug.cli import batch as batch_cmds
 from llm_aug.cli import data as data_cmds
 from llm_aug.cli import experiment as experiment_cmds
 from llm_aug.cli.help import show_flags_as_flags
@@ -35,6 +36,7 @@ app = typer.Typer(
 app.add_typer(data_cmds.app, name="data")
 app.add_typer(prompt_cmds.app, name="prompts")
 app.add_typer(experiment_cmds.app, name="experiment")
+app.add_typer(batch_cmds.app, name="batch")
 model_cmds.register(app)
 llm_cmds.register(app)
 augment_cmds.register(app)

@@ -7,27 +7,31 @@ import inspect
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, List, Optional, Sequence, TypeVar
 
 import typer
 import yaml
 
+from llm_aug.cli.batch import BatchMode, make_mode, run_deferrable
 from llm_aug.core.errors import UserError
 from llm_aug.core.progress import is_quiet
 from llm_aug.llm import LLMConfig, load_llm_config
 
 BACKEND = typer.Option("llamacpp", "--backend", "-b", help="openai (any OpenAI-compatible server), vllm, llamacpp (embedded), fake.")
-BASE_URL = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (default http://127.0.0.1:8000/v1).")
+BASE_URL = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (default http://127.0.0.1:8000/v1); repeat it for replicas of one model (least-loaded routing, failover).")
 MODEL = typer.Option(None, "--model", help="Model id (server), GGUF path or 'test' (llamacpp), HF id (vllm).")
 CONCURRENCY = typer.Option(8, "--concurrency", "-c", help="Requests in flight at once.")
 ALLOW_REMOTE = typer.Option(False, "--allow-remote", help="Allow a non-local base URL (posts leave this machine).")
 LLM_CONFIG = typer.Option(None, "--llm-config", help="YAML/JSON file with backend and runner settings (overrides the flags).")
 CACHE = typer.Option(None, "--cache", help="SQLite request cache (default: beside the output).")
 FAKE_REPLIES = typer.Option(None, "--fake-replies", help="JSON list/dict of scripted replies for --backend fake.")
+BATCH = typer.Option(None, "--batch", help="Batch inference: export (write the requests as OpenAI Batch API files, e.g. for vllm run-batch) or submit (also upload them as batches), then stop; finish with `llm-aug batch collect`.")
+BATCH_DIR = typer.Option(None, "--batch-dir", help="Batch run directory (default: OUTPUT.batch/ beside an output file, OUT/batch/ in an output directory).")
+BATCH_MAX_REQUESTS = typer.Option(50_000, "--batch-max-requests", help="Requests per batch file (the API's limit is 50,000; files are also kept under 200 MB).")
 DRY_RUN = typer.Option(False, "--dry-run", help="Print a JSON estimate and stop: posts, requests to send (after cache and resume), prompt tokens, max completion tokens, max cost (null without prices in --llm-config); nothing is called or written.")
 
 
-def llm_config(backend: str, base_url: Optional[str], model: Optional[str], concurrency: int,
+def llm_config(backend: str, base_url: str | Sequence[str] | None, model: Optional[str], concurrency: int,
                allow_remote: bool, config_file: Optional[Path], cache: Path,
                fake_replies: Optional[Path] = None, quiet: bool = False) -> LLMConfig:
     """Build an ``LLMConfig`` from CLI flags, or from ``config_file`` when given."""
@@ -43,16 +47,17 @@ def llm_config(backend: str, base_url: Optional[str], model: Optional[str], conc
     return load_llm_config(raw)
 
 
-def _backend_dict(backend: str, base_url: Optional[str], model: Optional[str], allow_remote: bool,
-                  fake_replies: Optional[Path]) -> dict[str, Any]:
+def _backend_dict(backend: str, base_url: str | Sequence[str] | None, model: Optional[str],
+                  allow_remote: bool, fake_replies: Optional[Path]) -> dict[str, Any]:
+    urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
     if backend == "openai":
         if not model:
             raise UserError("--backend openai needs --model (the server's model id)")
         out: dict[str, Any] = {"kind": "openai", "model": model, "allow_remote": allow_remote}
-        if base_url:
-            out["base_url"] = base_url
+        if urls:  # a list only for several replicas
+            out["base_url"] = urls[0] if len(urls) == 1 else urls
         return out
-    if base_url:
+    if urls:
         raise UserError(f"--base-url is for --backend openai, not {backend}")
     if backend == "vllm":
         if not model:
@@ -73,27 +78,36 @@ class LLMOptions:
     """The LLM flags every LLM command takes, as one value (see :func:`with_llm_options`)."""
 
     backend: str = "llamacpp"
-    base_url: Optional[str] = None
+    base_url: Optional[List[str]] = None
     model: Optional[str] = None
     concurrency: int = 8
     allow_remote: bool = False
     llm_config_file: Optional[Path] = None
     cache: Optional[Path] = None
     fake_replies: Optional[Path] = None
+    batch: Optional[str] = None
+    batch_dir: Optional[Path] = None
+    batch_max_requests: int = 50_000
+    batch_mode: Optional[BatchMode] = None  # set by with_llm_options, not a flag
 
     def config(self, default_cache: Path) -> LLMConfig:
         """The validated ``LLMConfig``; the request cache defaults to ``default_cache``."""
-        return llm_config(self.backend, self.base_url, self.model, self.concurrency, self.allow_remote,
-                          self.llm_config_file, self.cache or default_cache, self.fake_replies, is_quiet())
+        config = llm_config(self.backend, self.base_url, self.model, self.concurrency, self.allow_remote,
+                            self.llm_config_file, self.cache or default_cache, self.fake_replies, is_quiet())
+        if self.batch_mode is not None:
+            self.batch_mode.attach(config.backend)  # fails at once for a non-openai backend
+        return config
 
 
 _FLAGS: tuple[tuple[str, Any, Any], ...] = (
-    ("backend", str, BACKEND), ("base_url", Optional[str], BASE_URL), ("model", Optional[str], MODEL),
+    ("backend", str, BACKEND), ("base_url", Optional[List[str]], BASE_URL), ("model", Optional[str], MODEL),
     ("concurrency", int, CONCURRENCY), ("allow_remote", bool, ALLOW_REMOTE),
     ("llm_config_file", Optional[Path], LLM_CONFIG), ("cache", Optional[Path], CACHE),
-    ("fake_replies", Optional[Path], FAKE_REPLIES),
+    ("fake_replies", Optional[Path], FAKE_REPLIES), ("batch", Optional[str], BATCH),
+    ("batch_dir", Optional[Path], BATCH_DIR), ("batch_max_requests", int, BATCH_MAX_REQUESTS),
 )
 F = TypeVar("F", bound=Callable[..., Any])
+_CTX = "llm_options_ctx"
 
 
 def with_llm_options(command: F) -> F:
@@ -109,7 +123,11 @@ def with_llm_options(command: F) -> F:
     @functools.wraps(command)
     def wrapper(**kwargs: Any) -> Any:
         llm = LLMOptions(**{name: kwargs.pop(name) for name, _, _ in _FLAGS})
-        return command(llm=llm, **kwargs)
+        ctx = kwargs.pop(_CTX)
+        llm.batch_mode = make_mode(llm.batch, llm.batch_dir, llm.batch_max_requests, kwargs, ctx)
+        return run_deferrable(llm.batch_mode, lambda: command(llm=llm, **kwargs))
 
+    # typer fills a Context-typed parameter: the batch mode records the command from it.
+    flags.append(inspect.Parameter(_CTX, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context))
     wrapper.__signature__ = sig.replace(parameters=kept + flags)  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]

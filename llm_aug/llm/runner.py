@@ -11,6 +11,10 @@ the server is unreachable, or rejects the key (401/403) or the model (404), on t
 requests, or :attr:`Runner.breaker_threshold` calls in a row fail so after a success.
 Ctrl-C raises :class:`~llm_aug.llm.types.RunInterrupted`. Either way the rows finished
 so far are in the results file, and a rerun resumes from them.
+
+In batch mode (:mod:`llm_aug.llm.batch`) the requests left after cache and results file
+are written as Batch API files instead of sent, and the run stops with
+:class:`~llm_aug.llm.batch.BatchDeferred`.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Callable, Iterable, Sequence
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from llm_aug.llm.aio import with_timeout
+from llm_aug.llm.batch import current_batch_mode, defer
 from llm_aug.llm.cache import RequestCache, ResultsFile, request_hash
 from llm_aug.llm.config import ModelPrice, RunnerConfig
 from llm_aug.llm.privacy import install_log_filter, redact
@@ -107,6 +112,9 @@ class Runner:
             on_state(state)
         try:
             pending = state.take_cached_and_done(items, keys, done)
+            mode = current_batch_mode()
+            if mode is not None and pending:  # batch mode: write them out instead, and stop
+                raise await defer(self, pending, mode)
             await self._dispatch(pending, state)
         finally:
             state.close()

@@ -1,0 +1,138 @@
+"""The ``batch status`` and ``batch collect`` jobs over a batch run directory.
+
+A run directory is made by any LLM command run with ``--batch export|submit``
+(:mod:`llm_aug.llm.batch`). ``status`` polls its submitted batches; ``collect`` imports
+the answers of finished batches (or of local ``vllm run-batch`` output files) into the
+request cache. Rerunning the recorded command then finds them there and sends nothing
+(the CLI does that rerun).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from llm_aug.core.errors import UserError
+from llm_aug.core.files import atomic_write
+from llm_aug.llm.batch import TERMINAL, BatchCycle, BatchManifest, load_manifest, save_manifest
+from llm_aug.llm.batch_client import BatchClient, client_for, refresh_cycle
+from llm_aug.llm.batch_results import ImportCounts, cycle_requests, import_lines
+from llm_aug.llm.cache import RequestCache
+from llm_aug.llm.config import API_KEY_ENV, api_key_from_env
+
+
+def _client(manifest: BatchManifest, allow_remote: bool) -> BatchClient:
+    names = ((manifest.api_key_env,) if manifest.api_key_env else ()) + API_KEY_ENV
+    return client_for(manifest, api_key=api_key_from_env(names), allow_remote=allow_remote)
+
+
+def _rows(manifest: BatchManifest) -> list[dict[str, Any]]:
+    return [{"cycle": c.index, "file": f.name, "requests": f.n_requests, "batch_id": f.batch_id,
+             "status": f.status or ("exported" if f.batch_id is None else None),
+             "request_counts": f.request_counts, "collected": f.collected}
+            for c in manifest.cycles for f in c.files]
+
+
+def batch_status(run_dir: str | Path, *, allow_remote: bool = False) -> list[dict[str, Any]]:
+    """One row per request file of the run: its batch, status and request counts (polled now)."""
+    run_dir = Path(run_dir)
+    manifest = load_manifest(run_dir)
+    cycle = manifest.open_cycle
+    if cycle is not None and any(f.batch_id for f in cycle.files):
+        async def poll() -> None:
+            async with _client(manifest, allow_remote) as client:
+                await refresh_cycle(client, cycle)
+        asyncio.run(poll())
+        save_manifest(run_dir, manifest)
+    return _rows(manifest)
+
+
+@dataclass
+class CollectResult:
+    """What a collect did; ``closed`` when the cycle is now fully collected (time to rerun)."""
+
+    run_dir: Path
+    command: list[str]
+    mode: str
+    cycle: int | None = None
+    imported: dict[str, int] = field(default_factory=dict)
+    waiting: list[str] = field(default_factory=list)  # batches not finished yet
+    closed: bool = False
+
+    @property
+    def nothing_to_do(self) -> bool:
+        """True when there was no open cycle: a repeated collect changes nothing."""
+        return self.cycle is None
+
+
+async def _collect_submitted(run_dir: Path, manifest: BatchManifest, cycle: BatchCycle,
+                             cache: RequestCache, counts: ImportCounts, allow_remote: bool) -> None:
+    """Download and import the output and error files of every finished batch of ``cycle``."""
+    requests = cycle_requests(run_dir, cycle)
+    async with _client(manifest, allow_remote) as client:
+        await refresh_cycle(client, cycle)
+        for entry in cycle.files:
+            if entry.collected or entry.status not in TERMINAL:
+                continue
+            for kind, file_id in (("output", entry.output_file_id), ("errors", entry.error_file_id)):
+                if file_id:
+                    data = await client.content(file_id)
+                    path = run_dir / f"{Path(entry.name).stem}.{kind}.jsonl"
+                    atomic_write(path, lambda fh, d=data: fh.write(d.decode("utf-8")))
+                    import_lines(data.decode("utf-8").splitlines(), requests, cache, counts)
+            cache.commit()
+            entry.collected = True
+            save_manifest(run_dir, manifest)  # only after its answers are in the cache
+
+
+def _merge(cycle: BatchCycle, counts: ImportCounts) -> None:
+    """Add this collect's counts to the cycle's (a cycle may be collected in several goes)."""
+    done = cycle.imported
+    ok = done.get("ok", 0) + len(counts.ok)
+    failed = done.get("failed", 0) + len(counts.failed_ids - counts.ok)
+    cycle.imported = {"ok": ok, "failed": failed, "missing": cycle.n_requests - ok - failed,
+                      "unknown_lines": done.get("unknown_lines", 0) + counts.unknown,
+                      "prompt_tokens": done.get("prompt_tokens", 0) + counts.prompt_tokens,
+                      "completion_tokens": done.get("completion_tokens", 0) + counts.completion_tokens}
+
+
+def batch_collect(run_dir: str | Path, *, results: Sequence[str | Path] = (),
+                  allow_remote: bool = False) -> CollectResult:
+    """Import the open cycle's answers into the request cache; a no-op when none is open.
+
+    ``results``: local output files (``vllm run-batch -o``) for an exported cycle; without
+    them the finished batches are downloaded from the server.
+    """
+    run_dir = Path(run_dir)
+    manifest = load_manifest(run_dir)
+    result = CollectResult(run_dir, manifest.command, manifest.mode)
+    cycle = manifest.open_cycle
+    if cycle is None:
+        return result
+    if not results and not all(f.batch_id for f in cycle.files):
+        raise UserError(f"batch cycle {cycle.index} in {run_dir} was exported, not submitted: give "
+                        "--results FILE (e.g. vllm run-batch output) or rerun the command with --batch submit")
+    missing = [str(p) for p in results if not Path(p).is_file()]
+    if missing:
+        raise UserError(f"results file not found: {missing[0]}")
+    counts = ImportCounts()
+    cache = RequestCache(manifest.cache_path)
+    try:
+        if results:
+            requests = cycle_requests(run_dir, cycle)
+            for path in results:
+                with Path(path).open(encoding="utf-8") as fh:
+                    import_lines(fh, requests, cache, counts)
+            for entry in cycle.files:
+                entry.collected = True
+        else:
+            asyncio.run(_collect_submitted(run_dir, manifest, cycle, cache, counts, allow_remote))
+    finally:
+        cache.close()
+    _merge(cycle, counts)
+    save_manifest(run_dir, manifest)
+    result.cycle, result.imported, result.closed = cycle.index, dict(cycle.imported), not cycle.open
+    result.waiting = [f"{f.batch_id} ({f.status})" for f in cycle.files if not f.collected]
+    return result

@@ -1,0 +1,141 @@
+"""A small client of the OpenAI Files and Batches endpoints (aiohttp), for batch mode.
+
+``POST {base_url}/files`` (multipart, ``purpose=batch``), ``POST {base_url}/batches``,
+``GET {base_url}/batches/{id}`` and ``GET {base_url}/files/{id}/content``. The base URL
+passes the same privacy check as live calls; the key goes only into the
+``Authorization`` header, and error messages are redacted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from pydantic import SecretStr
+from yarl import URL
+
+from llm_aug.core.errors import UserError
+from llm_aug.llm.batch import ENDPOINT, BatchCycle, BatchManifest, BatchMode, save_manifest
+from llm_aug.llm.privacy import check_base_url, install_log_filter, redact, register_secret
+from llm_aug.llm.transports.aiohttp_transport import env_proxy
+
+logger = install_log_filter(logging.getLogger(__name__))
+
+
+class BatchClient:
+    """Files and Batches calls against one OpenAI-compatible base URL (``.../v1``)."""
+
+    def __init__(self, base_url: str, api_key: SecretStr | None, *, allow_remote: bool = False,
+                 timeout_s: float = 300.0) -> None:
+        check_base_url(base_url, allow_remote=allow_remote)
+        self.base_url = base_url.rstrip("/")
+        secret = api_key.get_secret_value() if api_key else None
+        register_secret(secret)
+        self._headers = {"User-Agent": "llm-aug"}
+        if secret:
+            self._headers["Authorization"] = f"Bearer {secret}"
+        self._proxy, self._proxy_auth = env_proxy(URL(self.base_url))
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> "BatchClient":
+        self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> bytes:
+        assert self._session is not None, "use BatchClient as an async context manager"
+        url = f"{self.base_url}{path}"
+        try:
+            async with self._session.request(method, url, proxy=self._proxy,
+                                             proxy_auth=self._proxy_auth, **kwargs) as resp:
+                body = await resp.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise UserError(redact(f"{method} {url}: {type(exc).__name__}: {exc}")) from None
+        if resp.status >= 400:
+            text = body[:300].decode("utf-8", "replace").strip()
+            raise UserError(redact(f"{method} {url}: HTTP {resp.status}: {text}"))
+        return body
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        body = await self._call(method, path, **kwargs)
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise UserError(f"{method} {self.base_url}{path}: the answer is not JSON") from None
+        if not isinstance(data, dict) or "id" not in data:
+            raise UserError(f"{method} {self.base_url}{path}: the answer has no id")
+        return data
+
+    async def upload(self, path: Path) -> str:
+        """Upload a request file with ``purpose=batch``; its file id."""
+        form = aiohttp.FormData()
+        form.add_field("purpose", "batch")
+        form.add_field("file", path.read_bytes(), filename=path.name,
+                       content_type="application/jsonl")
+        return str((await self._json("POST", "/files", data=form))["id"])
+
+    async def create_batch(self, file_id: str) -> dict[str, Any]:
+        """Create a batch over an uploaded file; the batch object."""
+        return await self._json("POST", "/batches", json={
+            "input_file_id": file_id, "endpoint": ENDPOINT, "completion_window": "24h"})
+
+    async def get_batch(self, batch_id: str) -> dict[str, Any]:
+        """The batch object (``status``, ``request_counts``, ``output_file_id``, ...)."""
+        return await self._json("GET", f"/batches/{batch_id}")
+
+    async def content(self, file_id: str) -> bytes:
+        """The bytes of a file (a batch's output or error file)."""
+        return await self._call("GET", f"/files/{file_id}/content")
+
+
+def client_for(manifest: BatchManifest, *, api_key: SecretStr | None,
+               allow_remote: bool) -> BatchClient:
+    """A client for the manifest's server; UserError when the run has no base URL."""
+    if not manifest.base_url:
+        raise UserError("this batch run has no server URL (was it made with --backend openai?)")
+    return BatchClient(manifest.base_url, api_key, allow_remote=allow_remote)
+
+
+async def submit_cycle(manifest: BatchManifest, cycle: BatchCycle, mode: BatchMode) -> None:
+    """Upload the cycle's files and create their batches; ids saved after every step.
+
+    Files that already have a batch are skipped, so a submit that failed halfway (or an
+    earlier ``--batch export``) is completed by submitting again.
+    """
+    async with client_for(manifest, api_key=mode.api_key, allow_remote=mode.allow_remote) as client:
+        for entry in cycle.files:
+            if entry.batch_id is not None:
+                continue
+            if entry.file_id is None:
+                entry.file_id = await client.upload(mode.run_dir / entry.name)
+                save_manifest(mode.run_dir, manifest)
+            batch = await client.create_batch(entry.file_id)
+            entry.batch_id, entry.status = str(batch["id"]), batch.get("status")
+            save_manifest(mode.run_dir, manifest)
+            logger.info("submitted %s as batch %s", entry.name, entry.batch_id)
+
+
+async def refresh_cycle(client: BatchClient, cycle: BatchCycle) -> None:
+    """Update each submitted, uncollected file of ``cycle`` from its batch object."""
+    for entry in cycle.files:
+        if entry.batch_id is None or entry.collected:
+            continue
+        batch = await client.get_batch(entry.batch_id)
+        entry.status = batch.get("status")
+        counts = batch.get("request_counts") or {}
+        entry.request_counts = {k: int(v) for k, v in counts.items() if isinstance(v, int)}
+        entry.output_file_id = batch.get("output_file_id")
+        entry.error_file_id = batch.get("error_file_id")
+        if entry.status in ("failed", "expired", "cancelled"):
+            # A batch that failed validation has no output; its reasons are only here.
+            errors = (batch.get("errors") or {}).get("data") or []
+            reasons = "; ".join(str(e.get("message", e)) for e in errors[:3] if isinstance(e, dict))
+            logger.warning("batch %s (%s) is %s%s", entry.batch_id, entry.name, entry.status,
+                           f": {redact(reasons)}" if reasons else "")
