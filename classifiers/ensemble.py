@@ -31,6 +31,10 @@ class SoftVoteClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
             return CalibratedClassifierCV(est, cv=self.cv, method="sigmoid")
         return est
 
+    def member_estimators(self) -> list[Any]:
+        """The fitted members, or before ``fit`` fresh ones (what ``fit`` would fit), e.g. to plan costs."""
+        return list(getattr(self, "members_", None) or [self._member(name) for name in self.members])
+
     def fit(self, X: Sequence[str], y: Sequence) -> "SoftVoteClassifier":
         """Fit every member on ``X``/``y``."""
         texts, labels = check_text_targets(X, y, type(self).__name__)

@@ -19,7 +19,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from llm_aug.classifiers.baselines import TextInputMixin, check_text_targets, check_texts
-from llm_aug.classifiers.embedders import make_embedder
+from llm_aug.classifiers.embed_cost import EmbedCost
+from llm_aug.classifiers.embedders import CachedEmbedder, Embedder, make_embedder
 from llm_aug.core.errors import UserError
 
 DECODERS = ("argmax", "expected", "median")
@@ -35,6 +36,46 @@ def decode(proba: np.ndarray, classes: np.ndarray, how: str) -> np.ndarray:
     if how == "median":
         return classes[(np.cumsum(proba, axis=1) >= 0.5).argmax(axis=1)]
     raise UserError(f"unknown decoding {how!r}; use one of {', '.join(DECODERS)}")
+
+
+def embedders_of(estimator: Any) -> list[Embedder]:
+    """The embedders ``estimator`` calls in fit/predict (ensemble members included), one per name."""
+    params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
+    if "embedder" in params:
+        spec = params["embedder"]
+        return [make_embedder(spec) if isinstance(spec, str) else spec]
+    found: dict[str, Embedder] = {}
+    for member in getattr(estimator, "member_estimators", lambda: [])():
+        for emb in embedders_of(member):
+            found.setdefault(emb.name, emb)
+    return list(found.values())
+
+
+def warm_embeddings(estimator: Any, texts: Sequence[str]) -> None:
+    """Embed ``texts`` once per cached embedder of ``estimator``, stating the cost first.
+
+    Later fits and predictions (every grid candidate) then read the vectors from the cache.
+    """
+    unique = list(dict.fromkeys(texts))
+    for emb in embedders_of(estimator):
+        if isinstance(emb, CachedEmbedder):
+            emb.embed(unique)
+
+
+def plan_embedding(estimator: Any, texts: Sequence[str], probe: bool = True) -> list[EmbedCost]:
+    """What embedding ``texts`` would cost ``estimator``'s embedders; writes nothing.
+
+    With ``probe``, each rate is measured on a few posts (embedded, not stored).
+    """
+    unique = list(dict.fromkeys(texts))
+    costs = []
+    for emb in embedders_of(estimator):
+        if isinstance(emb, CachedEmbedder):
+            costs.append(emb.cost(unique, probe=probe))
+        else:  # no cache: every post will be embedded
+            cost = EmbedCost(emb.name, len(unique), 0)
+            costs.append(cost.measure(emb.embed, unique) if probe else cost)
+    return costs
 
 
 class _EmbeddingBase(TextInputMixin, ClassifierMixin, BaseEstimator):

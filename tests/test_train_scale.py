@@ -47,5 +47,5 @@ def test_small_sets_select_exactly_as_before(monkeypatch):
     monkeypatch.setattr(T, "fit", lambda *a: sizes.append(len(a[3])) or real_fit(*a))
     T.select_on_val(get_method("tfidf-lr"), train, val, FINE, 0)
     assert set(sizes) == {len(train)}
-    assert "sample" not in T._selection_note(len(train), 12)
-    assert "stratified sample of 20,000 of 100,000" in T._selection_note(100_000, 16)
+    assert "sample" not in T.selection_note(len(train), 12)
+    assert "stratified sample of 20,000 of 100,000" in T.selection_note(100_000, 16)

@@ -13,6 +13,8 @@ from llm_aug.cli.common import FORMAT, ID_COL, LABEL_COL, TASK, TEXT_COL, load_k
 from llm_aug.core.errors import UserError
 
 
+DRY_RUN_HELP = ("Print the plan and stop: rows, hyper-parameter candidates, posts to embed and how long "
+                "that should take (a few probe posts are timed); nothing is fitted or written.")
 #: Stand-in for ``train --method``'s help; the help screen shows :func:`method_help` instead.
 METHOD_HELP = "Classification method, from the method registry (default: the task's default method)."
 
@@ -51,6 +53,7 @@ def train(
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds: one model per seed in OUT/seed-N, mean ± std reported."),
     model_path: Optional[str] = typer.Option(None, "--model-path", help="bert: local model directory or hub id (e.g. hfl/chinese-bert-wwm-ext)."),
     set_params: list[str] = typer.Option([], "--set", help="Fix an estimator parameter, KEY=VALUE (JSON value), repeatable; e.g. --set epochs=3."),
+    dry_run: bool = typer.Option(False, "--dry-run", help=DRY_RUN_HELP),
     text_col: str = TEXT_COL, label_col: str = LABEL_COL, id_col: Optional[str] = ID_COL,
     fmt: Optional[str] = FORMAT,
 ) -> None:
@@ -58,6 +61,7 @@ def train(
 
     Examples:
       llm-aug train --task fine --method tfidf-svm --train train.tsv --val val.tsv --out runs/svm
+      llm-aug train --task fine --method stack --train big.tsv --val val.tsv --out runs/stack --dry-run
       llm-aug train --task fine --method bert --model-path hfl/chinese-bert-wwm-ext --set device=\"cuda\" --set precision=\"bf16\" --seeds 1,2,3 --train train.tsv --val val.tsv --out runs/bert
     """
     from llm_aug.jobs.train import train_model, train_seeds
@@ -66,6 +70,12 @@ def train(
     if model_path:
         params["model_name_or_path"] = model_path
     kwargs = load_kwargs(text_col, label_col, id_col, fmt)
+    if dry_run:
+        from llm_aug.jobs.train_plan import format_plan, plan_training
+
+        typer.echo(format_plan(plan_training(task, train_file, val_file, out, method=method, seed=seed,
+                                             load_kwargs=kwargs, params=params)))
+        return
     if seeds:
         summary = train_seeds(task, train_file, val_file, out, seeds=parse_seeds(seeds), method=method,
                               load_kwargs=kwargs, params=params)
@@ -104,6 +114,7 @@ def predict(
     model_dir: Path = typer.Argument(..., help="Directory written by `llm-aug train`."),
     input_file: Path = typer.Option(..., "--input", "-i", help="Posts to classify (labels optional)."),
     output: Path = typer.Option(..., "--output", "-o", help="Predictions JSONL to write."),
+    dry_run: bool = typer.Option(False, "--dry-run", help=DRY_RUN_HELP),
     text_col: str = TEXT_COL, label_col: str = LABEL_COL, id_col: Optional[str] = ID_COL,
     fmt: Optional[str] = FORMAT,
 ) -> None:
@@ -111,9 +122,15 @@ def predict(
 
     Example: llm-aug predict runs/svm --input val.tsv --output runs/svm/val.jsonl
     """
+    kwargs = load_kwargs(text_col, label_col, id_col, fmt)
+    if dry_run:
+        from llm_aug.jobs.train_plan import format_plan, plan_prediction
+
+        typer.echo(format_plan(plan_prediction(model_dir, input_file, output, load_kwargs=kwargs)))
+        return
     from llm_aug.jobs.train import predict_file
 
-    path = predict_file(model_dir, input_file, output, load_kwargs=load_kwargs(text_col, label_col, id_col, fmt))
+    path = predict_file(model_dir, input_file, output, load_kwargs=kwargs)
     typer.echo(f"wrote {path}")
 
 

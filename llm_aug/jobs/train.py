@@ -12,6 +12,7 @@ from typing import Any
 import jsonlines
 import numpy as np
 
+from llm_aug.classifiers.frozen import warm_embeddings
 from llm_aug.classifiers.registry import DEFAULT_METHOD, MethodSpec, build, get_method
 from llm_aug.classifiers.store import CONFIG_FILE, MODEL_FILE, SCHEME_FILE, load_model, save_model
 from llm_aug.data.io import Dataset, load_dataset
@@ -19,12 +20,15 @@ from llm_aug.eval.metrics import weighted_f1
 from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
 from llm_aug.core.manifest import MANIFEST_FILE, write_manifest
 from llm_aug.core.paths import check_outputs
-from llm_aug.core.progress import progress
+from llm_aug.core.progress import progress, progress_bar
 
 log = logging.getLogger(__name__)
 VAL_PREDICTIONS_FILE, SEEDS_FILE = "val_predictions.jsonl", "seeds.json"
+#: Rows per predict call when writing predictions: the bar then moves (with an ETA) on
+#: large inputs; every method predicts each row on its own, so results do not change.
+PREDICT_CHUNK = 5_000
 # What a model directory holds (no input may be one of these).
-_WRITES = (MODEL_FILE, CONFIG_FILE, SCHEME_FILE, VAL_PREDICTIONS_FILE, MANIFEST_FILE)
+MODEL_WRITES = (MODEL_FILE, CONFIG_FILE, SCHEME_FILE, VAL_PREDICTIONS_FILE, MANIFEST_FILE)
 
 
 @dataclass
@@ -75,6 +79,13 @@ def selection_sample(train: Dataset, limit: int, seed: int) -> Dataset:
     return Dataset(rows, train.path, train.scheme, {**train.meta, "selection_sample": len(rows)})
 
 
+def candidate_params(spec: MethodSpec, fixed: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The grid's candidates with ``fixed`` parameters applied, duplicates dropped."""
+    # Fixed parameters override grid keys; drop the candidates that then coincide.
+    merged = [{**params, **(fixed or {})} for params in spec.candidates()]
+    return [p for i, p in enumerate(merged) if p not in merged[:i]]
+
+
 def select_on_val(spec: MethodSpec, train: Dataset, val: Dataset, scheme: LabelScheme, seed: int,
                   fixed: dict[str, Any] | None = None, *,
                   sample: int | None = SELECTION_SAMPLE) -> tuple[dict[str, Any], Any, list[dict[str, Any]]]:
@@ -85,9 +96,9 @@ def select_on_val(spec: MethodSpec, train: Dataset, val: Dataset, scheme: LabelS
     ``sample`` training rows, candidates are compared on a stratified sample and the
     winner is refitted on all of train (the returned model).
     """
-    # Fixed parameters override grid keys; drop the candidates that then coincide.
-    merged = [{**params, **(fixed or {})} for params in spec.candidates()]
-    unique = [p for i, p in enumerate(merged) if p not in merged[:i]]
+    unique = candidate_params(spec, fixed)
+    # Embed train and val once, cost stated up front; every candidate then reads the cache.
+    warm_embeddings(build(spec, unique[0], seed), train.texts + val.texts)
     subset = selection_sample(train, sample, seed) if sample and len(unique) > 1 else train
     table, best_est, best_score = [], None, -1.0
     for params in progress(unique, desc=f"select {spec.name} on val", unit="candidate"):
@@ -108,15 +119,21 @@ def select_on_val(spec: MethodSpec, train: Dataset, val: Dataset, scheme: LabelS
 
 def write_predictions(estimator: Any, data: Dataset, path: Path) -> None:
     """Write one JSON object per row, in input order: id, text, pred, proba when available."""
-    pred = estimator.predict(data.texts)
-    proba = estimator.predict_proba(data.texts) if hasattr(estimator, "predict_proba") else None
+    warm_embeddings(estimator, data.texts)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with jsonlines.open(path, mode="w") as out:
-        for i, row in enumerate(data.rows):
-            obj: dict[str, Any] = {"id": row.id, "text": row.text, "pred": int(pred[i])}
-            if proba is not None:
-                obj["proba"] = [round(float(p), 6) for p in np.asarray(proba[i])]
-            out.write(obj)
+    with jsonlines.open(path, mode="w") as out, \
+            progress_bar(len(data), desc=f"predict {path.name}", unit="post") as bar:
+        for start in range(0, len(data), PREDICT_CHUNK):
+            rows = data.rows[start:start + PREDICT_CHUNK]
+            texts = [row.text for row in rows]
+            pred = estimator.predict(texts)
+            proba = estimator.predict_proba(texts) if hasattr(estimator, "predict_proba") else None
+            for i, row in enumerate(rows):
+                obj: dict[str, Any] = {"id": row.id, "text": row.text, "pred": int(pred[i])}
+                if proba is not None:
+                    obj["proba"] = [round(float(p), 6) for p in np.asarray(proba[i])]
+                out.write(obj)
+            bar.update(len(rows))
 
 
 def train_model(task: Task | str, train_path: str | Path, val_path: str | Path, out_dir: str | Path,
@@ -126,7 +143,7 @@ def train_model(task: Task | str, train_path: str | Path, val_path: str | Path, 
 
     ``params`` fix estimator parameters (e.g. ``model_name_or_path`` for ``bert``).
     """
-    check_outputs(out_dir=out_dir, inputs=(train_path, val_path), writes=_WRITES)
+    check_outputs(out_dir=out_dir, inputs=(train_path, val_path), writes=MODEL_WRITES)
     scheme = scheme_for_task(task)
     spec = get_method(method or DEFAULT_METHOD[task])
     kwargs = load_kwargs or {}
@@ -136,7 +153,7 @@ def train_model(task: Task | str, train_path: str | Path, val_path: str | Path, 
     params, estimator, table = select_on_val(spec, train, val, scheme, seed, params)
     val_f1 = _score(estimator, val, scheme)
     config = {"task": task, "scheme": scheme.name, "method": spec.name, "params": params,
-              "seed": seed, "selection": _selection_note(len(train), len(table)),
+              "seed": seed, "selection": selection_note(len(train), len(table)),
               "load": kwargs, "val_weighted_f1": val_f1}
     save_model(out, estimator, scheme, config)
     write_predictions(estimator, val, out / VAL_PREDICTIONS_FILE)
@@ -146,7 +163,8 @@ def train_model(task: Task | str, train_path: str | Path, val_path: str | Path, 
     return TrainResult(out, spec.name, params, val_f1, table)
 
 
-def _selection_note(n_train: int, n_candidates: int) -> str:
+def selection_note(n_train: int, n_candidates: int) -> str:
+    """How hyper-parameters are chosen for ``n_train`` rows and ``n_candidates`` (config's ``selection``)."""
     if n_candidates > 1 and n_train > SELECTION_SAMPLE:
         return (f"grid on val weighted F1, candidates fit on a stratified sample of {SELECTION_SAMPLE:,} "
                 f"of {n_train:,} train rows, the chosen one refit on all of train")
