@@ -186,7 +186,14 @@ def test_collect_local_vllm_results_file(tmp_path, demo_dir, live):
         assert "failed=1" in first.stderr and "unknown_lines=1" in first.stderr
         assert json.loads(first.stdout)["batch"]["requests"] == 1  # the failed one, exported again
         assert (run / "requests-c2-001.jsonl").exists() and not out.exists()
-        assert_ok(invoke("batch", "collect", run, "--results", results, "--live"))
+        again = assert_ok(invoke("batch", "collect", run, "--results", results))  # cycle 1's file
+        assert "already imported" in again.stderr and not (run / "requests-c3-001.jsonl").exists()
+        assert load_manifest(run).open_cycle.index == 2 and srv.request_count == made
+        empty = tmp_path / "empty.jsonl"
+        empty.write_text("")
+        mixed = invoke("batch", "collect", run, "--results", results, "--results", empty)
+        assert isinstance(mixed.exception, UserError) and "already imported in cycle 1" in str(mixed.exception)
+        assert_ok(invoke("batch", "collect", run, "--live"))  # cycle 2 closed unanswered, sent live
         assert srv.request_count == made + 1
     _assert_same_as_live(out, live)
 

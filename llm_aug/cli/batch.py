@@ -133,7 +133,7 @@ def status(
 def collect(
     run: Path = typer.Argument(..., help="Batch run directory (holds batch.json)."),
     results: Optional[List[Path]] = typer.Option(None, "--results", "-r", help="Local output file of `vllm run-batch` (repeatable); default: download finished batches."),
-    live: bool = typer.Option(False, "--live", help="In the rerun, send requests still unanswered live instead of as a new batch."),
+    live: bool = typer.Option(False, "--live", help="In the rerun, send requests still unanswered live instead of as a new batch (an exported cycle without --results is closed unanswered)."),
     rerun: bool = typer.Option(True, "--rerun/--no-rerun", help="Rerun the recorded command once every batch is collected."),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a non-local server URL."),
 ) -> None:
@@ -146,9 +146,14 @@ def collect(
     """
     from llm_aug.jobs.batch import batch_collect
 
-    result = batch_collect(run, results=results or (), allow_remote=allow_remote)
+    result = batch_collect(run, results=results or (), allow_remote=allow_remote, live=live)
+    if result.stale:
+        typer.echo(f"nothing new: {', '.join(result.stale)} already imported; cycle {result.cycle} "
+                   f"waits for the results of its files requests-c{result.cycle}-*.jsonl", err=True)
+        return
     if result.nothing_to_do:
-        typer.echo(f"nothing to collect in {run}: every batch is imported", err=True)
+        typer.echo(f"nothing to collect in {run}: every batch is imported (if its rerun stopped, "
+                   f"finish live with: llm-aug {' '.join(result.command)})", err=True)
         return
     typer.echo(f"cycle {result.cycle}: " + " ".join(f"{k}={v}" for k, v in result.imported.items()),
                err=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from llm_aug.core.errors import UserError
-from llm_aug.core.files import atomic_write
+from llm_aug.core.files import atomic_write, file_sha256
 from llm_aug.llm.batch import TERMINAL, BatchCycle, BatchManifest, load_manifest, save_manifest
 from llm_aug.llm.batch_client import BatchClient, client_for, refresh_cycle
 from llm_aug.llm.batch_results import ImportCounts, cycle_requests, import_lines
@@ -60,6 +60,7 @@ class CollectResult:
     imported: dict[str, int] = field(default_factory=dict)
     waiting: list[str] = field(default_factory=list)  # batches not finished yet
     closed: bool = False
+    stale: list[str] = field(default_factory=list)  # results files an earlier cycle imported
 
     @property
     def nothing_to_do(self) -> bool:
@@ -98,12 +99,28 @@ def _merge(cycle: BatchCycle, counts: ImportCounts) -> None:
                       "completion_tokens": done.get("completion_tokens", 0) + counts.completion_tokens}
 
 
+def _stale(manifest: BatchManifest, results: Sequence[str | Path], digests: list[str]) -> list[str]:
+    """The results files an earlier cycle imported (all of them: a repeated collect, a no-op).
+
+    Importing them again would close the open cycle with none of its answers; a mix of
+    old and new files is a mistake, refused in one line.
+    """
+    seen = {d: c.index for c in manifest.cycles for d in c.results_sha256}
+    old = [(str(p), seen[d]) for p, d in zip(results, digests) if d in seen]
+    if old and len(old) < len(results):
+        raise UserError(f"{old[0][0]} was already imported in cycle {old[0][1]}; give only the "
+                        "results of the open cycle's request files")
+    return [f"{path} (cycle {index})" for path, index in old]
+
+
 def batch_collect(run_dir: str | Path, *, results: Sequence[str | Path] = (),
-                  allow_remote: bool = False) -> CollectResult:
+                  allow_remote: bool = False, live: bool = False) -> CollectResult:
     """Import the open cycle's answers into the request cache; a no-op when none is open.
 
     ``results``: local output files (``vllm run-batch -o``) for an exported cycle; without
-    them the finished batches are downloaded from the server.
+    them the finished batches are downloaded from the server. Results files an earlier
+    cycle imported are not imported again (a no-op). ``live``: an exported cycle without
+    results is closed unanswered, so the rerun sends its requests live.
     """
     run_dir = Path(run_dir)
     manifest = load_manifest(run_dir)
@@ -111,16 +128,36 @@ def batch_collect(run_dir: str | Path, *, results: Sequence[str | Path] = (),
     cycle = manifest.open_cycle
     if cycle is None:
         return result
-    if not results and not all(f.batch_id for f in cycle.files):
+    exported = not all(f.batch_id for f in cycle.files)
+    if not results and exported and not live:
         raise UserError(f"batch cycle {cycle.index} in {run_dir} was exported, not submitted: give "
-                        "--results FILE (e.g. vllm run-batch output) or rerun the command with --batch submit")
+                        "--results FILE (e.g. vllm run-batch output), rerun the command with --batch "
+                        "submit, or add --live to send its requests live")
     missing = [str(p) for p in results if not Path(p).is_file()]
     if missing:
         raise UserError(f"results file not found: {missing[0]}")
+    digests = [file_sha256(p) for p in results]
+    result.stale = _stale(manifest, results, digests)
+    if result.stale and not live:
+        result.cycle = cycle.index
+        return result
+    fresh = [] if result.stale else list(results)  # with --live, stale files are skipped
+    cycle.results_sha256 += [] if result.stale else digests
+    counts = _import(run_dir, manifest, cycle, fresh, allow_remote, local=bool(results) or exported)
+    _merge(cycle, counts)
+    save_manifest(run_dir, manifest)
+    result.cycle, result.imported, result.closed = cycle.index, dict(cycle.imported), not cycle.open
+    result.waiting = [f"{f.batch_id} ({f.status})" for f in cycle.files if not f.collected]
+    return result
+
+
+def _import(run_dir: Path, manifest: BatchManifest, cycle: BatchCycle, results: Sequence[str | Path],
+            allow_remote: bool, local: bool) -> ImportCounts:
+    """Import local results files (then the cycle is closed), or download finished batches."""
     counts = ImportCounts()
     cache = RequestCache(manifest.cache_path)
     try:
-        if results:
+        if local:
             requests = cycle_requests(run_dir, cycle)
             for path in results:
                 with Path(path).open(encoding="utf-8") as fh:
@@ -131,8 +168,4 @@ def batch_collect(run_dir: str | Path, *, results: Sequence[str | Path] = (),
             asyncio.run(_collect_submitted(run_dir, manifest, cycle, cache, counts, allow_remote))
     finally:
         cache.close()
-    _merge(cycle, counts)
-    save_manifest(run_dir, manifest)
-    result.cycle, result.imported, result.closed = cycle.index, dict(cycle.imported), not cycle.open
-    result.waiting = [f"{f.batch_id} ({f.status})" for f in cycle.files if not f.collected]
-    return result
+    return counts

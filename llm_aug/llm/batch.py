@@ -135,6 +135,7 @@ class BatchCycle(_Strict):
     n_requests: int
     files: list[BatchFile]
     imported: dict[str, int] = Field(default_factory=dict, description="ok/failed/missing counts")
+    results_sha256: list[str] = Field(default_factory=list, description="local results files imported")
 
     @property
     def open(self) -> bool:
