@@ -270,6 +270,7 @@ def test_cli_all_servers_dead_exits_2_with_one_line(tmp_path):
                           "--model", "m"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and res.stderr.count("\n") == 1
     assert res.stderr.startswith("error: cannot reach http://127.0.0.1:") and "refused" in res.stderr
+    assert all(url in res.stderr for url in urls)  # every replica named, not only the last one
 
 
 def test_cli_classify_with_repeated_base_url_and_with_a_list_in_llm_config(tmp_path):

@@ -68,19 +68,21 @@ class RoutingTransport:
 
     async def post_json(self, path: str, body: bytes) -> HTTPResponse:
         """Send to the least-loaded ready endpoint, then to the others while they fail."""
-        tried: set[int] = set()
+        tried: list[int] = []
         last: HTTPResponse | BackendError | None = None
         while (index := self._pick(tried)) is not None:
-            tried.add(index)
+            tried.append(index)
             last = await self._send(self.endpoints[index], path, body)
             if isinstance(last, HTTPResponse) and not _moves_on(last.status):
                 return last
         if isinstance(last, BackendError):
-            raise last
+            tried_urls = [self.endpoints[i].url for i in tried]
+            dead = [e.url for e in self.endpoints if e.failures and e.url not in tried_urls]
+            raise _naming_all(last, dead + tried_urls)
         assert last is not None  # _pick always offers one endpoint to a first try
         return last
 
-    def _pick(self, tried: set[int]) -> int | None:
+    def _pick(self, tried: list[int]) -> int | None:
         """The ready untried endpoint with fewest in flight (round-robin among equals).
 
         None when none is ready, except on a first try: then the one due back soonest.
@@ -167,6 +169,15 @@ class RoutingTransport:
     async def aclose(self) -> None:
         """Close every endpoint's connections."""
         await asyncio.gather(*(e.transport.aclose() for e in self.endpoints))
+
+
+def _naming_all(exc: BackendError, urls: list[str]) -> BackendError:
+    """``exc`` (its type kept, for the runner's retry and fail-fast rules) naming the other
+    failing URLs too: when every replica is down the error should say so, not name one."""
+    if len(urls) > 1:
+        others = ", ".join(u for u in urls[:-1])
+        exc.args = (f"{exc} (also failed just now: {others})",) + exc.args[1:]
+    return exc
 
 
 def _moves_on(status: int) -> bool:
