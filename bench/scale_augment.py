@@ -20,16 +20,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import random
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from scale import run_child, synthetic  # noqa: E402 - scale.py imports this module only inside a function
 LEVELS = 11
 REPEAT_LEVELS = "8,10"  # the two smallest SOS-1K levels: 10 distinct posts each cannot fill them
 _POOL = ("天地山水风云花草木日月星辰春夏秋冬东南西北红黄蓝绿鱼鸟虫马牛羊猫狗桌椅门窗书纸墨茶饭菜米面"
@@ -92,24 +92,6 @@ class Generator:
         self.proc.wait(10)
 
 
-def timed(cmd: list[str], log: Path) -> tuple[float, float, int]:
-    """Wall seconds, this child's own peak RSS in MB, and its exit code."""
-    t0 = time.perf_counter()
-    with log.open("w") as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return time.perf_counter() - t0, usage.ru_maxrss / 1024, proc.returncode
-
-
-def big_train(train: Path, n: int, out: Path) -> Path:
-    """``n`` distinct rows from ``train`` (``bench/scale.py``'s synthetic training file)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from scale import synthetic  # here, not at the top: scale.py imports this module
-
-    return synthetic(train, n, out)
-
-
 def _rounds_note(out: Path) -> tuple[str, list[dict[str, Any]]]:
     """'first/last round A/B cand/s' from the run's manifest (its per-round figures)."""
     try:
@@ -127,7 +109,8 @@ def _augment(url: str, method: str, train: Path, val: Path, balance: str, out: P
     cmd = [sys.executable, "-m", "llm_aug", "--quiet", "augment", "--method", method, "--task", "fine",
            "--train", str(train), "--protect", str(val), "--balance", balance, "--out", str(out),
            "--backend", "openai", "--base-url", url, "--model", "loopback", "--concurrency", "32", *extra]
-    wall, rss, rc = timed(cmd, out.with_suffix(".log"))
+    res = run_child(cmd, out.with_suffix(".log"))
+    wall, rss, rc = res["wall_s"], res["peak_rss_mb"], res["rc"]
     note, rounds = _rounds_note(out)
     result = {}
     if (out / "manifest.json").exists():
@@ -159,7 +142,7 @@ def run(sizes: list[int], data_dir: Path, work: Path, *, repeat: bool = False,
         for n in sizes:
             rows.append(_row("augment llm", _augment(url, "llm", train, val, str(n // LEVELS), work / f"aug-{n}")))
         if big_train_rows:
-            big = big_train(train, big_train_rows, work / f"train-{big_train_rows}.tsv")
+            big = synthetic(train, big_train_rows, work / f"train-{big_train_rows}.tsv")
             for method in ("llm", "synonym"):
                 r = _augment(url, method, big, val, "x1.1", work / f"big-{method}")
                 rows.append(_row(f"augment {method} on {big_train_rows:,}-row train", r))
@@ -195,9 +178,9 @@ def main() -> None:
         return
     sizes = [int(x) for x in args.sizes.split(",") if x]
     with tempfile.TemporaryDirectory() as tmp:
-        work = args.work or Path(tmp)
+        work = (args.work or Path(tmp)).resolve()  # the children run in the repository root
         work.mkdir(parents=True, exist_ok=True)
-        rows = run(sizes, args.data, work, repeat=not args.skip_repeat,
+        rows = run(sizes, args.data.resolve(), work, repeat=not args.skip_repeat,
                    big_train_rows=0 if args.skip_big_train else args.big_train_rows)
     print(table(rows))
 

@@ -182,9 +182,7 @@ def test_exact_similarity_matches_brute_force_across_chunks(monkeypatch):
         assert best.jaccard[i] == pytest.approx(max(textsim.jaccard(q, r) for r in ref), abs=1e-6)
         big = [r for r in ref if len(textsim.shingles(r)) >= 4] if len(textsim.shingles(q)) >= 4 else []
         assert best.containment[i] == pytest.approx(max([textsim.containment(q, r) for r in big], default=0), abs=1e-6)
-    pairs = {(i, j) for i, j, _ in textsim.self_pairs(qs, 0.3)}
-    brute = {(i, j) for i in range(len(qs)) for j in range(i) if textsim.jaccard(qs[i], qs[j]) >= 0.3}
-    assert pairs == brute and np.all(best.jaccard_arg >= 0)
+    assert np.all(best.jaccard_arg >= 0)
 
 
 # --- leakage: near-copies of protected posts (issue 11) -------------------------------------

@@ -130,18 +130,6 @@ class ShingleIndex:
         return Best(jac, jarg, con, carg)
 
 
-def self_pairs(texts: Sequence[str], threshold: float, n: int = 3) -> list[tuple[int, int, float]]:
-    """All pairs (i, j, jaccard) with j < i and jaccard >= ``threshold`` within ``texts``."""
-    index = ShingleIndex(texts, n)
-    out: list[tuple[int, int, float]] = []
-    cols = np.arange(len(index))
-    for start, sim in index.self_jaccard_chunks():
-        sim[cols[None, :] >= (start + np.arange(sim.shape[0]))[:, None]] = 0.0
-        for i, j in zip(*np.nonzero(sim >= threshold)):
-            out.append((int(start + i), int(j), float(sim[i, j])))
-    return out
-
-
 def jaccard(a: str, b: str, n: int = 3) -> float:
     """Exact Jaccard similarity of two texts' character ``n``-gram sets."""
     sa, sb = shingles(a, n), shingles(b, n)
