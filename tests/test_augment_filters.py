@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from llm_aug.augment import dedup as D
-from llm_aug.augment import nearcopy, textsim
+from llm_aug.augment import nearcopy, spans, textsim
 from llm_aug.augment.filters import (
     FILTER_NAMES,
     FilterConfig,
@@ -272,7 +272,8 @@ def test_leakage_config_rejects_the_old_containment_keys():
     with pytest.raises(ValueError, match="candidate_share"):
         FilterConfig.model_validate({"leakage": {"containment": 0.8}})
     loose = CFG.model_copy(update={"leakage": LeakageConfig(protected_share=1.0, candidate_share=1.0,
-                                                            jaccard=1.0, edit_similarity=1.0)})
+                                                            jaccard=1.0, edit_similarity=1.0,
+                                                            span_min_chars=1000)})
     half = first_half(LONG[0]) + NORMAL
     assert apply_filters([synth(half)], loose, TRAIN, [PROTECTED])[1] == []
 
@@ -321,3 +322,92 @@ def test_levenshtein_matches_dynamic_programming():
         a, b = ("".join(rng.choice("ab我你c") for _ in range(rng.randint(0, 20))) for _ in range(2))
         assert nearcopy.levenshtein(a, b) == dp(a, b), (a, b)
     assert nearcopy.edit_similarity("我也想去死一死", "我也想去死一死啊！") == pytest.approx(7 / 8)
+
+
+# --- leakage: verbatim spans of protected posts (issue 19) ------------------------------------
+
+def spliced(text: str, share: float, other: str, tail: bool = False) -> str:
+    """``share`` of the letters of ``text`` verbatim (its start, or its end) joined to half of ``other``."""
+    letters = [i for i, ch in enumerate(text) if _LETTER.match(ch)]
+    keep = round(share * len(letters))
+    if tail:
+        return other[:len(other) // 2] + text[letters[-keep]:]
+    return text[:letters[keep - 1] + 1] + other[len(other) // 2:]
+
+
+SPAN_OFF = LeakageConfig(span_min_chars=1000)  # the ratio rules only: the filter before issue 19
+OTHERS = (NORMAL, TRAIN_POSTS[2][0], TRAIN_POSTS[5][0])
+
+
+def test_splices_of_40_to_50_percent_of_a_protected_post_are_leakage():
+    splices = [spliced(t, share, o, tail) for t in LONG for share in (0.4, 0.45, 0.5)
+               for o in OTHERS for tail in (False, True)]
+    missed_by_ratios = [t for t, (_, r) in zip(splices, D.leakage_verdicts(splices, PROTECTED.rows, SPAN_OFF))
+                        if r is None]
+    assert len(missed_by_ratios) >= len(splices) // 3  # what the issue found: the shares sit at the splice size
+    kept, rejected = apply_filters([synth(t, 3, rid=f"x{i}") for i, t in enumerate(splices)],
+                                   CFG, TRAIN, [PROTECTED])
+    assert [r.text for r in kept] == []
+    reasons = {r.text: r.reject_reason for r in rejected}
+    for text in missed_by_ratios:
+        assert re.fullmatch(r"leakage: \d+ chars of protected post p[0-3] reappear verbatim \(\d+% of its \d+\)",
+                            reasons[text]), reasons[text]
+
+
+def test_a_long_verbatim_run_is_leakage_whatever_its_share():
+    long_post = "".join(PROTECTED.rows[i].text for i in (0, 2, 3))  # ~100 letters: 16 chars is ~16%
+    index = nearcopy.NearCopyIndex([long_post], ["lp"])
+    run = textsim.normalize_for_match(long_post)[40:56]
+    (hit,) = index.check([NORMAL + run + TRAIN_POSTS[1][0]])
+    (miss,) = index.check([NORMAL + run[:15] + TRAIN_POSTS[1][0]])
+    n = len(textsim.normalize_for_match(long_post))
+    assert hit.reason == f"16 chars of protected post lp reappear verbatim ({16 / n:.0%} of its {n})"
+    assert miss.reason is None
+
+
+def test_span_threshold_follows_the_protected_post_length():
+    rules = LeakageConfig()
+    lengths = np.array([5, 20, 27, 40, 53, 54, 200])
+    # never under span_min_chars (8), span_share (0.3) of the post, at most span_chars (16)
+    assert rules.span_needed(lengths).tolist() == [8, 8, 9, 12, 16, 16, 16]
+    post = "我昨天晚上一个人去了江边坐到天亮风很大我一直在想要不要跳下去"  # 30 letters: 9 needed
+    index = nearcopy.NearCopyIndex([post])
+    assert index.check([post[:9] + NORMAL])[0].reason is not None
+    assert index.check([post[:8] + NORMAL])[0].reason is None
+
+
+def test_stock_phrases_are_not_verbatim_leaks():
+    protected = ["我真的好想离开这个世界，每天上班都像在坐牢，领导只会骂人，回到家也没有人说话。",
+                 "想去死一死"]
+    distinct = ["好想离开这个世界，活着太累了。", "今天又想去死一死了，还是算了。",
+                "真的好想离开这个世界啊，谁来救救我，我已经撑不下去了。"]
+    assert [r for _, r in D.leakage_verdicts(distinct, [Row(f"q{i}", t, 3) for i, t in enumerate(protected)])] \
+        == [None] * len(distinct)
+
+
+def test_span_index_finds_the_longest_common_run():
+    def longest(a: str, b: str) -> int:
+        return max((k for i in range(len(a)) for k in range(1, len(a) - i + 1) if a[i:i + k] in b), default=0)
+
+    rng = random.Random(3)
+    alphabet = "我你他好累想死"
+    ref = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(25)]
+    index = spans.SpanIndex(ref, 4)
+    for _ in range(60):
+        q = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        want = {p: n for p, r in enumerate(ref) if (n := longest(q, r)) >= 4}
+        assert index.runs(q) == want, q
+
+
+@pytest.mark.slow
+def test_real_val_posts_spliced_at_40_to_50_percent_are_leakage(sos1k_dir):
+    from llm_aug.data.io import load_dataset
+    val = load_dataset(sos1k_dir / "fine" / "val.tsv").rows
+    train = load_dataset(sos1k_dir / "fine" / "train.tsv").texts
+    rng = random.Random(19)
+    sources = [r.text for r in val if len(textsim.normalize_for_match(r.text)) >= 20]
+    splices = [spliced(t, share, rng.choice(train), rng.random() < 0.5) for t in sources for share in (0.4, 0.45, 0.5)]
+    before = sum(r is None for _, r in D.leakage_verdicts(splices, val, SPAN_OFF))
+    now = [r for _, r in D.leakage_verdicts(splices, val)]
+    assert before >= len(splices) // 5
+    assert [t for t, r in zip(splices, now) if r is None] == []

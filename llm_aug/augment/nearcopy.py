@@ -10,17 +10,24 @@ protected post ``p``, with ``n``-grams of characters (n = 3):
   in c ("at least half of the protected post reappears": a splice, a wrapped copy);
 - **Jaccard** of the two n-gram sets;
 - **edit similarity** ``1 - Levenshtein / longer length``, only for pairs whose shorter
-  text has at most ``short_chars`` characters (few n-grams, so the shares say little).
+  text has at most ``short_chars`` characters (few n-grams, so the shares say little);
+- **verbatim span**: the longest run of characters that c repeats from p word for word
+  (:mod:`~llm_aug.augment.spans`).
 
 A pair is a near-copy when candidate share >= ``candidate_share`` or protected share >=
 ``protected_share``, either with at least ``min_shared_chars`` shared characters, or
-Jaccard >= ``jaccard``, or (short pairs) edit similarity >= ``edit_similarity``.
+Jaccard >= ``jaccard``, or (short pairs) edit similarity >= ``edit_similarity``, or the
+verbatim span is at least ``span_chars`` characters or ``span_share`` of p, whichever is
+smaller, and never under ``span_min_chars``: a leak whatever its ratio (a splice of 40%
+of p onto another post stays under every share).
 
 Shares count characters, not n-grams: editing one character breaks up to n n-grams
 but only one character, so a copy with 20% of its characters changed still shares
 ~70% of them (its n-gram containment falls to ~50%). The minimum of shared characters
 keeps stock phrases (好想离开这个世界, 8 characters, in dozens of unrelated posts) from
-making every post that quotes them a leak. ``bench/leakage.py`` measures the rules.
+making every post that quotes them a leak; ``span_min_chars`` does the same for spans
+(真的好想离开这个世界 is 10 characters). ``bench/leakage.py`` measures the rules and sweeps
+the span thresholds.
 
 Search is an inverted index: sparse n-gram incidence matrices whose products touch only
 pairs that share an n-gram, computed in chunks of candidates, so memory stays bounded.
@@ -35,6 +42,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import sparse
 
+from llm_aug.augment.spans import SpanIndex
 from llm_aug.augment.textsim import normalize_for_match
 
 _CHUNK = 2048  # candidates per sparse product
@@ -50,6 +58,14 @@ class NearCopyRules(BaseModel):
     jaccard: float = Field(0.5, ge=0.0, le=1.0, description="of the two n-gram sets")
     short_chars: int = Field(16, ge=0, description="pairs whose shorter text is this short: edit similarity too")
     edit_similarity: float = Field(0.75, ge=0.0, le=1.0)
+    span_chars: int = Field(16, ge=1, description="a verbatim run this long is a leak")
+    span_share: float = Field(0.3, ge=0.0, le=1.0, description="or this share of the protected post, if shorter")
+    span_min_chars: int = Field(8, ge=3, description="never a run shorter than this (stock phrases)")
+
+    def span_needed(self, protected_chars: np.ndarray) -> np.ndarray:
+        """The verbatim run that makes a leak, per protected post length."""
+        by_share = np.ceil(self.span_share * protected_chars - 1e-9)
+        return np.maximum(self.span_min_chars, np.minimum(self.span_chars, by_share))
 
     @model_validator(mode="before")
     @classmethod
@@ -164,6 +180,7 @@ class _Pairs(NamedTuple):
     chars_p: np.ndarray
     jaccard: np.ndarray
     edit: np.ndarray
+    span: np.ndarray
 
 
 class NearCopyIndex:
@@ -176,6 +193,7 @@ class NearCopyIndex:
         self._norm = [normalize_for_match(t) for t in texts]
         self._vocab: dict[str, int] = {}
         self._grams = _Grams(self._norm, n, self._vocab, grow=True)
+        self._spans = SpanIndex(self._norm, self.rules.span_min_chars)
 
     def __len__(self) -> int:
         return len(self._norm)
@@ -199,7 +217,19 @@ class NearCopyIndex:
         union = cand.distinct[rows] + prot.distinct[cols] - inter.data
         return _Pairs(rows, cols, len_c, len_p, chars_c / np.maximum(len_c, 1), chars_c,
                       chars_p / np.maximum(len_p, 1), chars_p, inter.data / np.maximum(union, 1),
-                      self._edits(norm, rows, cols, len_c, len_p))
+                      self._edits(norm, rows, cols, len_c, len_p), self._span_lengths(norm, rows, cols))
+
+    def _span_lengths(self, norm: list[str], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Longest verbatim run of each pair, where it is >= ``span_min_chars`` (0 elsewhere)."""
+        found = [(r, p, run) for r, text in enumerate(norm) for p, run in self._spans.runs(text).items()]
+        span = np.zeros(len(rows))
+        if found:
+            width = len(self._norm)
+            r, p, run = (np.array(x, dtype=np.int64) for x in zip(*found))
+            # Pairs are sorted by (row, col); a run >= span_min_chars >= n always shares an n-gram.
+            at = np.searchsorted(rows * width + cols, r * width + p)
+            span[at] = run
+        return span
 
     def _edits(self, norm: list[str], rows: np.ndarray, cols: np.ndarray, len_c: np.ndarray,
                len_p: np.ndarray) -> np.ndarray:
@@ -218,9 +248,11 @@ class NearCopyIndex:
         by_prot = (p.share_p >= r.protected_share) & (p.chars_p >= r.min_shared_chars)
         by_cand = (p.share_c >= r.candidate_share) & (p.chars_c >= r.min_shared_chars)
         by_jac, by_edit = p.jaccard >= r.jaccard, p.edit >= r.edit_similarity
-        leak = by_prot | by_cand | by_jac | by_edit
+        by_span = (p.span > 0) & (p.span >= r.span_needed(p.len_p))
+        leak = by_prot | by_cand | by_jac | by_edit | by_span
         score = np.maximum.reduce([p.jaccard, p.edit, np.where(p.chars_c >= r.min_shared_chars, p.share_c, 0.0),
-                                   np.where(p.chars_p >= r.min_shared_chars, p.share_p, 0.0)])
+                                   np.where(p.chars_p >= r.min_shared_chars, p.share_p, 0.0),
+                                   np.minimum(p.span / np.maximum(p.len_p, 1), 1.0)])
         # Per candidate, the pair with the highest key (a leaking pair outranks any other);
         # pairs come grouped by candidate, so the last of each group after sorting wins.
         order = np.lexsort((leak * 2.0 + score, p.rows))
@@ -242,6 +274,8 @@ class NearCopyIndex:
             return f"{p.share_p[k]:.0%} of {who} reappears ({int(p.chars_p[k])} of {n_p} chars)"
         if p.share_c[k] >= r.candidate_share and p.chars_c[k] >= r.min_shared_chars:
             return f"{p.share_c[k]:.0%} of the text is from {who} ({int(p.chars_c[k])} of {n_c} chars)"
+        if p.span[k] > 0 and p.span[k] >= r.span_needed(p.len_p[k:k + 1])[0]:
+            return f"{int(p.span[k])} chars of {who} reappear verbatim ({p.span[k] / max(n_p, 1):.0%} of its {n_p})"
         if p.jaccard[k] >= r.jaccard:
             return f"Jaccard {p.jaccard[k]:.2f} with {who}"
         return f"edit similarity {p.edit[k]:.2f} with {who} (short post)"
