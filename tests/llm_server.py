@@ -8,7 +8,8 @@ runs; it counts requests.
 Faults: ``429`` (with Retry-After), ``500``, ``hang`` (answer after ``hang_s``),
 ``malformed`` (invalid JSON), ``truncated`` (body cut short, connection closed),
 ``wrong_content`` (valid JSON of the wrong shape), ``html`` (an HTML error page),
-``drop`` (close without answering), ``400``, ``401``.
+``drop`` (close without answering), ``400``, ``401``. With ``redirect_to`` set, every
+request (any path) is answered ``307`` to that base URL plus the path.
 
 ``max_concurrent`` caps the requests it works on at once (others queue, first come
 first served), like a GPU server with a fixed batch: its throughput is then bounded by
@@ -37,7 +38,7 @@ from typing import Any, Callable
 Reply = Callable[[dict, int], str]
 FAULTS = ("429", "500", "hang", "malformed", "truncated", "wrong_content", "html", "drop",
           "400", "401")
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 429: "Too Many Requests",
+_REASONS = {200: "OK", 307: "Temporary Redirect", 400: "Bad Request", 401: "Unauthorized", 429: "Too Many Requests",
             500: "Internal Server Error"}
 
 
@@ -73,6 +74,7 @@ class LLMServer:
         self.fault_counts: collections.Counter[str] = collections.Counter()
         self.recorded: list[tuple[dict[str, str], dict]] = []
         self.error_echo = ""  # text to put in error bodies (tests echo a header back)
+        self.redirect_to: str | None = None  # answer every request 307 to this base URL
         self._script: collections.deque[str] = collections.deque()
         self._rng = random.Random(seed)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -176,6 +178,10 @@ class LLMServer:
 
     def _handle(self, conn: "_Connection", path: str, headers: dict[str, str],
                 body_bytes: bytes) -> None:
+        if self.redirect_to is not None:
+            location = self.redirect_to.rstrip("/") + path.removeprefix("/v1")
+            self._reply(conn, _response(307, b"", headers={"Location": location}), False)
+            return
         if not path.endswith("/chat/completions"):
             self._reply(conn, _response(400, b'{"error": {"message": "unknown path"}}'), False)
             return

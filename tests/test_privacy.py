@@ -28,7 +28,8 @@ def test_local_and_private_endpoints_are_allowed(url):
 
 
 @pytest.mark.parametrize("url", ["https://8.8.8.8/v1", "https://api.openai.com/v1",
-                                 "http://no-such-host.invalid/v1"])
+                                 "http://no-such-host.invalid/v1",
+                                 "http://169.254.169.254/v1", "http://[fe80::1]:8000/v1"])
 def test_remote_endpoints_need_opt_in(url):
     with pytest.raises(RemoteNotAllowed, match="allow-remote"):
         check_base_url(url)

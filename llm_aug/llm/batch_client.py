@@ -3,7 +3,8 @@
 ``POST {base_url}/files`` (multipart, ``purpose=batch``), ``POST {base_url}/batches``,
 ``GET {base_url}/batches/{id}`` and ``GET {base_url}/files/{id}/content``. The base URL
 passes the same privacy check as live calls; the key goes only into the
-``Authorization`` header, and error messages are redacted.
+``Authorization`` header, and error messages are redacted. Redirects are refused, not
+followed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from yarl import URL
 
 from llm_aug.core.errors import UserError
 from llm_aug.llm.batch import ENDPOINT, BatchCycle, BatchManifest, BatchMode, save_manifest
-from llm_aug.llm.privacy import check_base_url, install_log_filter, redact, register_secret
+from llm_aug.llm.privacy import (
+    check_base_url, install_log_filter, redact, register_secret, without_userinfo,
+)
 from llm_aug.llm.transports.aiohttp_transport import env_proxy
 
 logger = install_log_filter(logging.getLogger(__name__))
@@ -53,11 +56,17 @@ class BatchClient:
         assert self._session is not None, "use BatchClient as an async context manager"
         url = f"{self.base_url}{path}"
         try:
+            # No redirects: one could send the request files to a host never checked.
             async with self._session.request(method, url, proxy=self._proxy,
-                                             proxy_auth=self._proxy_auth, **kwargs) as resp:
+                                             proxy_auth=self._proxy_auth, allow_redirects=False,
+                                             **kwargs) as resp:
                 body = await resp.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise UserError(redact(f"{method} {url}: {type(exc).__name__}: {exc}")) from None
+        if 300 <= resp.status < 400:
+            target = without_userinfo(resp.headers.get("Location", "")) or "nowhere"
+            raise UserError(redact(f"{method} {url}: HTTP {resp.status} redirect to {target!r}, "
+                                   "not followed; give the server's own URL"))
         if resp.status >= 400:
             text = body[:300].decode("utf-8", "replace").strip()
             raise UserError(redact(f"{method} {url}: HTTP {resp.status}: {text}"))

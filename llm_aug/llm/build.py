@@ -21,7 +21,8 @@ def load_llm_config(raw: LLMConfig | Mapping[str, Any]) -> LLMConfig:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"invalid LLM settings at {where}: {first['msg']}") from None
+        message = first["msg"].removeprefix("Value error, ")
+        raise UserError(f"invalid LLM settings at {where}: {message}") from None
 
 
 def build_runner(config: LLMConfig | Mapping[str, Any] | None) -> Runner:

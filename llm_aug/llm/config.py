@@ -13,6 +13,9 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from llm_aug.core.errors import UserError
+from llm_aug.llm.privacy import check_url_form
+
 API_KEY_ENV = ("LLM_AUG_API_KEY", "OPENAI_API_KEY")
 StructuredMode = Literal["response_format", "structured_outputs", "guided_json", "none"]
 # "http" (default) and its alias "aiohttp": llm_aug.llm.transports.AiohttpTransport;
@@ -84,14 +87,18 @@ class OpenAIBackendConfig(_BackendBase):
     @field_validator("base_url")
     @classmethod
     def _one_or_more_urls(cls, value: str | list[str]) -> str | list[str]:
-        if isinstance(value, list):
-            if not value:
-                raise ValueError("give at least one URL")
-            seen: set[str] = set()
-            for url in value:
-                if url.rstrip("/") in seen:
-                    raise ValueError(f"{url} is listed twice")
-                seen.add(url.rstrip("/"))
+        urls = value if isinstance(value, list) else [value]
+        if not urls:
+            raise ValueError("give at least one URL")
+        seen: set[str] = set()
+        for url in urls:
+            try:  # here too, so a URL with a password is refused before any file names it
+                check_url_form(url)
+            except UserError as exc:
+                raise ValueError(str(exc)) from None
+            if url.rstrip("/") in seen:
+                raise ValueError(f"{url} is listed twice")
+            seen.add(url.rstrip("/"))
         return value
 
     @property

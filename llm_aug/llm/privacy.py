@@ -21,6 +21,7 @@ from llm_aug.core.errors import UserError
 REDACTED = "***"
 _secrets: set[str] = set()
 _lock = threading.Lock()
+API_KEY_HINT = "the environment (LLM_AUG_API_KEY, OPENAI_API_KEY or api_key_env)"
 _MIN_SECRET_LEN = 6  # shorter "keys" (e.g. "x", "EMPTY") would redact ordinary words
 
 
@@ -75,11 +76,12 @@ def install_log_filter(target: logging.Logger) -> logging.Logger:
 # What counts as this machine or a private network: a short allow-list rather than
 # ipaddress's is_private, which also calls "private" the Teredo tunnel to the internet
 # (2001::/32, inside its 2001::/23), documentation ranges and, before Python 3.13,
-# every IPv4-mapped address (::ffff:8.8.8.8).
+# every IPv4-mapped address (::ffff:8.8.8.8). Link-local (169.254.0.0/16, fe80::/10) is
+# left out: 169.254.169.254 is the cloud metadata service, not a server of ours.
 _LOCAL_NETWORKS = tuple(ipaddress.ip_network(net) for net in (
-    "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
+    "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
     "0.0.0.0/32",  # "this host": a connection to it reaches loopback
-    "::1/128", "::/128", "fc00::/7", "fe80::/10",
+    "::1/128", "::/128", "fc00::/7",
 ))
 
 
@@ -97,7 +99,7 @@ def is_loopback(host: str | None) -> bool:
 
 
 def address_is_local(address: str) -> bool:
-    """True for an IP literal on loopback, a private (RFC 1918, IPv6 ULA) or link-local network.
+    """True for an IP literal on loopback or a private network (RFC 1918, IPv6 ULA); link-local is remote.
 
     An IPv4-mapped address (``::ffff:a.b.c.d``) is judged by its IPv4 address. Every
     other form that carries IPv4 over the internet is remote: 6to4 (``2002::/16``),
@@ -161,20 +163,64 @@ def _check_proxies(base_url: str, host: str) -> None:
                 "if this is intended.")
 
 
+def without_userinfo(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced by ``***@`` (for messages)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=f"{REDACTED}@{parts.netloc.rpartition('@')[2]}").geturl()
+
+
+def check_url_form(base_url: str) -> None:
+    """Refuse a base URL that is not ``http(s)://host[:port]/path`` with a plain host.
+
+    Credentials in the URL (``http://user:key@host``) are refused, not sent: they would
+    reach manifests, batch run directories and logs; keys go in the environment. So is a
+    legacy numeric host (``2130706433``, ``127.1``, ``0x7f.1``): the resolver reads it as an
+    IPv4 address, the HTTP clients do not; the dotted form is named instead.
+    """
+    parts = urlsplit(base_url)
+    shown = without_userinfo(base_url)
+    if "@" in parts.netloc:
+        raise UserError(f"base URL {shown!r} holds credentials (user:password@): refused, so they "
+                        f"reach no log or file; give the key in {API_KEY_HINT} instead")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UserError(f"base URL must look like http(s)://host[:port]/path, got {shown!r}")
+    dotted = _legacy_ipv4(parts.hostname)
+    if dotted is not None:
+        raise UserError(f"base URL host {parts.hostname!r} is a numeric IPv4 shorthand; "
+                        f"write it as {dotted}")
+
+
+def _legacy_ipv4(host: str) -> str | None:
+    """The dotted quad of a host that only inet_aton reads as IPv4 (``127.1``), else None."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return None  # a proper literal
+    except ValueError:
+        pass
+    if not host[:1].isdigit() or any(c not in "0123456789abcdefx." for c in host.lower()):
+        return None  # a name: inet_aton would also read "127.1 anything" as an address
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
 def check_base_url(base_url: str, *, allow_remote: bool = False) -> None:
-    """Refuse a base URL outside loopback and private networks unless ``allow_remote``.
+    """Refuse a malformed base URL (:func:`check_url_form`), and one outside loopback and
+    private networks unless ``allow_remote``.
 
     For a base URL that is not loopback, the environment's proxy for it (which the
     transports would send the posts to) must pass the same test.
     """
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UserError(f"base URL must look like http(s)://host[:port]/path, got {base_url!r}")
+    check_url_form(base_url)
+    host = urlsplit(base_url).hostname or ""
     if allow_remote:
         return
-    if not host_is_local(parts.hostname):
+    if not host_is_local(host):
         raise RemoteNotAllowed(
-            f"refusing to send posts to {parts.hostname}: it is not this machine or a private "
+            f"refusing to send posts to {host}: it is not this machine or a private "
             "network. Pass --allow-remote (config: allow_remote: true) if this is intended."
         )
-    _check_proxies(base_url, parts.hostname)
+    _check_proxies(base_url, host)

@@ -18,8 +18,8 @@ from llm_aug.core.progress import is_quiet
 from llm_aug.llm.cache import RequestCache, ResultsFile
 from llm_aug.llm.privacy import install_log_filter, redact
 from llm_aug.llm.types import (
-    AuthError, BackendError, ChatRequest, Generation, ResultRow, RunAborted, RunInterrupted,
-    RunSummary, Unreachable,
+    AuthError, BackendError, ChatRequest, Generation, Redirected, ResultRow, RunAborted,
+    RunInterrupted, RunSummary, Unreachable,
 )
 
 if TYPE_CHECKING:
@@ -29,8 +29,8 @@ logger = install_log_filter(logging.getLogger("llm_aug.llm.runner"))
 
 
 def stops_the_run(exc: BaseException) -> bool:
-    """Errors that every request to this server would get alike: unreachable, 401/403, 404."""
-    return isinstance(exc, (Unreachable, AuthError)) or (
+    """Errors that every request to this server would get alike: unreachable, 3xx, 401/403, 404."""
+    return isinstance(exc, (Unreachable, AuthError, Redirected)) or (
         isinstance(exc, BackendError) and exc.status == 404)
 
 
@@ -148,7 +148,7 @@ class RunState:
         """The one-line error for a run the breaker stopped."""
         exc = self.stopped_by
         assert exc is not None
-        if isinstance(exc, Unreachable):
+        if isinstance(exc, (Unreachable, Redirected)):
             reason = str(exc)
         elif isinstance(exc, AuthError):
             reason = f"the server rejected the credentials ({exc}); check the API key"

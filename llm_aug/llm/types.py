@@ -144,6 +144,11 @@ class AuthError(BackendError):
     """HTTP 401/403: missing or rejected credentials."""
 
 
+class Redirected(BackendError):
+    """HTTP 3xx: the server points elsewhere. Never followed by any transport: a redirect
+    could carry the posts to a host the privacy check never saw. The base URL is wrong."""
+
+
 class RunAborted(UserError):
     """The runner stopped a run that could not succeed (server unreachable, key or model rejected).
 

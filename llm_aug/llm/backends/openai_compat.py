@@ -19,12 +19,14 @@ from pydantic import SecretStr
 
 from llm_aug.llm.backends.base import BaseBackend
 from llm_aug.llm.config import ClientKind, StructuredMode, api_key_from_env
-from llm_aug.llm.privacy import check_base_url, install_log_filter, redact, register_secret
+from llm_aug.llm.privacy import (
+    check_base_url, install_log_filter, redact, register_secret, without_userinfo,
+)
 from llm_aug.llm.transports import Transport, make_transport
 from llm_aug.llm.transports.routing import RoutingTransport, retry_after_s
 from llm_aug.llm.types import (
     AuthError, BackendError, BadRequest, ChatRequest, Generation, MalformedResponse,
-    RateLimited, ServerError, Timeout, estimate_prompt_tokens, estimate_tokens,
+    RateLimited, Redirected, ServerError, Timeout, estimate_prompt_tokens, estimate_tokens,
 )
 
 logger = install_log_filter(logging.getLogger(__name__))
@@ -65,7 +67,7 @@ class OpenAICompatBackend(BaseBackend):
                                 self.max_tokens_field, self.extra_body)
         data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         response = await self._transport.post_json(self._PATH, data)
-        if response.status >= 400:
+        if response.status >= 300:
             raise error_from_status(response.status, response.headers, response.body)
         return parse_completion(request, response.body, response.headers.get("content-type", ""))
 
@@ -163,7 +165,12 @@ def _split(total: int, parts: int) -> list[int]:
 
 
 def error_from_status(status: int, headers: Mapping[str, str], body: bytes) -> BackendError:
-    """Map an HTTP error status to the BackendError the runner knows how to handle."""
+    """Map an HTTP error status (or a redirect) to the BackendError the runner knows how to handle."""
+    if 300 <= status < 400:
+        target = without_userinfo(headers.get("location", "")) or "nowhere"
+        return Redirected(f"HTTP {status}: the server redirects to {redact(target)!r}; redirects "
+                          "are not followed (they could carry the posts past the check of "
+                          "--base-url): give the server's own URL", status=status)
     message = f"HTTP {status}: {_error_message(body)}"
     if status == 429:
         return RateLimited(message, retry_after=retry_after_s(headers))

@@ -2,7 +2,8 @@
 
 The SDK sends the request (its auth header, TLS, proxy handling, on httpx); the body is
 our JSON and the raw response comes back, so both transports give identical
-generations. SDK retries are off: the runner retries. Loopback hosts never go through
+generations. SDK retries are off: the runner retries. Redirects are not followed (as with
+the aiohttp transport: the backend refuses a 3xx). Loopback hosts never go through
 an environment proxy (see :func:`~llm_aug.llm.transports.aiohttp_transport.env_proxy`).
 """
 
@@ -67,7 +68,10 @@ class SDKTransport:
                 # The SDK insists on a key; local servers ignore it.
                 api_key=self._key.get_secret_value() if self._key else "EMPTY",
                 default_headers=self._headers,
-                http_client=openai.DefaultAsyncHttpxClient(limits=limits, mounts=mounts))
+                # The SDK's client follows redirects; a redirect could carry the posts to a
+                # host the privacy check never saw, so the 3xx comes back to the backend.
+                http_client=openai.DefaultAsyncHttpxClient(limits=limits, mounts=mounts,
+                                                           follow_redirects=False))
             self._loop = loop
             logger.debug("openai SDK client for %s on a new event loop", self.base_url)
         return self._client
