@@ -279,3 +279,30 @@ def test_submit_after_export_uploads_the_same_cycle(tmp_path, demo_dir, live):
         assert list(srv.files.values())[0] == exported
         assert_ok(invoke("batch", "collect", run))
     _assert_same_as_live(out, live)
+
+
+def test_two_different_answers_for_one_custom_id_stop_the_collect(tmp_path, demo_dir):
+    out, run = tmp_path / "b" / "p.jsonl", tmp_path / "run"
+    with LLMServer(reply=_reply) as srv:
+        info = json.loads(assert_ok(invoke(*_classify(demo_dir, out, srv.url, "--batch", "export",
+                                                      "--batch-dir", run))).stdout)["batch"]
+        requests = [json.loads(x) for x in (run / info["files"][0]).read_text().splitlines()]
+
+        def line(request: dict, text: str | None = None) -> str:
+            body = srv._completion(request["body"])
+            if text is not None:
+                body["choices"][0]["message"]["content"] = text
+            return json.dumps({"custom_id": request["custom_id"],
+                               "response": {"status_code": 200, "body": body}}, ensure_ascii=False)
+        first = requests[0]
+        results = tmp_path / "results.jsonl"
+        results.write_text("\n".join([line(r) for r in requests] + [line(first, "等级：9")]) + "\n")
+        res = invoke("batch", "collect", run, "--results", results)
+        assert isinstance(res.exception, UserError), (res.stderr, res.exception)
+        message = str(res.exception)
+        assert first["custom_id"] in message and f"line {len(requests) + 1}" in message
+        assert _cache_size(run) == 0 and load_manifest(run).open_cycle.index == 1  # nothing imported
+        # The same answer twice is not a conflict: counted, and the collect goes through.
+        results.write_text("\n".join([line(r) for r in requests] + [line(first)]) + "\n")
+        again = assert_ok(invoke("batch", "collect", run, "--results", results, "--no-rerun"))
+        assert f"ok={len(requests)} failed=0" in again.stderr and "repeated_lines=1" in again.stderr

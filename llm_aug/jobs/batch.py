@@ -18,9 +18,12 @@ from llm_aug.core.errors import UserError
 from llm_aug.core.files import atomic_write, file_sha256
 from llm_aug.llm.batch import TERMINAL, BatchCycle, BatchManifest, load_manifest, save_manifest
 from llm_aug.llm.batch_client import BatchClient, client_for, refresh_cycle
-from llm_aug.llm.batch_results import ImportCounts, cycle_requests, import_lines
+from llm_aug.llm.batch_results import (
+    ImportCounts, cycle_requests, import_lines, read_answers, store_answers,
+)
 from llm_aug.llm.cache import RequestCache
 from llm_aug.llm.config import API_KEY_ENV, api_key_from_env
+from llm_aug.llm.types import Generation
 
 
 def _client(manifest: BatchManifest, allow_remote: bool) -> BatchClient:
@@ -82,7 +85,8 @@ async def _collect_submitted(run_dir: Path, manifest: BatchManifest, cycle: Batc
                     data = await client.content(file_id)
                     path = run_dir / f"{Path(entry.name).stem}.{kind}.jsonl"
                     atomic_write(path, lambda fh, d=data: fh.write(d.decode("utf-8")))
-                    import_lines(data.decode("utf-8").splitlines(), requests, cache, counts)
+                    import_lines(data.decode("utf-8").splitlines(), requests, cache, counts,
+                                 source=str(path))
             cache.commit()
             entry.collected = True
             save_manifest(run_dir, manifest)  # only after its answers are in the cache
@@ -95,6 +99,7 @@ def _merge(cycle: BatchCycle, counts: ImportCounts) -> None:
     failed = done.get("failed", 0) + len(counts.failed_ids - counts.ok)
     cycle.imported = {"ok": ok, "failed": failed, "missing": cycle.n_requests - ok - failed,
                       "unknown_lines": done.get("unknown_lines", 0) + counts.unknown,
+                      "repeated_lines": done.get("repeated_lines", 0) + counts.repeated,
                       "prompt_tokens": done.get("prompt_tokens", 0) + counts.prompt_tokens,
                       "completion_tokens": done.get("completion_tokens", 0) + counts.completion_tokens}
 
@@ -159,9 +164,11 @@ def _import(run_dir: Path, manifest: BatchManifest, cycle: BatchCycle, results: 
     try:
         if local:
             requests = cycle_requests(run_dir, cycle)
-            for path in results:
+            answers: dict[str, list[Generation]] = {}
+            for path in results:  # every file read before any answer is stored
                 with Path(path).open(encoding="utf-8") as fh:
-                    import_lines(fh, requests, cache, counts)
+                    answers.update(read_answers(fh, requests, counts, source=str(path)))
+            store_answers(answers, cache)
             for entry in cycle.files:
                 entry.collected = True
         else:
