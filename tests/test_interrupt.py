@@ -1,4 +1,5 @@
-"""Ctrl-C mid-run: one line saying what is saved, exit 130, a rerun asks only for the rest (issue 11)."""
+"""Ctrl-C (or SIGTERM) mid-run: one line saying what is saved, exit 130 (143), the lock
+released, a rerun asks only for the rest (issues 11 and 19)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ def _lines(path) -> int:
 
 
 @pytest.mark.slow
-def test_sigint_mid_run_saves_answered_rows_and_exits_130(tmp_path):
+@pytest.mark.parametrize("sig, code, what", [(signal.SIGINT, 130, "interrupted"),
+                                             (signal.SIGTERM, 143, "terminated (SIGTERM)")])
+def test_a_signal_mid_run_saves_answered_rows_and_exits_with_its_code(tmp_path, sig, code, what):
     out = tmp_path / "p.jsonl"
     raw = tmp_path / "p.raw.jsonl"
     with LLMServer(latency_s=0.25, reply=lambda body, i: "等级：3") as server:
@@ -38,13 +41,13 @@ def test_sigint_mid_run_saves_answered_rows_and_exits_130(tmp_path):
         while _lines(raw) < 4:
             assert time.monotonic() < deadline and child.poll() is None, "child ended early"
             time.sleep(0.01)
-        child.send_signal(signal.SIGINT)
+        child.send_signal(sig)
         _, stderr = child.communicate(timeout=60)
-        assert child.returncode == 130, stderr
+        assert child.returncode == code, stderr
         saved = _lines(raw)
         assert 4 <= saved < N_POSTS and not out.exists()
-        assert stderr == (f"interrupted: {saved} rows saved to {raw}, "
-                          "rerun the same command to resume\n")
+        assert stderr == f"{what}: {saved} rows saved to {raw}, rerun the same command to resume\n"
+        assert not out.with_name(out.name + ".lock").exists()  # released, not left behind
         before = server.request_count
         rerun = subprocess.run(_cmd(server.url, out), capture_output=True, text=True, timeout=120)
         assert rerun.returncode == 0, rerun.stderr

@@ -19,6 +19,7 @@ from llm_aug.cli import batch as batch_cmds
 from llm_aug.cli import data as data_cmds
 from llm_aug.cli import experiment as experiment_cmds
 from llm_aug.cli.help import show_flags_as_flags
+from llm_aug.cli.signals import EXIT_TERMINATED, terminate_like_interrupt, terminated
 from llm_aug.cli import llm as llm_cmds
 from llm_aug.cli import prompts as prompt_cmds
 from llm_aug.cli import models as model_cmds
@@ -117,8 +118,9 @@ def main() -> None:
 
     A user error (bad input or option, a server that cannot be reached or that rejects
     the key or model) becomes one line on stderr and exit code 2; Ctrl-C one line saying
-    how many rows are saved, and exit code 130.
+    how many rows are saved, and exit code 130; SIGTERM the same, exit code 143.
     """
+    terminate_like_interrupt()
     try:
         app()
     except UserError as exc:
@@ -143,11 +145,13 @@ def _interrupt_behind(exc: BaseException | None) -> KeyboardInterrupt | None:
 
 
 def _interrupted(exc: KeyboardInterrupt) -> NoReturn:
-    """One line on stderr, exit 130; a run's interrupt (``RunInterrupted``) says what is saved."""
+    """One line on stderr, exit 130 (143 after SIGTERM); a run's interrupt
+    (``RunInterrupted``) says what is saved."""
     path, saved = getattr(exc, "path", None), getattr(exc, "saved", None)
+    what = "terminated (SIGTERM)" if terminated() else "interrupted"
     if path is not None:
-        typer.echo(f"interrupted: {saved} rows saved to {path}, rerun the same command to resume",
+        typer.echo(f"{what}: {saved} rows saved to {path}, rerun the same command to resume",
                    err=True)
     else:
-        typer.echo("interrupted", err=True)
-    raise SystemExit(130) from None
+        typer.echo(what, err=True)
+    raise SystemExit(EXIT_TERMINATED if terminated() else 130) from None
