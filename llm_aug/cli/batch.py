@@ -12,13 +12,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
 import typer
 
 from llm_aug.core.errors import UserError
 from llm_aug.core.progress import is_quiet
-from llm_aug.llm.batch import BatchDeferred, BatchMode, batch_mode, current_batch_mode
+
+if TYPE_CHECKING:  # the LLM runtime is imported by the functions that use it (keeps --help fast)
+    from llm_aug.llm.batch import BatchDeferred, BatchMode
 
 app = typer.Typer(help="Batch inference runs (made with --batch export|submit): status and collect.",
                   no_args_is_help=True)
@@ -75,6 +77,8 @@ def _default_dir(kwargs: dict[str, Any]) -> Path:
 def make_mode(batch: Optional[str], batch_dir: Optional[Path], max_requests: int,
               kwargs: dict[str, Any], ctx: typer.Context) -> BatchMode | None:
     """The batch mode asked for by the flags, else the one a ``batch collect`` rerun set, else None."""
+    from llm_aug.llm.batch import BatchMode, current_batch_mode
+
     if batch is None:
         if batch_dir is not None:
             raise UserError("--batch-dir needs --batch export or --batch submit")
@@ -101,6 +105,8 @@ def _next_step(d: BatchDeferred) -> str:
 
 def run_deferrable(mode: BatchMode | None, call: Callable[[], Any]) -> Any:
     """Run a command's body under ``mode``; a deferral is reported (stdout JSON, stderr next step)."""
+    from llm_aug.llm.batch import BatchDeferred, batch_mode
+
     with batch_mode(mode):
         try:
             return call()
@@ -145,6 +151,7 @@ def collect(
     Example: llm-aug batch collect runs/zs/predictions.batch --results results.jsonl
     """
     from llm_aug.jobs.batch import batch_collect
+    from llm_aug.llm.batch import BatchMode
 
     result = batch_collect(run, results=results or (), allow_remote=allow_remote, live=live)
     if result.stale:
@@ -173,6 +180,7 @@ def collect(
 def _rerun(command: list[str], mode: BatchMode | None) -> int:
     """Run the recorded command in this process under ``mode``; its exit code."""
     from llm_aug.cli import app as root  # the root app imports this module
+    from llm_aug.llm.batch import batch_mode
 
     args = (["--quiet"] if is_quiet() else []) + list(command)
     with batch_mode(mode):

@@ -10,11 +10,6 @@ import typer
 
 from llm_aug.cli.common import FORMAT, ID_COL, LABEL_COL, TEXT_COL, load_kwargs
 from llm_aug.core.errors import UserError
-from llm_aug.core.manifest import write_manifest
-from llm_aug.data.fetch import copy_local, download
-from llm_aug.data.io import load_dataset
-from llm_aug.data.schemes import scheme_for_task
-from llm_aug.data.stats import dataset_stats, split_overlap
 
 app = typer.Typer(help="Inspect and fetch data files.", no_args_is_help=True)
 
@@ -31,6 +26,10 @@ def stats(
 
     Example: llm-aug data stats train.tsv val.tsv test.tsv --task fine
     """
+    from llm_aug.data.io import load_dataset  # imported here: numpy, pydantic (keep --help fast)
+    from llm_aug.data.schemes import scheme_for_task
+    from llm_aug.data.stats import dataset_stats, split_overlap
+
     scheme = scheme_for_task(task) if task else None
     kwargs = load_kwargs(text_col, label_col, id_col, fmt)
     datasets = [load_dataset(f, scheme, require_labels=False, **kwargs) for f in files]
@@ -58,6 +57,9 @@ def fetch(
 
     Example: llm-aug data fetch sos1k --dest data/sos1k --from ../shared/data/sos1k
     """
+    from llm_aug.core.manifest import write_manifest
+    from llm_aug.data.fetch import copy_local, download
+
     if name != "sos1k":
         raise UserError(f"unknown data set {name!r}; only 'sos1k' can be fetched")
     files = copy_local(source, dest) if source else download(dest)

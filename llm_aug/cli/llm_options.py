@@ -7,15 +7,17 @@ import inspect
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, TypeVar
 
 import typer
-import yaml
 
-from llm_aug.cli.batch import BatchMode, make_mode, run_deferrable
+from llm_aug.cli.batch import make_mode, run_deferrable
 from llm_aug.core.errors import UserError
 from llm_aug.core.progress import is_quiet
-from llm_aug.llm import LLMConfig, load_llm_config
+
+if TYPE_CHECKING:  # the LLM runtime loads when a command runs, not for --help
+    from llm_aug.llm import LLMConfig
+    from llm_aug.llm.batch import BatchMode
 
 BACKEND = typer.Option("llamacpp", "--backend", "-b", help="openai (any OpenAI-compatible server), vllm, llamacpp (embedded), fake.")
 BASE_URL = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (default http://127.0.0.1:8000/v1); repeat it for replicas of one model (least-loaded routing, failover).")
@@ -35,7 +37,11 @@ def llm_config(backend: str, base_url: str | Sequence[str] | None, model: Option
                allow_remote: bool, config_file: Optional[Path], cache: Path,
                fake_replies: Optional[Path] = None, quiet: bool = False) -> LLMConfig:
     """Build an ``LLMConfig`` from CLI flags, or from ``config_file`` when given."""
+    from llm_aug.llm import load_llm_config
+
     if config_file is not None:
+        import yaml
+
         try:
             raw = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:

@@ -14,8 +14,6 @@ from llm_aug.cli.llm import (
 )
 from llm_aug.cli.llm_options import LLMOptions, with_llm_options
 from llm_aug.core.errors import UserError
-from llm_aug.data.io import Dataset, load_dataset
-from llm_aug.data.schemes import scheme_for_task
 
 app = typer.Typer(help="List, show, render and A/B-compare prompt templates.", no_args_is_help=True)
 
@@ -58,6 +56,8 @@ def render(
 
     Example: llm-aug prompts render classify/fewshot --task fine --input val.tsv --row 3 --shots 3 --train train.tsv
     """
+    from llm_aug.data.io import Dataset, load_dataset
+    from llm_aug.data.schemes import scheme_for_task
     from llm_aug.prompting.classify import ClassifyConfig, build_requests
     from llm_aug.prompting import load_prompt
 

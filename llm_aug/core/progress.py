@@ -12,8 +12,6 @@ import sys
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, TypeVar
 
-from tqdm.auto import tqdm
-
 T = TypeVar("T")
 
 
@@ -36,6 +34,8 @@ def is_quiet() -> bool:
 
 def progress(items: Iterable[T], desc: str, total: int | None = None, unit: str = "it") -> Iterator[T]:
     """Wrap ``items`` in a progress bar with rate and ETA on stderr, unless quiet."""
+    from tqdm.auto import tqdm  # here, not at the top: the CLI imports this module for --quiet
+
     return iter(tqdm(items, desc=desc, total=total, unit=unit, disable=is_quiet(), leave=False,
                      file=sys.stderr))
 
@@ -47,6 +47,8 @@ def progress_bar(total: int, desc: str, unit: str = "it") -> Iterator[Any]:
     For work done in batches: advance by the batch's size, so the bar counts items
     (posts), not batches, and its ETA follows the real work.
     """
+    from tqdm.auto import tqdm
+
     bar = tqdm(total=total, desc=desc, unit=unit, disable=is_quiet(), leave=False, file=sys.stderr)
     try:
         yield bar

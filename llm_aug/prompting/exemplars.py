@@ -23,13 +23,14 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from llm_aug.data.io import Dataset, Row
 from llm_aug.core.errors import UserError
 from llm_aug.llm.types import estimate_tokens
+
+if TYPE_CHECKING:  # numpy loads with the first similarity query: zero-shot runs never need it
+    import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +133,8 @@ class ExemplarSelector:
         return picked
 
     def _similarities(self, query_text: str) -> np.ndarray:
+        import numpy as np
+
         if self._matrix is None:
             self._matrix = self._embed([r.text for r in self._rows], fit=True)
         query = self._embed([query_text], fit=False)
@@ -140,6 +143,8 @@ class ExemplarSelector:
 
     def _embed(self, texts: list[str], fit: bool) -> Any:
         if self.embedder is not None:
+            import numpy as np
+
             vectors = np.asarray(self.embedder(texts), dtype=float)
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
             return vectors / np.where(norms == 0, 1.0, norms)
