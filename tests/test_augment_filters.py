@@ -367,9 +367,10 @@ def test_a_long_verbatim_run_is_leakage_whatever_its_share():
 
 def test_span_threshold_follows_the_protected_post_length():
     rules = LeakageConfig()
-    lengths = np.array([5, 20, 27, 40, 53, 54, 200])
-    # never under span_min_chars (8), span_share (0.3) of the post, at most span_chars (16)
-    assert rules.span_needed(lengths).tolist() == [8, 8, 9, 12, 16, 16, 16]
+    lengths = np.array([5, 19, 20, 27, 40, 53, 54, 200])
+    # never under span_min_chars (8), span_share (0.3) of the post, at most span_chars (16);
+    # posts under span_min_post (20) letters are left to the share rules
+    assert rules.span_needed(lengths).tolist() == [np.inf, np.inf, 8, 9, 12, 16, 16, 16]
     post = "我昨天晚上一个人去了江边坐到天亮风很大我一直在想要不要跳下去"  # 30 letters: 9 needed
     index = nearcopy.NearCopyIndex([post])
     assert index.check([post[:9] + NORMAL])[0].reason is not None
@@ -378,9 +379,10 @@ def test_span_threshold_follows_the_protected_post_length():
 
 def test_stock_phrases_are_not_verbatim_leaks():
     protected = ["我真的好想离开这个世界，每天上班都像在坐牢，领导只会骂人，回到家也没有人说话。",
-                 "想去死一死"]
+                 "想去死一死", "我也好想离开这个世界啊"]  # the last: a SOS-1K val post
     distinct = ["好想离开这个世界，活着太累了。", "今天又想去死一死了，还是算了。",
-                "真的好想离开这个世界啊，谁来救救我，我已经撑不下去了。"]
+                "真的好想离开这个世界啊，谁来救救我，我已经撑不下去了。",
+                "饭，我真的熬不下去了，我好想走，好想离开这个世界。"]  # a SOS-1K train post
     assert [r for _, r in D.leakage_verdicts(distinct, [Row(f"q{i}", t, 3) for i, t in enumerate(protected)])] \
         == [None] * len(distinct)
 

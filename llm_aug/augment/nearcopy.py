@@ -19,7 +19,8 @@ A pair is a near-copy when candidate share >= ``candidate_share`` or protected s
 Jaccard >= ``jaccard``, or (short pairs) edit similarity >= ``edit_similarity``, or the
 verbatim span is at least ``span_chars`` characters or ``span_share`` of p, whichever is
 smaller, and never under ``span_min_chars``: a leak whatever its ratio (a splice of 40%
-of p onto another post stays under every share).
+of p onto another post stays under every share). Protected posts shorter than
+``span_min_post`` are left to the other rules: 40% of one is a stock phrase's length.
 
 Shares count characters, not n-grams: editing one character breaks up to n n-grams
 but only one character, so a copy with 20% of its characters changed still shares
@@ -61,11 +62,13 @@ class NearCopyRules(BaseModel):
     span_chars: int = Field(16, ge=1, description="a verbatim run this long is a leak")
     span_share: float = Field(0.3, ge=0.0, le=1.0, description="or this share of the protected post, if shorter")
     span_min_chars: int = Field(8, ge=3, description="never a run shorter than this (stock phrases)")
+    span_min_post: int = Field(20, ge=0, description="protected posts shorter than this: no span rule")
 
     def span_needed(self, protected_chars: np.ndarray) -> np.ndarray:
-        """The verbatim run that makes a leak, per protected post length."""
+        """The verbatim run that makes a leak, per protected post length (inf: no span rule)."""
         by_share = np.ceil(self.span_share * protected_chars - 1e-9)
-        return np.maximum(self.span_min_chars, np.minimum(self.span_chars, by_share))
+        needed = np.maximum(self.span_min_chars, np.minimum(self.span_chars, by_share))
+        return np.where(protected_chars >= self.span_min_post, needed, np.inf)
 
     @model_validator(mode="before")
     @classmethod
@@ -193,7 +196,8 @@ class NearCopyIndex:
         self._norm = [normalize_for_match(t) for t in texts]
         self._vocab: dict[str, int] = {}
         self._grams = _Grams(self._norm, n, self._vocab, grow=True)
-        self._spans = SpanIndex(self._norm, self.rules.span_min_chars)
+        r = self.rules
+        self._spans = SpanIndex([t if len(t) >= r.span_min_post else "" for t in self._norm], r.span_min_chars)
 
     def __len__(self) -> int:
         return len(self._norm)
