@@ -9,7 +9,7 @@ from typing import Any, Callable
 from llm_aug.classifiers.baselines import MajorityClassifier, TfidfLogReg, TfidfSVM
 from llm_aug.classifiers.ensemble import SoftVoteClassifier
 from llm_aug.classifiers.frozen import EmbeddingClassifier, StackedClassifier
-from llm_aug.core.errors import UserError
+from llm_aug.core.errors import UserError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ DEFAULT_METHOD = {"fine": "stack", "binary": "stack"}
 def get_method(name: str) -> MethodSpec:
     """Look up a method by name, with a helpful error listing the known ones."""
     if name not in METHODS:
-        raise UserError(f"unknown method {name!r}; available: {', '.join(METHODS)}")
+        raise UserError(f"unknown method {name!r}{did_you_mean(name, METHODS)}; available: {', '.join(METHODS)}")
     return METHODS[name]
 
 

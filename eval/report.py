@@ -18,10 +18,11 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from llm_aug.data.schemes import load_scheme
-from llm_aug.core.errors import UserError
+from llm_aug.core.errors import UserError, did_you_mean
 from llm_aug.eval.bootstrap import paired_bootstrap
 from llm_aug.eval.metrics import LOWER_IS_BETTER, METRICS, ORDINAL_METRICS
 from llm_aug.eval.plots import plot_confusion, plot_metric_bars
@@ -232,17 +233,29 @@ def _confusion_png(run: RunRecord, vmax: int | None = None) -> bytes | None:
     return buf.getvalue()
 
 
+def scheme_title(scheme: str) -> str:
+    """The scheme as a title names it (``fine (11 levels)``), or its id when it cannot be loaded."""
+    try:
+        return load_scheme(scheme).title
+    except (UserError, ValueError, OSError):
+        return scheme
+
+
 def page_data(rows: list[dict], runs: list[RunRecord], metrics: list[str], metric: str,
-              split: str | None = None) -> dict[str, Any]:
+              split: str | None = None, *, banner: str = "",
+              links: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     """What ``compare.md.jinja`` needs (``compare.html.jinja`` adds ``bars`` and ``confusions``).
 
     ``split`` names the data the runs were scored on (default: from their results, see
-    :func:`split_of`); the title carries it and the number of posts.
+    :func:`split_of`); the title carries it and the number of posts. ``banner`` is a
+    warning shown above everything (none when empty); ``links`` are (text, relative href)
+    pairs to related pages.
     """
     first = runs[0].results
     split_label, n = _split_and_n(runs, split)
     scheme = str(first["scheme"])
-    return {"scheme": scheme, "task": first.get("task", "?"), "metric": metric,
+    return {"scheme": scheme, "scheme_title": scheme_title(scheme), "task": first.get("task", "?"),
+            "metric": metric, "banner": banner, "links": [{"text": t, "href": h} for t, h in links],
             "split": split_label, "n_posts": n,
             "split_title": split_title(split_label, n),
             "table": _table(rows, metrics, metric), "best": [r["best"] for r in rows],
@@ -274,7 +287,8 @@ def _check_runs(runs: list[RunRecord], metric: str) -> None:
         listing = ", ".join(f"{r.dir}: {r.results['scheme']}" for r in runs)
         raise UserError(f"runs use different label schemes ({listing}); compare runs of one scheme")
     if metric not in METRICS:
-        raise UserError(f"unknown metric {metric!r}; use one of: {', '.join(METRICS)}")
+        raise UserError(f"unknown metric {metric!r}{did_you_mean(metric, METRICS)}; "
+                        f"use one of: {', '.join(METRICS)}")
     if metric in ORDINAL_METRICS and not any(metric in r.results for r in runs):
         raise UserError(f"metric {metric!r} needs an ordinal scheme; {schemes[0]!r} is not")
 
@@ -288,11 +302,14 @@ def compare_runs(
     n_boot: int = 1000,
     seed: int = 0,
     split: str | None = None,
+    banner: str = "",
+    links: Sequence[tuple[str, str]] = (),
 ) -> dict:
     """Compare evaluated runs on ``metric``; write ``comparison.md`` (and ``comparison.html``).
 
     ``split`` (e.g. ``"test"``) labels the data the runs were scored on; by default it
-    comes from the runs' results (their ``split``, else the gold file's name).
+    comes from the runs' results (their ``split``, else the gold file's name). ``banner``
+    and ``links`` go on both pages (see :func:`page_data`).
 
     Returns ``{'markdown': str, 'html': Path | None, 'rows': [dict per run], 'title': str,
     'split': str, 'n': str}``.
@@ -310,9 +327,9 @@ def compare_runs(
     for run in runs:
         paired = None if best is None or run is best else paired_vs_best(run, best, metric, labels, n_boot, seed)
         rows.append(_row(run, metrics, best, paired))
-    data = page_data(rows, runs, metrics, metric, split)
+    data = page_data(rows, runs, metrics, metric, split, banner=banner, links=links)
     markdown, html_path = _write_pages(Path(out_dir), data, rows, runs, html)
     logger.info("compared %d runs (%s) into %s", len(runs), data["split_title"], out_dir)
-    title = f"{data['scheme']}, {data['split_title']}"
+    title = f"{data['scheme_title']}, {data['split_title']}"
     return {"markdown": markdown, "html": html_path, "rows": rows, "title": title,
             "split": data["split"], "n": data["n_posts"]}

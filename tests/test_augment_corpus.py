@@ -43,7 +43,9 @@ def test_corpus_round_trips_and_holds_no_protected_text(tmp_path):
     assert data.texts == TRAIN.texts + [r.text for r in kept]
     assert data.labels == TRAIN.labels + [r.label for r in kept]
     body = files.tsv.read_text(encoding="utf-8")
-    assert body.startswith("comment\tmyLabel\n")
+    lines = body.splitlines()
+    assert lines[0] == "comment\tmyLabel\tsynthetic"  # SOS-1K columns first, every row marked
+    assert [line.rsplit("\t", 1)[1] for line in lines[1:]] == ["0"] * len(TRAIN) + ["1"] * len(kept)
     for v in VAL.rows:
         assert v.text[:15] not in body
     assert not list((tmp_path / "out").glob(".*"))  # no temp files left behind

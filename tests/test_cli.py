@@ -114,9 +114,20 @@ def test_select_ranks_methods_by_cv_over_train_and_val(tmp_path, demo_dir):
 
 
 def test_demo_main_command_runs_the_pipeline(tmp_path):
-    assert_ok(invoke("demo", "--out", tmp_path / "demo"))
+    result = assert_ok(invoke("demo", "--out", tmp_path / "demo"))
     html = (tmp_path / "demo" / "report" / "comparison.html").read_text(encoding="utf-8")
     for system in ("majority", "tfidf-svm", "stack", "tfidf-svm+synonym-aug"):
         assert system in html
+    # The last lines name both pages, say the numbers are not results, and give a next step.
+    last = result.stdout.strip().splitlines()[-4:]
+    assert last[0] == f"comparison: {tmp_path / 'demo' / 'report' / 'comparison.html'}"
+    assert last[1].startswith(f"augmentation report: {tmp_path / 'demo' / 'augmented' / 'report.html'}")
+    assert "not results" in last[2] and last[3].startswith("next: ") and "llm-aug train" in last[3]
+    # The two pages link to each other; the comparison says what the numbers are (and are not).
+    augment_page = (tmp_path / "demo" / "augmented" / "report.html").read_text(encoding="utf-8")
+    assert '<a href="../augmented/report.html">' in html and '<a href="../report/comparison.html">' in augment_page
+    assert '<p class="banner" role="note">Demo numbers are not results' in html
+    assert "<title>llm-aug comparison: fine (11 levels), TEST split (33 posts)</title>" in html
+    assert "sos11," not in html
     corpus = [json.loads(line) for line in (tmp_path / "demo" / "augmented" / "corpus.jsonl").read_text().splitlines()]
     assert any(r["synthetic"] for r in corpus) and any(not r["synthetic"] for r in corpus)

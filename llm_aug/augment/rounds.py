@@ -44,14 +44,16 @@ class RoundLoop:
 
     Kept rows are accepted in request order until their level reaches its target; later
     kept rows of a full level are surplus. Nothing decided is held in memory: rows go to
-    the :class:`CorpusWriter`, only counts and the accepted (text, method) pairs stay.
+    the :class:`CorpusWriter`, only counts and the accepted (text, method, source id) stay.
     """
 
     def __init__(self, source: G.Source, targets: dict[int, int], caps: dict[int, int],
                  overgenerate: float, filters: Filters | None, writer: CorpusWriter) -> None:
         self.source, self.need, self.caps, self.overgenerate = source, targets, caps, overgenerate
         self.filters, self.writer = filters, writer
-        self.accepted: dict[int, list[tuple[str, str]]] = {}
+        # Per level: (text, method, source id) of each accepted row; the source id is a
+        # rewrite's source post or an LLM post's first exemplar ("" when none), for the report.
+        self.accepted: dict[int, list[tuple[str, str, str]]] = {}
         self.made: Counter[int] = Counter()
         self.rejections: Counter[str] = Counter()
         self.spent: Counter[int] = Counter()
@@ -109,7 +111,7 @@ class RoundLoop:
         for r in kept:
             have = self.accepted.setdefault(r.label, [])
             if len(have) < self.need.get(r.label, 0):
-                have.append((r.text, r.method))
+                have.append((r.text, r.method, (r.source_ids or r.exemplar_ids or ("",))[0]))
                 accepted.append(r)
             else:
                 rejected.append(r.model_copy(update={

@@ -105,11 +105,20 @@ def pick_samples(rows: Sequence[SynthRow], per_level: int = 3, seed: int = 0) ->
                                                              per_level, seed)]
 
 
-def sample_rows(by_level: Mapping[int, Sequence[tuple[str, str]]], per_level: int = 3,
+def sample_rows(by_level: Mapping[int, Sequence[tuple[str, ...]]], per_level: int = 3,
                 seed: int = 0) -> list[SynthRow]:
-    """:func:`pick_samples` from per-level (text, method) pairs: the same picks, as display rows."""
-    return [SynthRow(id=f"sample-{lv}-{i}", text=by_level[lv][i][0], label=lv, method=by_level[lv][i][1])
+    """:func:`pick_samples` from per-level (text, method[, source id]) tuples: the same picks, as display rows.
+
+    The source id (a rewrite's source post, or an LLM post's first exemplar) lands in
+    ``source_ids`` so the report can show what each sample was made from.
+    """
+    return [_display_row(lv, i, *by_level[lv][i])
             for lv, i in _sample_positions({lv: len(v) for lv, v in by_level.items()}, per_level, seed)]
+
+
+def _display_row(level: int, i: int, text: str, method: str, source: str = "") -> SynthRow:
+    return SynthRow(id=f"sample-{level}-{i}", text=text, label=level, method=method,
+                    source_ids=[source] if source else [])
 
 
 def _sample_positions(sizes: Mapping[int, int], per_level: int, seed: int) -> list[tuple[int, int]]:
@@ -141,22 +150,39 @@ def report_tables(before: Mapping[int, int], after: Mapping[int, int], rejection
     ]
 
 
-def sample_item(row: SynthRow, limit: int = 200) -> dict[str, str]:
-    """One sample for the report: ``tag`` (level, method, rejection) and ``text`` (cut at ``limit``)."""
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def sample_item(row: SynthRow, sources: Mapping[str, str] | None = None, limit: int = 200) -> dict[str, str]:
+    """One sample for the report: ``tag`` (level, method, rejection), ``text`` (cut at ``limit``),
+    and what it was made from: ``source`` (that post's text, "" when unknown) and ``source_kind``.
+
+    ``sources`` maps training ids to texts. A rewrite (synonym, EDA, back-translation)
+    names its source post; an LLM post names the exemplars its prompt showed, the first
+    of which is shown.
+    """
     tag = f"L{row.label} · {row.method}" + (f" · rejected: {row.reject_reason}" if row.reject_reason else "")
-    return {"tag": tag, "text": row.text if len(row.text) <= limit else row.text[:limit] + "…"}
+    ids = row.source_ids or row.exemplar_ids
+    source = (sources or {}).get(ids[0], "") if ids else ""
+    kind = "" if not source else "first exemplar shown to the model" if row.method == "llm" else "source post"
+    return {"tag": tag, "text": _cut(row.text, limit), "source": _cut(source, limit), "source_kind": kind}
 
 
 def report_data(before_counts: Mapping[int, int], after_counts: Mapping[int, int],
                 rejections: Mapping[str, int], stats: Mapping[str, DiversityStats],
                 samples: Sequence[SynthRow], *, title: str = "Augmentation report",
-                status: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                status: Mapping[str, Any] | None = None, sources: Mapping[str, str] | None = None,
+                links: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     """What ``augment.md.jinja`` and ``augment.html.jinja`` show.
 
     ``status`` is ``{"short": [one line per level left short], "rounds": int, "n_candidates": int,
-    "protected": [lines on training posts that copy a protected post]}`` for a finished run, or
-    None to leave the status lines out.
+    "protected": [lines on training posts that copy a protected post], "notes": [other lines]}``
+    for a finished run, or None to leave the status lines out. ``sources`` (training id ->
+    text) puts each sample beside the post it came from; ``links`` are (text, relative
+    href) pairs to related pages.
     """
     return {"title": title, "status": None if status is None else dict(status),
             "tables": report_tables(before_counts, after_counts, rejections, stats),
-            "samples": [sample_item(r) for r in samples]}
+            "samples": [sample_item(r, sources) for r in samples],
+            "links": [{"text": t, "href": h} for t, h in links]}

@@ -11,7 +11,7 @@ import typer
 from llm_aug.cli.common import TASK
 from llm_aug.cli.llm import EXIT_ROWS_FAILED
 from llm_aug.cli.llm_options import LLMOptions, with_llm_options
-from llm_aug.core.errors import UserError
+from llm_aug.core.errors import UserError, did_you_mean
 
 if TYPE_CHECKING:
     from llm_aug.jobs.augment import AugmentResult
@@ -68,7 +68,8 @@ def augment(
     from llm_aug.jobs.augment import AugmentConfig, run_augment
 
     if method not in AUGMENT_METHODS:
-        raise UserError(f"unknown method {method!r}; use one of: {', '.join(AUGMENT_METHODS)}")
+        raise UserError(f"unknown method {method!r}{did_you_mean(method, AUGMENT_METHODS)}; "
+                        f"use one of: {', '.join(AUGMENT_METHODS)}")
     needs_llm = method in ("llm", "backtranslate") or relabel == "llm"
     assert llm is not None  # supplied by with_llm_options
     llm_cfg = llm.config(out / "llm-cache.sqlite") if needs_llm else None

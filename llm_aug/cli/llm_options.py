@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, TypeV
 import typer
 
 from llm_aug.cli.batch import make_mode, run_deferrable
-from llm_aug.core.errors import UserError
+from llm_aug.core.errors import UserError, did_you_mean
 from llm_aug.core.progress import is_quiet
 
 if TYPE_CHECKING:  # the LLM runtime loads when a command runs, not for --help
@@ -74,7 +74,8 @@ def _backend_dict(backend: str, base_url: str | Sequence[str] | None, model: Opt
     if backend == "fake":
         replies = json.loads(fake_replies.read_text(encoding="utf-8")) if fake_replies else None
         return {"kind": "fake", "model": model or "fake", "replies": replies}
-    raise UserError(f"unknown backend {backend!r}; use openai, vllm, llamacpp or fake")
+    hint = did_you_mean(backend, ("openai", "vllm", "llamacpp", "fake"))
+    raise UserError(f"unknown backend {backend!r}{hint}; use openai, vllm, llamacpp or fake")
 
 
 

@@ -190,11 +190,11 @@ def demo(
 
     Example: llm-aug demo --out runs/demo
     """
-    from llm_aug.jobs.demo import format_demo, run_demo
+    from llm_aug.jobs.demo import demo_trailer, format_demo, run_demo
 
     result = run_demo(out, data, task)
     typer.echo(format_demo(result))
-    typer.echo(f"report: {result.get('html') or Path(out) / 'report' / 'comparison.md'}")
+    typer.echo(demo_trailer(result, out))
 
 
 def select(

@@ -23,7 +23,7 @@ from pathlib import Path
 from llm_aug.core.files import file_sha256
 from llm_aug.data.normalize import NormalizeConfig, normalize_text
 from llm_aug.data.schemes import LabelScheme
-from llm_aug.core.errors import DataError
+from llm_aug.core.errors import DataError, did_you_mean
 
 SOS_TEXT_COL, SOS_LABEL_COL = "comment", "myLabel"
 logger = logging.getLogger(__name__)
@@ -247,6 +247,10 @@ def _rows(path: Path, records: list[tuple[int, dict]], cols: _Columns,
     return rows
 
 
+#: How to point the loaders at other column names (the CLI options and the API keywords).
+COLUMN_HINT = "name the columns with --text-col/--label-col/--id-col (text_col=/label_col=/id_col= from Python)"
+
+
 def load_dataset(
     path: str | Path,
     scheme: LabelScheme | None = None,
@@ -270,9 +274,9 @@ def load_dataset(
     needed = [text_col] + ([label_col] if label_col and require_labels else []) + ([id_col] if id_col else [])
     missing = [c for c in needed if c not in header]
     if missing:
-        raise DataError(
-            f"{path}: missing column(s) {', '.join(missing)}; found: {', '.join(header) or 'none'}"
-        )
+        close = did_you_mean(missing[0], header) if len(missing) == 1 else ""
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}{close}; "
+                        f"found: {', '.join(header) or 'none'}; {COLUMN_HINT}")
     has_labels = bool(label_col) and label_col in header
     cols = _Columns(text_col, label_col if has_labels else None, id_col, require_labels, normalize)
     rows = _rows(path, records, cols, scheme)

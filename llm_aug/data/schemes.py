@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from llm_aug.core.errors import UserError
+from llm_aug.core.errors import UserError, did_you_mean
 
 
 
@@ -32,7 +32,9 @@ class Task(str, Enum):
         try:
             return cls(value)
         except ValueError:
-            raise UserError(f"unknown task {value!r}; use one of: {', '.join(t.value for t in cls)}") from None
+            names = [t.value for t in cls]
+            raise UserError(f"unknown task {value!r}{did_you_mean(value, names)}; "
+                            f"use one of: {', '.join(names)}") from None
 
 
 TASK_TO_SCHEME = {Task.FINE: "sos11", Task.BINARY: "binary"}
@@ -65,6 +67,13 @@ class LabelScheme(BaseModel):
     def labels(self) -> list[int]:
         return [lv.id for lv in self.levels]
 
+    @property
+    def title(self) -> str:
+        """A reader's name for page titles: ``fine (11 levels)``, ``binary (low risk / high risk)``."""
+        if self.ordinal or len(self.levels) > 3:
+            return f"{self.task} ({len(self.levels)} levels)"
+        return f"{self.task} ({' / '.join(lv.name_en for lv in self.levels)})"
+
     def name_of(self, label: int, lang: str = "en") -> str:
         """Short name of ``label`` in ``lang`` ('en' or 'zh')."""
         for lv in self.levels:
@@ -94,7 +103,8 @@ def load_scheme(name_or_path: str) -> LabelScheme:
         path = _scheme_dir() / f"{name}.yaml"
     if not path.exists():
         raise UserError(
-            f"unknown label scheme {name_or_path!r}; available: {', '.join(available_schemes())}"
+            f"unknown label scheme {name_or_path!r}{did_you_mean(name_or_path, available_schemes())}; "
+            f"available: {', '.join(available_schemes())}"
         )
     with path.open(encoding="utf-8") as fh:
         return LabelScheme.model_validate(yaml.safe_load(fh))

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from llm_aug.classifiers.registry import METHODS, get_method
+from llm_aug.core.errors import did_you_mean
 from llm_aug.llm.config import LLMConfig
 from llm_aug.prompting.classify import ClassifyConfig
 
@@ -58,7 +59,7 @@ class ClassifierSystem(_SystemBase):
     @classmethod
     def _known_method(cls, value: str) -> str:
         if value not in METHODS:
-            raise ValueError(f"unknown method {value!r}; available: {', '.join(METHODS)}")
+            raise ValueError(f"unknown method {value!r}{did_you_mean(value, METHODS)}; available: {', '.join(METHODS)}")
         return value
 
 

@@ -18,7 +18,7 @@ import json
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,7 +38,7 @@ from llm_aug.augment.filters import (
     rejection_counts_of,
 )
 from llm_aug.jobs.augment_outputs import check_outputs_of, usage_totals, write_augment_manifest, write_report
-from llm_aug.augment.plan import Plan, build_plan, estimate_tokens_per_post
+from llm_aug.augment.plan import Plan, build_plan, estimate_tokens_per_post, nothing_to_add
 from llm_aug.augment.relabel import LLMRelabeller, model_relabeller
 from llm_aug.augment.traditional import Augmenter
 from llm_aug.data.io import Dataset, load_dataset
@@ -190,12 +190,13 @@ def _load(cfg: AugmentConfig) -> tuple[LabelScheme, Dataset, list[Dataset]]:
 @locks_output("cfg.out")
 def run_augment(cfg: AugmentConfig, *, runner: Runner | None = None, relabel: Relabel | None = None,
                 augmenter: Augmenter | None = None, on_plan: Callable[[str], None] | None = None,
-                ) -> AugmentResult:
+                report_links: Sequence[tuple[str, str]] = ()) -> AugmentResult:
     """Plan, generate, filter and write the balanced corpus (see the module docstring).
 
     ``runner`` (default: built from ``cfg.llm``), ``relabel`` (default: from
     ``cfg.relabel``) and ``augmenter`` can be injected, e.g. by tests; ``on_plan``
-    receives the plan (Markdown) once it is written, before anything is spent.
+    receives the plan (Markdown) once it is written, before anything is spent;
+    ``report_links`` ((text, relative href) pairs) go at the top of the report pages.
     """
     _check(cfg)
     scheme, train, protect = _load(cfg)
@@ -207,6 +208,8 @@ def run_augment(cfg: AugmentConfig, *, runner: Runner | None = None, relabel: Re
         on_plan(plan_md)
     else:
         log.info("plan (%s):\n%s", cfg.out / "plan.md", plan_md)
+    if note := nothing_to_add(plan):  # a balanced file with --balance max: say why 0 posts come
+        log.warning("%s", note)
     result = AugmentResult(out=cfg.out, plan=plan, before={lv.label: lv.have for lv in plan.levels},
                            targets={lv.label: lv.have + lv.need for lv in plan.levels},
                            protected_copies=train.meta["held_out_copies"])
@@ -224,7 +227,8 @@ def run_augment(cfg: AugmentConfig, *, runner: Runner | None = None, relabel: Re
     except BaseException:
         writer.discard()
         raise
-    return _finish(cfg, result, rounds, train, source.summaries + getattr(relabeller, "summaries", []))
+    return _finish(cfg, result, rounds, train, source.summaries + getattr(relabeller, "summaries", []),
+                   report_links)
 
 
 def _prepare(cfg: AugmentConfig, scheme: LabelScheme, train: Dataset, runner: Runner | None,
@@ -240,7 +244,7 @@ def _prepare(cfg: AugmentConfig, scheme: LabelScheme, train: Dataset, runner: Ru
 
 
 def _finish(cfg: AugmentConfig, result: AugmentResult, rounds: RoundLoop, train: Dataset,
-            summaries: list[RunSummary]) -> AugmentResult:
+            summaries: list[RunSummary], links: Sequence[tuple[str, str]] = ()) -> AugmentResult:
     """Count, and write corpus, report and manifest."""
     after = Counter(result.before) + Counter({lv: len(rows) for lv, rows in rounds.accepted.items()})
     rejections = rejection_counts_of(rounds.rejections)
@@ -251,7 +255,7 @@ def _finish(cfg: AugmentConfig, result: AugmentResult, rounds: RoundLoop, train:
         "rejections": {**rejections, "surplus": rounds.rejections["surplus"]}, "round_stats": rounds.stats})
     _log_levels(result, rounds)
     files = rounds.writer.finish(train)
-    write_report(cfg, result, train, rounds.accepted)
+    write_report(cfg, result, train, rounds.accepted, links)
     write_augment_manifest(cfg, result, files, rounds.source)
     return result
 

