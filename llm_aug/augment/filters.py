@@ -10,8 +10,9 @@ previous one (so a row is charged to the first filter that rejects it):
 4. ``loop``            a looping phrase (an n-gram repeated too often, or low zlib ratio)
 5. ``counselling``     advice to a reader ("建议你", "寻求专业帮助", hotlines) instead of a post
 6. ``leakage``         a near-copy of a protected (val/test) post: most of it, or half of the
-                       protected post, reappears (:mod:`llm_aug.augment.nearcopy`); stricter
-                       than near-dup, since such text must never train
+                       protected post, reappears, or a long verbatim run of it does
+                       (:mod:`llm_aug.augment.nearcopy`); stricter than near-dup, since
+                       such text must never train
 7. ``exact_dup``       same normalised text as a training post or an earlier synthetic row
 8. ``exemplar_copy``   too similar to one of its own prompt's exemplars
 9. ``near_dup_train``  char 3-gram Jaccard >= threshold with any training post
