@@ -413,3 +413,9 @@ def test_real_val_posts_spliced_at_40_to_50_percent_are_leakage(sos1k_dir):
     now = [r for _, r in D.leakage_verdicts(splices, val)]
     assert before >= len(splices) // 5
     assert [t for t, r in zip(splices, now) if r is None] == []
+
+
+def test_span_floor_below_the_ngram_size_is_refused():
+    with pytest.raises(ValueError, match="span_min_chars"):
+        FilterConfig.model_validate({"shingle_n": 10, "leakage": {"span_min_chars": 8}})
+    assert FilterConfig.model_validate({"shingle_n": 4}).leakage.span_min_chars == 8

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llm_aug.augment.nearcopy import NearCopyRules
 
@@ -83,3 +83,11 @@ class FilterConfig(BaseModel):
     near_dup_train: NearDupConfig = NearDupConfig()
     near_dup_synth: NearDupConfig = NearDupConfig()
     label: LabelConfig = LabelConfig()
+
+    @model_validator(mode="after")
+    def _span_covers_an_ngram(self) -> FilterConfig:
+        # The span rule scores the pairs that share an n-gram: a shorter run would go unseen.
+        if self.leakage.span_min_chars < self.shingle_n:
+            raise ValueError(f"leakage.span_min_chars ({self.leakage.span_min_chars}) must be at least "
+                             f"shingle_n ({self.shingle_n})")
+        return self

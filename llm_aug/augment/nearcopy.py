@@ -230,9 +230,12 @@ class NearCopyIndex:
         if found:
             width = len(self._norm)
             r, p, run = (np.array(x, dtype=np.int64) for x in zip(*found))
-            # Pairs are sorted by (row, col); a run >= span_min_chars >= n always shares an n-gram.
-            at = np.searchsorted(rows * width + cols, r * width + p)
-            span[at] = run
+            # Pairs are sorted by (row, col); a run of >= n characters always shares an n-gram,
+            # so only a run shorter than a (custom) n can miss its pair: it has no n-gram measures.
+            keys, want = rows * width + cols, r * width + p
+            at = np.minimum(np.searchsorted(keys, want), max(len(keys) - 1, 0))
+            hit = (keys[at] == want) if len(keys) else np.zeros(len(want), dtype=bool)
+            span[at[hit]] = run[hit]
         return span
 
     def _edits(self, norm: list[str], rows: np.ndarray, cols: np.ndarray, len_c: np.ndarray,
