@@ -9,17 +9,21 @@ from typing import Any
 
 from llm_aug.data.schemes import LabelScheme, load_scheme
 from llm_aug.core.errors import UserError
+from llm_aug.core.files import atomic_write_binary, atomic_write_text
 
 MODEL_FILE, CONFIG_FILE, SCHEME_FILE = "model.pkl", "config.json", "scheme.json"
 
 
 def save_model(out_dir: Path, estimator: Any, scheme: LabelScheme, config: dict) -> None:
-    """Write the pickled estimator, its scheme and its config into ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with (out_dir / MODEL_FILE).open("wb") as fh:
-        pickle.dump(estimator, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    (out_dir / SCHEME_FILE).write_text(scheme.model_dump_json(indent=2), encoding="utf-8")
-    (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
+    """Write the pickled estimator, its scheme and its config into ``out_dir``.
+
+    Each file is written whole or not at all, the model last: a directory holding
+    ``model.pkl`` (what :func:`load_model` looks for) is complete.
+    """
+    atomic_write_text(out_dir / SCHEME_FILE, scheme.model_dump_json(indent=2))
+    atomic_write_text(out_dir / CONFIG_FILE, json.dumps(config, indent=2, ensure_ascii=False))
+    atomic_write_binary(out_dir / MODEL_FILE,
+                        lambda fh: pickle.dump(estimator, fh, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def load_model(model_dir: str | Path) -> tuple[Any, LabelScheme, dict]:

@@ -20,6 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from llm_aug.data.schemes import LabelScheme
+from llm_aug.core.files import atomic_write_binary
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +59,10 @@ def _with_cjk(fn: F) -> F:
 
 def _save(fig: Figure, path: Target) -> None:
     FigureCanvasAgg(fig)
-    if isinstance(path, (str, Path)):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=110)
+    if isinstance(path, (str, Path)):  # whole or not at all, like every output
+        atomic_write_binary(Path(path), lambda fh: fig.savefig(fh, format="png", dpi=110))
+    else:
+        fig.savefig(path, format="png", dpi=110)
 
 
 @_with_cjk

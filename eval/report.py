@@ -23,6 +23,7 @@ from typing import Any
 
 from llm_aug.data.schemes import load_scheme
 from llm_aug.core.errors import UserError, did_you_mean
+from llm_aug.core.files import atomic_write_text
 from llm_aug.eval.bootstrap import paired_bootstrap
 from llm_aug.eval.metrics import LOWER_IS_BETTER, METRICS, ORDINAL_METRICS
 from llm_aug.eval.plots import plot_confusion, plot_metric_bars
@@ -267,7 +268,7 @@ def _write_pages(out_dir: Path, data: dict[str, Any], rows: list[dict], runs: li
     """comparison.md, the bar chart and (with ``html``) comparison.html; the Markdown and the page's path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown = render("compare.md.jinja", **data)
-    (out_dir / "comparison.md").write_text(markdown, encoding="utf-8")
+    atomic_write_text(out_dir / "comparison.md", markdown)
     metric, bars = data["metric"], out_dir / data["bars_file"]
     plot_metric_bars([r["system"] for r in rows], [r[metric] for r in rows],
                      [r[f"{metric}_ci"] for r in rows], bars, metric, subtitle=data["split_title"])
@@ -276,8 +277,8 @@ def _write_pages(out_dir: Path, data: dict[str, Any], rows: list[dict], runs: li
     vmax = _confusion_vmax(runs) or None
     confusions = [{"name": run.name, "png": _confusion_png(run, vmax)} for run in runs]
     page = out_dir / "comparison.html"
-    page.write_text(render("compare.html.jinja", **data, bars=bars.read_bytes(), confusions=confusions),
-                    encoding="utf-8")
+    atomic_write_text(page, render("compare.html.jinja", **data, bars=bars.read_bytes(),
+                                   confusions=confusions))
     return markdown, page
 
 

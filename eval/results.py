@@ -13,7 +13,7 @@ import logging
 import math
 from pathlib import Path
 
-from llm_aug.core.files import CONFUSION_FILE, RESULTS_FILE
+from llm_aug.core.files import CONFUSION_FILE, RESULTS_FILE, atomic_write_text
 from llm_aug.data.io import Dataset
 from llm_aug.data.schemes import LabelScheme
 from llm_aug.core.errors import UserError
@@ -136,7 +136,7 @@ def write_results(out_dir: str | Path, results: dict, scheme: LabelScheme, name:
     if name is not None:
         data["system"] = name
     path = out_dir / RESULTS_FILE
-    path.write_text(_dumps(_clean(data)) + "\n", encoding="utf-8")
+    atomic_write_text(path, _dumps(_clean(data)) + "\n")
     system = data.get("system") or out_dir.name
     invalid = [c.get("invalid", 0) for c in data.get("per_class", {}).values()] or None
     plot_confusion(data["confusion"], scheme, out_dir / CONFUSION_FILE,

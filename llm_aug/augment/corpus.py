@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import NamedTuple, TextIO
 
 from llm_aug.augment.rows import SynthRow
-from llm_aug.core.files import atomic_write
+from llm_aug.core.files import atomic_write_all
 from llm_aug.data.io import SOS_LABEL_COL, SOS_TEXT_COL, Dataset
 
 log = logging.getLogger(__name__)
@@ -92,10 +92,12 @@ class CorpusWriter:
             fh.close()
         files = CorpusFiles(self.out / "corpus.tsv", self.out / "corpus.jsonl", self.out / "rejected.jsonl")
         synthetic = self._paths[0]
-        atomic_write(files.tsv, lambda fh: _write_tsv(fh, original, synthetic))
-        atomic_write(files.jsonl, lambda fh: _write_provenance(fh, original, synthetic))
-        atomic_write(files.rejected, lambda fh: _copy_lines(fh, self._paths[1]))
-        self.discard()
+        try:  # the three appear together or not at all (a full disk leaves none of them)
+            atomic_write_all([(files.tsv, lambda fh: _write_tsv(fh, original, synthetic)),
+                              (files.jsonl, lambda fh: _write_provenance(fh, original, synthetic)),
+                              (files.rejected, lambda fh: _copy_lines(fh, self._paths[1]))])
+        finally:
+            self.discard()
         log.info("corpus: %d original + %d synthetic rows (%d rejected) -> %s",
                  len(original), self.n_accepted, self.n_rejected, self.out)
         return files

@@ -24,6 +24,7 @@ from llm_aug.cli import llm as llm_cmds
 from llm_aug.cli import prompts as prompt_cmds
 from llm_aug.cli import models as model_cmds
 from llm_aug.core.errors import UserError
+from llm_aug.core.files import disk_full_message, is_disk_full
 from llm_aug.core.progress import set_quiet
 
 show_flags_as_flags()
@@ -117,14 +118,19 @@ def main() -> None:
     """Console entry point; exit codes as in README.md ("Exit codes").
 
     A user error (bad input or option, a server that cannot be reached or that rejects
-    the key or model) becomes one line on stderr and exit code 2; Ctrl-C one line saying
-    how many rows are saved, and exit code 130; SIGTERM the same, exit code 143.
+    the key or model, a full disk) becomes one line on stderr and exit code 2; Ctrl-C one
+    line saying how many rows are saved, and exit code 130; SIGTERM the same, exit 143.
     """
     terminate_like_interrupt()
     try:
         app()
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    except OSError as exc:
+        if not is_disk_full(exc):  # a full disk is the user's to fix; other OS errors are bugs
+            raise
+        typer.echo(f"error: {disk_full_message(exc)}", err=True)
         raise SystemExit(2) from None
     except KeyboardInterrupt as exc:
         _interrupted(exc)

@@ -56,10 +56,11 @@ def augment(
 
     Exit codes (3 outranks 4: when a level falls short and requests failed too, 3):
       0    corpus balanced, every LLM request answered
-      2    bad input or option; or the server unreachable, or it rejected the key or model (stops at once)
+      2    bad input or option, or a full disk; or the server unreachable, or it rejected the key or model (stops at once)
       3    a level could not be filled (reported, never padded)
       4    corpus balanced, but some LLM requests failed: their "error" field in OUT/raw/*.jsonl says why
       130  interrupted (Ctrl-C); answered requests are kept, rerun the same command to resume
+      143  terminated (SIGTERM): the same as 130
 
     Examples:
       llm-aug augment --method llm --task fine --train train.tsv --protect val.tsv --balance max --out runs/aug --backend openai --base-url http://127.0.0.1:8000/v1 --model Qwen2.5-7B-Instruct

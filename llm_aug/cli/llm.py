@@ -57,9 +57,10 @@ def classify(
 
     Exit codes:
       0    every post answered
-      2    bad input or option; or the server unreachable, or it rejected the key or model (stops at once)
+      2    bad input or option, or a full disk; or the server unreachable, or it rejected the key or model (stops at once)
       4    predictions written, but some posts failed: their "error" field says why
       130  interrupted (Ctrl-C); answered posts are kept, rerun the same command to resume
+      143  terminated (SIGTERM): the same as 130
     """
 
     from llm_aug.jobs.classify import classify as classify_job  # heavy: keep `--help` fast

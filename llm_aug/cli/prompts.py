@@ -98,9 +98,10 @@ def compare(
 
     Exit codes:
       0    every post answered under both prompts
-      2    bad input or option; or the server unreachable, or it rejected the key or model (stops at once)
+      2    bad input or option, or a full disk; or the server unreachable, or it rejected the key or model (stops at once)
       4    report written, but some posts failed: their "error" field in OUT/<prompt>/predictions.jsonl says why
       130  interrupted (Ctrl-C); answered posts are kept, rerun the same command to resume
+      143  terminated (SIGTERM): the same as 130
     """
     from llm_aug.jobs.compare_prompts import compare_prompts, format_report
     from llm_aug.prompting.classify import ClassifyConfig

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from llm_aug import __version__
-from llm_aug.core.files import file_sha256
+from llm_aug.core.files import atomic_write_text, file_sha256
 
 MANIFEST_FILE = "manifest.json"
 _VERSIONED = ("torch", "transformers", "scikit-learn", "numpy", "openai")
@@ -82,5 +82,5 @@ def write_manifest(
         **scrub(extra or {}),
     }
     path = out_dir / name
-    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    atomic_write_text(path, json.dumps(manifest, indent=2, ensure_ascii=False, default=str))
     return path

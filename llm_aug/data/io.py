@@ -19,8 +19,9 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
-from llm_aug.core.files import file_sha256
+from llm_aug.core.files import atomic_write, file_sha256
 from llm_aug.data.normalize import NormalizeConfig, normalize_text
 from llm_aug.data.schemes import LabelScheme
 from llm_aug.core.errors import DataError, did_you_mean
@@ -296,8 +297,9 @@ def write_tsv(rows: list[Row], path: str | Path) -> None:
     if bad is not None:
         raise DataError(f"{path}: text of row {bad.id!r} holds a tab or line break; "
                         "normalise it before writing TSV")
-    with Path(path).open("w", encoding="utf-8", newline="") as fh:
+    def write(fh: TextIO) -> None:
         writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
         writer.writerow([SOS_TEXT_COL, SOS_LABEL_COL])
         for r in rows:
             writer.writerow([r.text, "" if r.label is None else r.label])
+    atomic_write(Path(path), write)

@@ -24,7 +24,7 @@ from typing import Any
 from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.data.schemes import scheme_for_task
 from llm_aug.core.errors import UserError
-from llm_aug.core.files import PREDICTIONS_FILE
+from llm_aug.core.files import PREDICTIONS_FILE, atomic_write_text
 from llm_aug.eval.results import RESULTS_FILE, score_predictions, write_results
 from llm_aug.experiment.config import LLMSystem
 from llm_aug.experiment.matrix import FileHashes, Step, StepSkipped, expand, key_inputs, select, step_key
@@ -112,7 +112,7 @@ def _write_step_file(folder: Path, step: Step, key: str, inputs: dict) -> None:
         system["backend"] = scrub(system["backend"])
     meta = {"key": key, "inputs": {**inputs, "system": system}, "id": step.id, "label": step.label,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    (folder / STEP_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+    atomic_write_text(folder / STEP_FILE, json.dumps(meta, indent=2, ensure_ascii=False))
 
 
 def _compute(step: Step, res: ResolvedConfig, out: Path, key: str, inputs: dict) -> None:
@@ -182,7 +182,7 @@ def _write_run(out: Path, res: ResolvedConfig, statuses: list[StepStatus], start
            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "wall_seconds": round(time.perf_counter() - started, 1), "counts": counts,
            "steps": [asdict(s) for s in statuses]}
-    (out / RUN_FILE).write_text(json.dumps(run, indent=2, ensure_ascii=False), encoding="utf-8")
+    atomic_write_text(out / RUN_FILE, json.dumps(run, indent=2, ensure_ascii=False))
     return run
 
 

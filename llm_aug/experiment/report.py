@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from llm_aug.core.errors import UserError
+from llm_aug.core.files import atomic_write_binary, atomic_write_text
 from llm_aug.eval.render import render
 from llm_aug.eval.results import CONFUSION_FILE
 from llm_aug.experiment import paper
@@ -78,7 +79,7 @@ def _figures(task: str, c: Collected, out: Path) -> dict[str, Any]:
     if c.groups.get(task):
         png = _bars(task, c)
         name = f"{ASSETS}/{task}_{PAIRED_METRIC}.png"
-        (out / name).write_bytes(png)
+        atomic_write_binary(out / name, lambda fh: fh.write(png))
         bars = {"caption": f"{task}: weighted F1", "png": png, "path": name}
     confusions = []
     for g in c.groups.get(task, []):
@@ -132,7 +133,7 @@ def update_readme(path: Path, markdown: str) -> None:
         raise UserError(f"{path}: add the lines {README_BEGIN} and {README_END} where the table goes")
     head, rest = text.split(README_BEGIN, 1)
     tail = rest.split(README_END, 1)[1]
-    path.write_text(f"{head}{README_BEGIN}\n{markdown.strip()}\n{README_END}{tail}", encoding="utf-8")
+    atomic_write_text(path, f"{head}{README_BEGIN}\n{markdown.strip()}\n{README_END}{tail}")
 
 
 def write_report(out: str | Path, readme: str | Path | None = None) -> dict[str, Path]:
@@ -144,10 +145,10 @@ def write_report(out: str | Path, readme: str | Path | None = None) -> dict[str,
     c = collect(out)
     data = report_data(c, out)
     md, page, summary = out / "report.md", out / "report.html", out / "summary.md"
-    md.write_text(render("experiment.md.jinja", **data), encoding="utf-8")
-    page.write_text(render("experiment.html.jinja", **data), encoding="utf-8")
+    atomic_write_text(md, render("experiment.md.jinja", **data))
+    atomic_write_text(page, render("experiment.html.jinja", **data))
     short = render("experiment_summary.md.jinja", **summary_data(c))
-    summary.write_text(short, encoding="utf-8")
+    atomic_write_text(summary, short)
     paths = {"markdown": md, "html": page, "summary": summary}
     if readme is not None:
         update_readme(Path(readme), short)

@@ -28,7 +28,7 @@ from llm_aug.augment import generate as G
 from llm_aug.augment.heldout import copy_lines, find_copies, without_copies
 from llm_aug.augment.corpus import CorpusWriter
 from llm_aug.augment.rounds import RoundLoop, RoundStats
-from llm_aug.core.files import atomic_write
+from llm_aug.core.files import DiskFull, atomic_write, disk_full_message, is_disk_full
 from llm_aug.augment.filters import (
     FilterConfig,
     LabelConfig,
@@ -224,8 +224,10 @@ def run_augment(cfg: AugmentConfig, *, runner: Runner | None = None, relabel: Re
                            Filters(_filter_config(cfg), train, protect, relabeller), writer)
         rounds.run()
         rounds.filters = None  # free the duplicate indexes before the report builds its own
-    except BaseException:
+    except BaseException as exc:
         writer.discard()
+        if is_disk_full(exc):  # a part file's write: name the folder, in one line
+            raise DiskFull(disk_full_message(exc, cfg.out)) from None  # type: ignore[arg-type]
         raise
     return _finish(cfg, result, rounds, train, source.summaries + getattr(relabeller, "summaries", []),
                    report_links)

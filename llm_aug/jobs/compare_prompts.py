@@ -10,7 +10,7 @@ from typing import Any, Mapping
 import jsonlines
 
 from llm_aug.core.errors import UserError
-from llm_aug.core.files import PREDICTIONS_FILE
+from llm_aug.core.files import PREDICTIONS_FILE, atomic_write, atomic_write_text
 from llm_aug.core.lock import locks_output
 from llm_aug.core.manifest import write_manifest
 from llm_aug.core.paths import check_outputs
@@ -48,16 +48,15 @@ def _run_prompt(name: str, data: Dataset, gold: Dataset, scheme: LabelScheme, ru
 def _flips(preds_a: Path, preds_b: Path, gold: Dataset, out_path: Path) -> int:
     rows_a = {r["id"]: r for r in jsonlines.open(preds_a)}
     rows_b = {r["id"]: r for r in jsonlines.open(preds_b)}
-    n = 0
-    with jsonlines.open(out_path, mode="w") as out:
-        for row in gold.rows:
-            a, b = rows_a[row.id], rows_b[row.id]
-            if a["pred"] != b["pred"]:
-                n += 1
-                out.write({"id": row.id, "text": row.text, "gold": row.label, "pred_a": a["pred"],
-                           "pred_b": b["pred"], "raw_a": a.get("raw"), "raw_b": b.get("raw"),
-                           "better": "a" if a["pred"] == row.label else ("b" if b["pred"] == row.label else None)})
-    return n
+    flips = []
+    for row in gold.rows:
+        a, b = rows_a[row.id], rows_b[row.id]
+        if a["pred"] != b["pred"]:
+            flips.append({"id": row.id, "text": row.text, "gold": row.label, "pred_a": a["pred"],
+                          "pred_b": b["pred"], "raw_a": a.get("raw"), "raw_b": b.get("raw"),
+                          "better": "a" if a["pred"] == row.label else ("b" if b["pred"] == row.label else None)})
+    atomic_write(out_path, lambda fh: jsonlines.Writer(fh).write_all(flips))
+    return len(flips)
 
 
 @locks_output("out")
@@ -109,7 +108,7 @@ def compare_datasets(prompt_a: str, prompt_b: str, data: Dataset, gold: Dataset,
               "flips": n_flips, "flips_file": str(out / "flips.jsonl"), **_row_counts(preds_a, preds_b)}
     if html:
         report["html"] = str(compare_runs([preds_a.parent, preds_b.parent], out, n_boot=n_boot)["html"])
-    (out / "prompt_compare.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    atomic_write_text(out / "prompt_compare.json", json.dumps(report, indent=2, ensure_ascii=False))
     return report
 
 

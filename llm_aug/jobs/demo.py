@@ -16,7 +16,7 @@ from llm_aug.data.io import load_dataset
 from llm_aug.data.schemes import scheme_for_task
 from llm_aug.data.stats import dataset_stats, split_overlap
 from llm_aug.core.errors import UserError
-from llm_aug.core.files import PREDICTIONS_FILE
+from llm_aug.core.files import PREDICTIONS_FILE, atomic_write_text
 from llm_aug.core.manifest import write_manifest
 from llm_aug.jobs.evaluate import evaluate_predictions
 from llm_aug.jobs.train import predict_file, train_model
@@ -58,7 +58,7 @@ def run_demo(out: Path, data_dir: Path | None = None, task: str = "fine", n_boot
     datasets = [load_dataset(p, scheme) for p in splits.values()]
     stats = {"files": [dataset_stats(d) for d in datasets], "overlap": split_overlap(datasets)}
     out.mkdir(parents=True, exist_ok=True)
-    (out / "data_stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False), encoding="utf-8")
+    atomic_write_text(out / "data_stats.json", json.dumps(stats, indent=2, ensure_ascii=False))
     corpus = _augment(out / AUGMENT_DIR, splits, task)
     runs = [(m, m, splits["train"]) for m in DEMO_METHODS]
     runs.append((f"{AUGMENTED_METHOD}+synonym-aug", AUGMENTED_METHOD, corpus))

@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.model_selection import RepeatedStratifiedKFold
 
 from llm_aug.classifiers.registry import get_method
+from llm_aug.core.files import atomic_write_text
 from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.eval.metrics import weighted_f1
 from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
@@ -64,8 +65,7 @@ def select_by_cv(task: Task | str, train_path: Path, val_path: Path, methods: li
     rows.sort(key=lambda r: -r["cv_mean"])
     result = {"task": task, "folds": folds, "repeats": repeats, "seed": seed, "best": rows[0]["method"],
               "ranking": rows}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "selection.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    atomic_write_text(out / "selection.json", json.dumps(result, indent=2))
     write_manifest(out, "select", data_files=[train_path, val_path], seed=seed,
                    config={"task": task, "methods": methods, "folds": folds, "repeats": repeats})
     return result

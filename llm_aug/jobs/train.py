@@ -18,6 +18,7 @@ from llm_aug.classifiers.store import CONFIG_FILE, MODEL_FILE, SCHEME_FILE, load
 from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.eval.metrics import weighted_f1
 from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
+from llm_aug.core.files import atomic_write, atomic_write_text
 from llm_aug.core.manifest import MANIFEST_FILE, write_manifest
 from llm_aug.core.paths import check_outputs
 from llm_aug.core.progress import progress, progress_bar
@@ -118,22 +119,27 @@ def select_on_val(spec: MethodSpec, train: Dataset, val: Dataset, scheme: LabelS
 
 
 def write_predictions(estimator: Any, data: Dataset, path: Path) -> None:
-    """Write one JSON object per row, in input order: id, text, pred, proba when available."""
+    """Write one JSON object per row, in input order: id, text, pred, proba when available.
+
+    The file appears whole or not at all (a temp file renamed at the end).
+    """
     warm_embeddings(estimator, data.texts)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with jsonlines.open(path, mode="w") as out, \
-            progress_bar(len(data), desc=f"predict {path.name}", unit="post") as bar:
-        for start in range(0, len(data), PREDICT_CHUNK):
-            rows = data.rows[start:start + PREDICT_CHUNK]
-            texts = [row.text for row in rows]
-            pred = estimator.predict(texts)
-            proba = estimator.predict_proba(texts) if hasattr(estimator, "predict_proba") else None
-            for i, row in enumerate(rows):
-                obj: dict[str, Any] = {"id": row.id, "text": row.text, "pred": int(pred[i])}
-                if proba is not None:
-                    obj["proba"] = [round(float(p), 6) for p in np.asarray(proba[i])]
-                out.write(obj)
-            bar.update(len(rows))
+    with progress_bar(len(data), desc=f"predict {path.name}", unit="post") as bar:
+        atomic_write(path, lambda fh: _predict_lines(estimator, data, jsonlines.Writer(fh), bar))
+
+
+def _predict_lines(estimator: Any, data: Dataset, out: jsonlines.Writer, bar: Any) -> None:
+    for start in range(0, len(data), PREDICT_CHUNK):
+        rows = data.rows[start:start + PREDICT_CHUNK]
+        texts = [row.text for row in rows]
+        pred = estimator.predict(texts)
+        proba = estimator.predict_proba(texts) if hasattr(estimator, "predict_proba") else None
+        for i, row in enumerate(rows):
+            obj: dict[str, Any] = {"id": row.id, "text": row.text, "pred": int(pred[i])}
+            if proba is not None:
+                obj["proba"] = [round(float(p), 6) for p in np.asarray(proba[i])]
+            out.write(obj)
+        bar.update(len(rows))
 
 
 def train_model(task: Task | str, train_path: str | Path, val_path: str | Path, out_dir: str | Path,
@@ -185,7 +191,7 @@ def train_seeds(task: Task | str, train_path: str | Path, val_path: str | Path, 
     values = np.array(list(scores.values()))
     summary = {"seeds": seeds, "val_weighted_f1": scores, "mean": float(values.mean()),
                "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
-    (out / SEEDS_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    atomic_write_text(out / SEEDS_FILE, json.dumps(summary, indent=2))
     return summary
 
 

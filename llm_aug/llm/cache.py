@@ -23,7 +23,7 @@ from typing import IO, Iterable, Mapping, Sequence
 import jsonlines
 
 from llm_aug.core.errors import DataError
-from llm_aug.core.files import atomic_write
+from llm_aug.core.files import DiskFull, atomic_write, disk_full_message, is_disk_full
 from llm_aug.core.paths import check_sqlite_file
 from llm_aug.llm.types import ChatRequest, Generation, ResultRow
 
@@ -192,6 +192,7 @@ class ResultsFile:
         self.path = Path(path)
         self._fh: IO[str] | None = None
         self._writer: jsonlines.Writer | None = None
+        self._disk_full = False
 
     @staticmethod
     def read_rows(path: str | Path) -> tuple[list[ResultRow], bool]:
@@ -240,9 +241,19 @@ class ResultsFile:
         return kept
 
     def append(self, row: ResultRow) -> None:
-        """Write one finished row (flushed, so a killed process keeps it)."""
+        """Write one finished row (flushed, so a killed process keeps it).
+
+        A full disk is :class:`~llm_aug.core.files.DiskFull` naming this file: the rows
+        before are kept, a cut last line is dropped when the run resumes.
+        """
         assert self._writer is not None, "call resume() first"
-        self._writer.write(row)
+        try:
+            self._writer.write(row)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            self._disk_full = True
+            raise DiskFull(disk_full_message(exc, self.path)) from None
 
     def finalize(self, order: Sequence[str], rows: Mapping[str, ResultRow]) -> None:
         """Rewrite the file with ``rows`` in ``order`` (input order), atomically."""
@@ -250,8 +261,15 @@ class ResultsFile:
         self._rewrite([rows[i] for i in order if i in rows])
 
     def close(self) -> None:
-        if self._fh is not None:
+        """Close the file; after a full disk, the cut line that cannot be flushed is let go."""
+        if self._fh is None:
+            return
+        try:
             self._fh.close()
+        except OSError as exc:
+            if not (self._disk_full and is_disk_full(exc)):
+                raise
+        finally:
             self._fh = self._writer = None
 
     def _rewrite(self, rows: Sequence[ResultRow]) -> None:
