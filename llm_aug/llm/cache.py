@@ -81,6 +81,7 @@ class RequestCache:
         check_sqlite_file(self.path, thorough=False)  # the jobs ran the thorough check
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._commit_every, self._puts = commit_every, 0
+        self._warned = False
         self._buffer: dict[str, tuple] = {}
         self._db = self._open(busy_timeout_s)
 
@@ -153,8 +154,11 @@ class RequestCache:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
         except sqlite3.OperationalError as exc:
-            logger.warning("request cache %s: %d sample(s) not written yet (%s)",
-                           self.path, len(self._buffer), exc)
+            # Once at WARNING: a full disk fails every later commit too.
+            logger.log(logging.DEBUG if self._warned else logging.WARNING,
+                       "request cache %s: %d sample(s) not written yet (%s)",
+                       self.path, len(self._buffer), exc)
+            self._warned = True
             return
         self._buffer.clear()
 
