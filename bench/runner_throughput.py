@@ -11,7 +11,13 @@ transport; see llm_aug.llm.transports) it measures, through
 * the backend alone at 64 in flight (what the runner's bookkeeping costs);
 * the sequential way, one backend call after another, and the speed-up over it.
 
-Usage: ``python bench/runner_throughput.py [--requests 2000] [--latency 0.1] [--clients http,sdk]``
+Then the whole CLI, end to end (``bench/cli_throughput.py``): ``llm-aug classify`` in its
+own process beside a bare aiohttp client (``bench/bare_client.py``) sending the same
+bodies, 64 in flight, at each ``--cli-posts`` size, and the start-up times.
+
+Usage: ``python bench/runner_throughput.py [--requests 2000] [--latency 0.1] [--clients http,sdk]
+[--cli-posts 1000,6000] [--cli-reps 3] [--data ../shared/data/sos1k]``
+(``--clients ''`` or ``--cli-posts ''`` skips that part).
 """
 
 from __future__ import annotations
@@ -30,7 +36,10 @@ from llm_aug.llm.config import RunnerConfig
 from llm_aug.llm.runner import Runner
 from llm_aug.llm.types import ChatRequest, SamplingParams, user_messages
 
-SERVER = Path(__file__).resolve().parents[1] / "tests" / "llm_server.py"
+from cli_throughput import cli_rows
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVER = ROOT / "tests" / "llm_server.py"
 LABELS = {"http": "http (aiohttp)", "aiohttp": "aiohttp", "sdk": "sdk (openai SDK)"}
 
 
@@ -112,19 +121,28 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--clients", default="http,sdk",
                         help="comma-separated client kinds: http (aiohttp, the default), sdk")
+    parser.add_argument("--cli-posts", default="1000,6000", help="posts per end-to-end CLI run")
+    parser.add_argument("--cli-reps", type=int, default=3, help="CLI/bare pairs per size")
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "sos1k")
     args = parser.parse_args()
     server = subprocess.Popen([sys.executable, str(SERVER), "--latency", str(args.latency)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{int(server.stdout.readline())}/v1"
+        clients = [c for c in args.clients.split(",") if c]
         lines = ["| client | what | requests | wall s | req/s | fraction of ideal "
-                 "| client CPU ms/req | requests made |", "|---|---|---|---|---|---|---|---|"]
+                 "| client CPU ms/req | requests made |", "|---|---|---|---|---|---|---|---|"] if clients else []
+        load0 = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         with tempfile.TemporaryDirectory() as tmp:
-            for client in args.clients.split(","):
+            for client in clients:
                 lines += bench_client(url, client, args.latency, args.requests, Path(tmp))
+            sizes = [int(n) for n in args.cli_posts.split(",") if n]
+            if sizes:
+                lines += ["", "End to end, fresh processes, same request bodies:", ""]
+                lines += cli_rows(url, args.latency, sizes, args.cli_reps, args.data, Path(tmp))
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"latency {args.latency * 1000:.0f} ms per request, server in its own process; "
-              f"{os.cpu_count()} CPUs, load average {load}")
+              f"{os.cpu_count()} CPUs, load average {load0} at the start, {load} at the end")
         print("\n".join(lines))
     finally:
         server.stdin.close()
