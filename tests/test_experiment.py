@@ -325,27 +325,36 @@ def test_ci_config_end_to_end_through_the_cli(sos1k_dir, tmp_path):
 
 def test_test_split_run_filters_every_training_set_against_the_eval_split(tmp_path, data_dir):
     # A synthetic "held-out" split: the demo test posts, plus an exact copy (up to punctuation)
-    # and a wrapped near-copy of two training posts; no real test split is read.
+    # and a wrapped near-copy of two training posts; no real test split is read. The augmented
+    # set "more" also holds a synthetic row (not in train) that is a near-copy of a test post.
     train = [ln.rsplit("\t", 1) for ln in (DEMO / "train.tsv").read_text(encoding="utf-8").splitlines()[1:]]
     (exact, y1), (near, y2) = train[10], train[20]
+    test_rows = [ln.rsplit("\t", 1) for ln in (DEMO / "test.tsv").read_text(encoding="utf-8").splitlines()[1:]]
+    victim, y3 = test_rows[0]
     test = (DEMO / "test.tsv").read_text(encoding="utf-8") + f"{exact}！！\t{y1}\n说真的，{near}唉。\t{y2}\n"
     write(data_dir / "fine" / "test.tsv", test)
+    more = data_dir / "aug" / "more.tsv"
+    more.write_text(more.read_text(encoding="utf-8") + f"唉，{victim}，真的\t{y3}\n", encoding="utf-8")
     path = make_config(tmp_path, data_dir, tasks=["fine"], systems=[
         {"name": "svm", "method": "tfidf-svm", "grid": ONE_SVM},
         {"name": "fs", "kind": "llm", "shots": 2, "backend": {"kind": "fake", "replies": ["7"]}}])
     out = tmp_path / "test"
     run_experiment(load_config(path, eval_split="test"), out)
-    n = {"original": len(train), "more": len(train) + 5}
-    for step, rows in (("svm/original", n["original"]), ("svm/more", n["more"]), ("fs/original", n["original"])):
+    n = {"original": len(train), "more": len(train) + 6}
+    # The exact copy goes everywhere; the real post near a test post stays (counted), the
+    # synthetic near-copy goes.
+    for step, rows, removed, near in (("svm/original", n["original"], 1, 0), ("svm/more", n["more"], 2, 1),
+                                      ("fs/original", n["original"], 1, 0)):
         res = json.loads((out / f"results/fine/{step}/s0/results.json").read_text())
         info = res["train_filter"]
-        assert (info["against"], info["rows"], info["removed"], info["exact"], info["near"]) == ("test", rows, 2, 1, 1)
-        assert res["n_train"] == rows - 2
+        assert (info["against"], info["rows"], info["removed"], info["exact"], info["near"], info["near_kept"]) \
+            == ("test", rows, removed, 1, near, 1)
+        assert res["n_train"] == rows - removed
     paths = write_report(out)
     md, page = paths["markdown"].read_text(encoding="utf-8"), paths["html"].read_text(encoding="utf-8")
     assert "### Training rows removed as copies of TEST posts" in md and "removed as copies of TEST posts" in page
-    assert f"| original | {n['original']} | 2 | 1 | 1 | {n['original'] - 2} |" in md
-    assert f"| more | {n['more']} | 2 | 1 | 1 | {n['more'] - 2} |" in md
+    assert f"| original | {n['original']} | 1 | 1 | 0 | 1 | {n['original'] - 1} |" in md
+    assert f"| more | {n['more']} | 2 | 1 | 1 | 1 | {n['more'] - 2} |" in md
     assert "filtered against the TEST split" in paths["summary"].read_text(encoding="utf-8")
     # Scored on val, nothing is filtered (selection data stays as it is) and the report says nothing.
     run_experiment(load_config(path), tmp_path / "val")

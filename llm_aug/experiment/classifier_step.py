@@ -71,10 +71,11 @@ def _cv(step: Step, params: dict[str, Any], train: Dataset, val: Dataset) -> dic
 
 
 def run_classifier(step: Step, val_path: Path, eval_path: Path, work: Path,
-                   eval_split: str = "val") -> tuple[dict[str, Any], Dataset]:
+                   eval_split: str = "val", original_path: Path | None = None) -> tuple[dict[str, Any], Dataset]:
     """Fit, predict ``eval_path`` into ``work/predictions.jsonl``; return timing/selection and gold.
 
-    On the test split the training set first loses its copies of test posts (:mod:`.train_filter`).
+    On the test split the training set first loses its copies of test posts (:mod:`.train_filter`;
+    ``original_path``, the task's original training file, tells real posts from synthetic ones).
     """
     scheme = scheme_for_task(step.task)
     assert step.train_path is not None
@@ -83,7 +84,8 @@ def run_classifier(step: Step, val_path: Path, eval_path: Path, work: Path,
     data = load_dataset(eval_path, scheme)
     filtered = None
     if filter_split(eval_split):
-        train, filtered = filter_train(train, data, eval_split)
+        original = load_dataset(original_path, scheme) if original_path else None
+        train, filtered = filter_train(train, data, eval_split, original)
     t0 = time.perf_counter()
     estimator, selection = _fit(step, train, val, work / MODEL_DIR)
     fit_s = time.perf_counter() - t0

@@ -26,7 +26,7 @@ from llm_aug.data.schemes import scheme_for_task
 from llm_aug.core.errors import UserError
 from llm_aug.core.files import PREDICTIONS_FILE, atomic_write_text
 from llm_aug.eval.results import RESULTS_FILE, score_predictions, write_results
-from llm_aug.experiment.config import LLMSystem
+from llm_aug.experiment.config import ORIGINAL, LLMSystem
 from llm_aug.experiment.matrix import FileHashes, Step, StepSkipped, expand, key_inputs, select, step_key
 from llm_aug.experiment.resolve import ResolvedConfig
 from llm_aug.core.manifest import scrub, write_manifest
@@ -126,12 +126,13 @@ def _compute(step: Step, res: ResolvedConfig, out: Path, key: str, inputs: dict)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
+        original = res.train_files[step.task].get(ORIGINAL)
         if isinstance(step.system, LLMSystem):
             extra, gold = run_llm(step, res.eval_files[step.task], tmp, out / "cache" / "llm.sqlite",
-                                  res.config.eval_split)
+                                  res.config.eval_split, original)
         else:
             extra, gold = run_classifier(step, res.val_files[step.task], res.eval_files[step.task], tmp,
-                                         res.config.eval_split)
+                                         res.config.eval_split, original)
         _evaluate(step, res, tmp, gold, extra)
         _write_step_file(tmp, step, key, inputs)
         _swap(tmp, final)

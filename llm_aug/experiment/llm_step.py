@@ -60,7 +60,7 @@ def _runner(step: Step, cache_path: Path) -> Any:
 
 
 def run_llm(step: Step, eval_path: Path, work: Path, cache_path: Path,
-            eval_split: str = "val") -> tuple[dict[str, Any], Dataset]:
+            eval_split: str = "val", original_path: Path | None = None) -> tuple[dict[str, Any], Dataset]:
     """Classify the eval posts into ``work/predictions.jsonl``; return usage/timing and the gold.
 
     On the test split the exemplars' training set first loses its copies of test posts.
@@ -71,7 +71,8 @@ def run_llm(step: Step, eval_path: Path, work: Path, cache_path: Path,
     train = load_dataset(step.train_path, scheme) if step.train_path and _system(step).shots else None
     filtered = None
     if train is not None and filter_split(eval_split):
-        train, filtered = filter_train(train, full, eval_split)
+        original = load_dataset(original_path, scheme) if original_path else None
+        train, filtered = filter_train(train, full, eval_split, original)
     cfg = classify_config(step)
     runner, llm = _runner(step, cache_path)
     t0 = time.perf_counter()

@@ -35,9 +35,11 @@ ASSETS = "report_files"
 README_BEGIN = "<!-- experiment-results:begin -->"
 README_END = "<!-- experiment-results:end -->"
 FILTER_NOTE = ("Before training, every training set lost its rows that are the same text as a {split} post up "
-               "to punctuation, or a near-copy of one (most of the row, or half of the {split} post, "
-               "reappears; llm_aug.augment.nearcopy with the leakage filter's thresholds), so no {split} "
-               "post trains a step or serves as an LLM exemplar.")
+               "to punctuation, and its synthetic rows that are near-copies of one (the leakage filter's rules: "
+               "half of the {split} post or most of the row reappears, or a verbatim run of 16+ characters; "
+               "llm_aug.augment.nearcopy), so no {split} post trains a step or serves as an LLM exemplar. "
+               "Real posts of the original training file that are only near a {split} post (a shared stock "
+               "phrase) are kept and counted, as llm-aug augment keeps them.")
 COST_NOTE = ("Seconds are wall time on the machine that computed the step (fit includes the grid search on "
              "val and any new embeddings). LLM tokens, cost and time count live calls only: answers from the "
              "request cache (last column) are free.")

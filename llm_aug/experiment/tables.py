@@ -139,7 +139,8 @@ def gains_table(task: str, c: Collected) -> Table:
 
 def filtered_table(task: str, c: Collected) -> Table | None:
     """Per training set: rows removed before training as copies of eval posts (None: no set was filtered)."""
-    head = ["Train set", "rows", "removed", "exact copies", "near-copies", "trained on"]
+    head = ["Train set", "rows", "removed", "exact copies", "near-copies", "real posts near a post, kept",
+            "trained on"]
     rows, seen = [], set()
     for g in c.groups.get(task, []):
         info = next((r.results["train_filter"] for r in g.runs if isinstance(r.results.get("train_filter"), dict)),
@@ -148,7 +149,8 @@ def filtered_table(task: str, c: Collected) -> Table | None:
             continue
         seen.add(g.train_set)
         rows.append([g.train_set, num(info.get("rows"), 0), num(info.get("removed"), 0), num(info.get("exact"), 0),
-                     num(info.get("near"), 0), num((info.get("rows") or 0) - (info.get("removed") or 0), 0)])
+                     num(info.get("near"), 0), num(info.get("near_kept"), 0),
+                     num((info.get("rows") or 0) - (info.get("removed") or 0), 0)])
     return (head, rows) if rows else None
 
 
