@@ -1,4 +1,9 @@
-"""Augment at scale (issue 12): incremental filtering, the prefix index, streaming, per-round figures."""
+"""Augment at scale (issues 12, 19): incremental filtering, the prefix index, streaming, per-round figures.
+
+Similarity checks run on two kinds of text: characters from a small alphabet (many
+near-copies) and posts recombined from real ones (``tests/realtext.py``: Zipfian, the same
+n-grams over and over, which is what made the index's posting lists grow).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,12 @@ import random
 
 import pytest
 from test_augment_filters import CFG, TRAIN, VAL, synth
+from realtext import RealText
 from test_augment_pipeline import TRAIN as DEMO_TRAIN
+from test_augment_pipeline import VAL as DEMO_VAL
 from test_augment_pipeline import config, fake_runner, mixed_reply
 
-from llm_aug.augment import textsim
+from llm_aug.augment import simindex, textsim
 from llm_aug.augment import rounds, rules
 from llm_aug.augment.corpus import CorpusWriter
 from llm_aug.augment.filters import Filters, apply_filters
@@ -42,6 +49,27 @@ def _rows(seed: int, n: int = 300) -> list:
     return rows
 
 
+def _demo() -> tuple:
+    return load_dataset(DEMO_TRAIN), load_dataset(DEMO_VAL)
+
+
+def _real_rows(seed: int, n: int = 400) -> list:
+    """Posts recombined from the demo's real posts, a quarter of them near or exact copies of earlier ones."""
+    train, val = _demo()
+    text, rng, made, rows = RealText(train.texts + val.texts), random.Random(seed), [], []
+    for i in range(n):
+        roll = rng.random()
+        if made and roll < 0.25:
+            post = _mutate(rng.choice(made), rng, rng.randint(0, 4))
+        elif roll < 0.3:
+            post = _mutate(rng.choice(train.texts), rng, rng.randint(0, 3))
+        else:
+            post = text.post(rng)
+        made.append(post)
+        rows.append(synth(post, rng.randrange(11), rid=f"r{i}", exemplar_ids=[rng.choice(train.rows).id]))
+    return rows
+
+
 def _verdicts(kept, rejected) -> dict[str, str | None]:
     return {**{r.id: None for r in kept}, **{r.id: r.rejected_by for r in rejected}}
 
@@ -61,15 +89,19 @@ def test_filtering_in_batches_keeps_what_filtering_all_at_once_keeps(seed):
     assert _verdicts(kept, rejected) == _verdicts(*at_once)
 
 
-def test_near_dup_decisions_match_all_pairs_brute_force():
-    rows = _rows(3)
-    kept, rejected = apply_filters(rows, CFG, TRAIN, [VAL])
+@pytest.mark.parametrize("text", ["alphabet", "real"])
+@pytest.mark.parametrize("cap", [1, None])  # 1: an n-gram is re-keyed at its second prefix entry
+def test_near_dup_decisions_match_all_pairs_brute_force(text, cap, monkeypatch):
+    if cap is not None:
+        monkeypatch.setattr(simindex, "CAP", cap)
+    rows, (train, protect) = (_rows(3), (TRAIN, VAL)) if text == "alphabet" else (_real_rows(3), _demo())
+    kept, rejected = apply_filters(rows, CFG, train, [protect])
     verdict = _verdicts(kept, rejected)
     # The old way: compare every row with every training post and every earlier kept row.
     reached = [r for r in rows if verdict[r.id] in (None, "near_dup_train", "near_dup_synth")]
     earlier: list[str] = []
     for r in reached:
-        if max(textsim.jaccard(r.text, t) for t in TRAIN.texts) >= CFG.near_dup_train.jaccard:
+        if max(textsim.jaccard(r.text, t) for t in train.texts) >= CFG.near_dup_train.jaccard:
             assert verdict[r.id] == "near_dup_train"
         elif any(textsim.jaccard(r.text, e) >= CFG.near_dup_synth.jaccard for e in earlier):
             assert verdict[r.id] == "near_dup_synth"
@@ -77,17 +109,31 @@ def test_near_dup_decisions_match_all_pairs_brute_force():
             assert verdict[r.id] is None
             earlier.append(r.text)
     assert len(earlier) == len(kept) and len(earlier) < len(reached)
+    assert {"near_dup_synth", "near_dup_train"} <= set(verdict.values())
+
+
+def _alphabet_texts(rng: random.Random, n: int) -> list[str]:
+    return ["".join(rng.choice(_ALPHABET) for _ in range(rng.randint(1, 30))) for _ in range(n)]
+
+
+def _real_texts(rng: random.Random, n: int) -> list[str]:
+    train, val = _demo()
+    text = RealText(train.texts + val.texts)
+    return [text.post(rng) for _ in range(n)]
 
 
 @pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7, 0.9])
-def test_prefix_index_finds_the_best_match_whenever_it_reaches_the_threshold(threshold):
+@pytest.mark.parametrize("make, cap", [(_alphabet_texts, None), (_real_texts, 1), (_real_texts, 4),
+                                       (_real_texts, None)])
+def test_prefix_index_finds_the_best_match_whenever_it_reaches_the_threshold(threshold, make, cap):
     rng = random.Random(int(threshold * 10))
-    indexed = ["".join(rng.choice(_ALPHABET) for _ in range(rng.randint(1, 30))) for _ in range(150)]
-    queries = [_mutate(rng.choice(indexed), rng, rng.randint(0, 3)) if rng.random() < 0.7 else
-               "".join(rng.choice(_ALPHABET) for _ in range(rng.randint(1, 30))) for _ in range(150)]
-    index = PrefixIndex(threshold, GramCoder(3, document_frequencies(indexed[:50])))
+    indexed = make(rng, 150)
+    queries = [_mutate(rng.choice(indexed), rng, rng.randint(0, 3)) if rng.random() < 0.7 else q
+               for q in make(rng, 150)]
+    index = PrefixIndex(threshold, GramCoder(3, document_frequencies(indexed[:50])), cap=cap)
     for t in indexed:
         index.add(t)
+    assert (index.rekeyed > 0) == (cap is not None)  # small caps re-key; 150 texts never reach 32
     found = 0
     for q in queries:
         sims = [textsim.jaccard(q, t) for t in indexed]
@@ -97,6 +143,31 @@ def test_prefix_index_finds_the_best_match_whenever_it_reaches_the_threshold(thr
             found += 1
             assert match.jaccard == pytest.approx(best) and match.index == sims.index(best)
     assert found > 15
+
+
+@pytest.mark.slow
+def test_index_work_per_query_stays_flat_on_recombined_real_posts(sos1k_dir):
+    """Issue 19: on real text the posting lists of common n-grams grew with every kept post.
+
+    40,000 posts recombined from SOS-1K train+val, indexed as near_dup_synth does: the
+    posting entries a query reads, per window of 10,000 queries. Before re-keying they grew
+    with the posts kept (97 per query at ~15,000 kept, 232 at ~35,000: 2.4x for 2.3x);
+    now they follow the posts that share a rare n-gram.
+    """
+    train, val = (load_dataset(sos1k_dir / "fine" / f"{s}.tsv") for s in ("train", "val"))
+    text, rng = RealText(train.texts + val.texts), random.Random(0)
+    index = PrefixIndex(0.7, GramCoder(3, document_frequencies(train.texts)))
+    per_query = []
+    for _ in range(4):
+        before = index.scanned
+        for _ in range(10_000):
+            post = text.post(rng)
+            if index.best(post).jaccard < 0.7:
+                index.add(post)
+        index.coder.forget()
+        per_query.append((index.scanned - before) / 10_000)
+    assert len(index) > 39_000 and index.rekeyed > 0
+    assert per_query[3] < 1.5 * per_query[1], per_query
 
 
 def test_accepted_rows_stream_to_disk_round_by_round(tmp_path, monkeypatch):
