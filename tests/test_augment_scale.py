@@ -220,3 +220,25 @@ def test_rule_rewrites_are_made_lazily_and_match_rewriting_every_post(method, ca
     assert [r.id for r in taken] == [r.id for r in eager[:5 + cap]]
     if variants == 1:  # only the posts read so far were rewritten
         assert source._streams[4].done < len(rows)
+
+
+class _Repeating:
+    """A source whose every post copies a training post: no level ever fills."""
+
+    unit, summaries = 1, []
+
+    def capacity(self, level: int) -> None:
+        return None
+
+    def generate(self, round_no: int, counts: dict[int, int]) -> list:
+        return [synth(TRAIN.rows[lv].text, lv, rid=f"r{round_no}-{lv}-{k}")
+                for lv, n in counts.items() for k in range(n)]
+
+
+def test_a_level_near_its_cap_asks_for_the_rest_at_once_not_in_a_sliver_of_a_round(tmp_path):
+    # 10 missing x 1.5 = 15 requests a round; a cap of 32 would leave 2 for a third round.
+    loop = rounds.RoundLoop(_Repeating(), {3: 10}, {3: 32}, 1.5, Filters(CFG, TRAIN, [VAL]),
+                            CorpusWriter(tmp_path / "out"))
+    loop.run()
+    assert [s.units for s in loop.stats] == [15, 17] and loop.spent[3] == 32
+    assert loop.rejections["exact_dup"] == 32

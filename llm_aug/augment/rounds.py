@@ -25,6 +25,7 @@ from llm_aug.core.progress import progress_bar
 log = logging.getLogger(__name__)
 
 FILTER_BATCH = 5000  # candidates filtered (and written) at a time: bounds memory, paces the ETA
+TAIL = 0.25  # a level's last requests under its cap join the round before when they are this few
 
 
 class RoundStats(BaseModel):
@@ -75,7 +76,10 @@ class RoundLoop:
         """Units to ask for per short level this round (within cap and capacity)."""
         out = {}
         for lv, missing in self.short().items():
-            n = min(math.ceil(missing * self.overgenerate / self.source.unit), self.caps[lv] - self.spent[lv])
+            left = self.caps[lv] - self.spent[lv]
+            n = min(math.ceil(missing * self.overgenerate / self.source.unit), left)
+            if left - n < n * TAIL:  # the cap would leave a sliver: ask for it now, not in a round of its own
+                n = left
             capacity = self.source.capacity(lv)
             n = n if capacity is None else min(n, capacity)
             if n > 0:
