@@ -19,7 +19,8 @@ first met at the query's i-th prefix n-gram shares at most ``|x| - i`` n-grams w
 so texts too long to reach the threshold with that many are skipped (PPJoin's position
 filter). The work per query then follows the texts that share a *rare* n-gram with it,
 not all those sharing a common one; posts recombined from a small pool of real posts
-still make that grow with the posts kept, ~4x slower than before (docs/scale.md).
+still make that grow with the posts kept, at about a quarter of the former slope
+(docs/scale.md).
 
 Below the threshold a query only sees pairs that share a prefix n-gram: the reported
 best similarity is then a lower bound (0 when nothing was found), not the exact maximum.
