@@ -237,3 +237,17 @@ def test_score_labels_uses_token_logprobs_from_the_server(tmp_path, demo_dir):
     assert set(scores) == {1, 7, 9, 10}
     total = p10 + p1 + math.exp(-1.8) + math.exp(-3.0)
     assert row["pred"] == 10 and row["confidence"] == pytest.approx(p10 / total, abs=1e-3)
+
+
+def test_counts_made_while_writing_match_the_file(tmp_path, demo_dir):
+    from llm_aug.jobs.classify import prediction_counts
+    from llm_aug.llm.types import BadRequest
+    from llm_aug.prompting.classify import classify_counted
+
+    data = load_dataset(demo_dir / "val.tsv", FINE)
+    fail = {data.ids[0], data.ids[5]}
+    backend = FakeBackend(["没有等级"], failures=lambda req, call: BadRequest("nope", status=400)
+                          if req.id in fail else None)
+    out = tmp_path / "p.jsonl"
+    _, n_ok, n_failed = classify_counted(data, FINE, _runner(backend, tmp_path), ClassifyConfig(reask=True), out)
+    assert (n_ok, n_failed) == prediction_counts(out) == (len(data) - 2, 2)

@@ -21,7 +21,7 @@ from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
 from llm_aug.llm import LLMConfig, Runner, build_runner, load_llm_config
 from llm_aug.prompting.classify import (
-    ClassifyConfig, build_requests, classify_dataset, load_checked_prompt, raw_results_path,
+    ClassifyConfig, build_requests, classify_counted, load_checked_prompt, raw_results_path,
 )
 from llm_aug.prompting.templates import Prompt
 
@@ -81,8 +81,8 @@ def classify(task: Task | str, input_file: str | Path, output: str | Path, *,
         requests, _ = build_requests(inputs.data, inputs.scheme, inputs.prompt, cfg, inputs.train)
         estimate = runner.dry_run(requests, raw_results_path(output))
         return ClassifyResult(output, estimate.model_dump(mode="json"), dry_run=True)
-    summary = classify_dataset(inputs.data, inputs.scheme, runner, cfg, output, train=inputs.train,
-                               prompt=inputs.prompt)
+    summary, n_ok, n_failed = classify_counted(inputs.data, inputs.scheme, runner, cfg, output,
+                                               train=inputs.train, prompt=inputs.prompt)
     prompt = inputs.prompt
     write_manifest(output.parent, "classify", data_files=[input_file] + ([train] if train else []),
                    seed=cfg.seed, name=f"{output.stem}.manifest.json",
@@ -90,4 +90,4 @@ def classify(task: Task | str, input_file: str | Path, output: str | Path, *,
                            "llm": llm.model_dump(mode="json")},
                    extra={"prompt": {"name": prompt.name, "version": prompt.version, "sha256": prompt.sha256},
                           "usage": summary.to_manifest()})
-    return ClassifyResult(output, summary.to_manifest(), False, *prediction_counts(output))
+    return ClassifyResult(output, summary.to_manifest(), False, n_ok, n_failed)

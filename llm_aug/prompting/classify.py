@@ -94,6 +94,8 @@ def build_requests(data: Dataset, scheme: LabelScheme, prompt: Prompt, cfg: Clas
                                     embedder=embed).fit(train)
     schema = prompt.json_schema(scheme) if cfg.structured else None
     params, requests, meta = _params(cfg), [], {}
+    # Without exemplars only the post changes: the scheme's part is rendered once.
+    render_post = prompt.bind("post", scheme=scheme, exemplars=[]) if selector is None else None
     for row in data.rows:
         exemplars: list = []
         extra: dict[str, Any] = {}
@@ -104,7 +106,8 @@ def build_requests(data: Dataset, scheme: LabelScheme, prompt: Prompt, cfg: Clas
                                     cfg.max_prompt_tokens)
                 exemplars, extra["exemplars_dropped"] = fit.exemplars, fit.dropped
             extra["exemplar_ids"] = [ex.id for ex in exemplars]
-        messages = prompt.render(scheme=scheme, post=row.text, exemplars=exemplars)
+        messages = (render_post(row.text) if render_post is not None
+                    else prompt.render(scheme=scheme, post=row.text, exemplars=exemplars))
         requests.append(ChatRequest(id=row.id, messages=tuple(messages), params=params, json_schema=schema))
         meta[row.id] = extra
     return requests, meta
@@ -144,6 +147,14 @@ def classify_dataset(data: Dataset, scheme: LabelScheme, runner: Runner, cfg: Cl
     resumes where it stopped. ``prompt`` (default: loaded and checked from ``cfg``)
     lets a caller that already validated it pass it in.
     """
+    return classify_counted(data, scheme, runner, cfg, output, train=train, prompt=prompt)[0]
+
+
+def classify_counted(data: Dataset, scheme: LabelScheme, runner: Runner, cfg: ClassifyConfig,
+                     output: Path, *, train: Dataset | None = None, prompt: Prompt | None = None,
+                     ) -> tuple[RunSummary, int, int]:
+    """:func:`classify_dataset`, plus the predictions written without and with an error
+    (counted while writing, so the file need not be read back)."""
     if prompt is None:
         prompt = load_checked_prompt(scheme, cfg, has_train=train is not None)
     requests, meta = build_requests(data, scheme, prompt, cfg, train)
@@ -153,15 +164,20 @@ def classify_dataset(data: Dataset, scheme: LabelScheme, runner: Runner, cfg: Cl
     reasked = _reask(requests, by_id, scheme, runner, output) if cfg.reask else {}
     provenance = {"prompt": prompt.name, "prompt_version": prompt.version, "prompt_sha256": prompt.sha256,
                   "backend": runner.backend.name, "model": runner.backend.model}
+    failed = 0
+
     def write(fh: TextIO) -> None:
+        nonlocal failed
+        failed = 0  # atomic_write calls this once; reset anyway so a count is never doubled
         for row in data.rows:
             pred = prediction_row(row.text, by_id.get(row.id), scheme, cfg.score_labels)
             if row.id in reasked:
                 again = prediction_row(row.text, reasked[row.id], scheme)
                 pred = {**again, "raw": [pred["raw"], again["raw"]], "reasked": True}
+            failed += pred["error"] is not None
             fh.write(json.dumps({"id": row.id, **pred, **meta[row.id], **provenance}, ensure_ascii=False) + "\n")
     atomic_write(output, write)
-    return summary
+    return summary, len(data.rows) - failed, failed
 
 
 REASK = ("你的回答无法解析出有效的等级（{problem}）。请只输出一行“等级：X”，X为{labels}中的一个整数。")

@@ -23,8 +23,13 @@ def neutralise(value: Any) -> str:
     Applied to every ``{{ ... }}`` output, so a post containing ``</post>`` or
     ``<|system|>`` cannot close the data block or start a new message.
     """
-    text = _TAG_OPEN_RE.sub("＜", str(value))
-    return text.replace("|>", "|＞")
+    text = str(value)
+    # Most values hold neither character: skip the regex and the copy (same result).
+    if "<" in text:
+        text = _TAG_OPEN_RE.sub("＜", text)
+    if "|>" in text:
+        text = text.replace("|>", "|＞")
+    return text
 
 
 def _text_of(item: Any) -> str:

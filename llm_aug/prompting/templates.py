@@ -35,14 +35,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import jinja2
 import yaml
 from jinja2 import meta as jinja_meta
 
 from llm_aug.core.errors import UserError, closest
-from llm_aug.prompting.environment import environment
+from llm_aug.prompting.bare_outputs import bare_outputs
+from llm_aug.prompting.environment import environment, neutralise
 from llm_aug.llm.types import Message
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ _FILE_RE = re.compile(r"^(?P<base>[a-z0-9_]+)\.v(?P<version>\d+)\.jinja$")
 _FRONT_RE = re.compile(r"\A\s*\{#\s*---[ \t]*\n(?P<yaml>.*?)\n[ \t]*---\s*#\}", re.DOTALL)
 _MARKER_RE = re.compile(r"^[ \t]*<\|(system|user|assistant)\|>[ \t]*$", re.MULTILINE)
 _UNDEFINED_RE = re.compile(r"^'([^']+)' is undefined$")
+# Stands in for the bound variable while the rest is rendered; neutralise leaves it as is.
+_SLOT = "\x00llm-aug-slot\x00"
 
 
 _ENV = environment()
@@ -120,15 +123,16 @@ def list_prompts(root: str | Path | None = None) -> list[PromptInfo]:
 
 
 @lru_cache(maxsize=128)
-def _compile(source: str, where: str) -> tuple[jinja2.Template, frozenset[str]]:
-    """Compile once per distinct source; also return the variables the body uses."""
+def _compile(source: str, where: str) -> tuple[jinja2.Template, frozenset[str], dict[str, int]]:
+    """Compile once per distinct source; also return the variables the body uses and
+    those it only outputs bare at the top level (``bare_outputs``)."""
     try:
         ast = _ENV.parse(source)
         template = _ENV.from_string(source)
     except jinja2.TemplateSyntaxError as exc:
         raise UserError(f"{where}:{exc.lineno}: template syntax error: {exc.message}") from None
     used = jinja_meta.find_undeclared_variables(ast) - set(_ENV.globals)
-    return template, frozenset(used)
+    return template, frozenset(used), bare_outputs(ast)
 
 
 def _split_messages(text: str, name: str) -> list[Message]:
@@ -159,7 +163,7 @@ class Prompt:
         self.info = info
         self.meta = meta
         self.sha256 = hashlib.sha256(source.encode("utf-8")).hexdigest()
-        self._template, used = _compile(source, str(info.path))
+        self._template, used, self._bare = _compile(source, str(info.path))
         undeclared = sorted(used - set(meta["variables"]))
         if undeclared:
             raise UserError(f"{info.path}: variables used but not declared in front matter: "
@@ -196,6 +200,36 @@ class Prompt:
 
         ``[m.model_dump() for m in prompt.render(...)]`` gives plain role/content dicts.
         """
+        return _split_messages(self._render_text(variables), self.name)
+
+    def bind(self, name: str, **fixed: Any) -> Callable[[Any], list[Message]]:
+        """``render`` with every variable but ``name`` fixed: ``bind("post", scheme=s)(text)``.
+
+        When the template outputs ``name`` only bare at the top level (``{{ post }}``, as
+        the shipped classify prompts do), the rest is rendered once, on the first call,
+        and each call joins those pieces around ``neutralise(value)``: the text ``render``
+        gives, without rendering the level list again for every post. ``fixed`` values
+        are read once, so they must not change between calls.
+        """
+        pieces: list[str] | None = None
+
+        def render(value: Any) -> list[Message]:
+            nonlocal pieces
+            if pieces is None:
+                pieces = self._pieces(name, fixed)
+            if not pieces:
+                return self.render(**fixed, **{name: value})
+            return _split_messages(neutralise(value).join(pieces), self.name)
+        return render
+
+    def _pieces(self, name: str, fixed: dict[str, Any]) -> list[str]:
+        """The text around each ``{{ name }}`` with ``fixed`` rendered; [] when it cannot be cut."""
+        if name not in self._bare:
+            return []
+        pieces = self._render_text({**fixed, name: _SLOT}).split(_SLOT)
+        return pieces if len(pieces) == self._bare[name] + 1 else []
+
+    def _render_text(self, variables: dict[str, Any]) -> str:
         values = {**self.defaults, **variables}
         missing = [v for v in self.meta["variables"] if v not in values]
         if missing:
@@ -205,10 +239,9 @@ class Prompt:
         if ignored:
             logger.debug("prompt %s ignores variables %s", self.name, ignored)
         try:
-            text = self._template.render(**{k: values[k] for k in self.meta["variables"]})
+            return self._template.render(**{k: values[k] for k in self.meta["variables"]})
         except jinja2.UndefinedError as exc:
             raise UserError(_explain_undefined(exc, self.name)) from None
-        return _split_messages(text, self.name)
 
     def json_schema(self, scheme: Any = None) -> dict | None:
         """The front matter's JSON schema, with ``label`` restricted to ``scheme``'s labels."""
