@@ -95,3 +95,22 @@ def test_corruption_before_the_last_line_is_a_data_error(tmp_path):
     path.write_text("not json\n" + row("a").model_dump_json() + "\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"out.jsonl:1"):
         ResultsFile.read_rows(path)
+
+
+def test_finalize_writes_the_appended_lines_again_in_input_order(tmp_path, monkeypatch):
+    import llm_aug.llm.cache as cache_module
+
+    path = tmp_path / "out.jsonl"
+    path.write_text(row("a").model_dump_json() + "\n", encoding="utf-8")
+    store = ResultsFile(path)
+    resumed = store.resume({k: "h" for k in "abcd"})
+    appended = {k: row(k) for k in "dbc"}
+    for r in appended.values():
+        store.append(r)
+    replaced = row("c", error="ServerError: replaced")  # another object for an appended id
+    final = {**resumed, **appended, "c": replaced}
+    dumped = []
+    monkeypatch.setattr(cache_module, "_dumps", lambda r: dumped.append(r.id) or r.model_dump_json())
+    store.finalize(list("abcd"), final)
+    assert path.read_text(encoding="utf-8") == "".join(final[k].model_dump_json() + "\n" for k in "abcd")
+    assert sorted(dumped) == ["a", "c"]  # b and d: their appended lines, not serialised again

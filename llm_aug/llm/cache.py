@@ -197,6 +197,7 @@ class ResultsFile:
         self._fh: IO[str] | None = None
         self._writer: jsonlines.Writer | None = None
         self._disk_full = False
+        self._lines: dict[str, tuple[ResultRow, str]] = {}  # id -> (row, its line as appended)
 
     @staticmethod
     def read_rows(path: str | Path) -> tuple[list[ResultRow], bool]:
@@ -241,8 +242,19 @@ class ResultsFile:
             self._rewrite(list(kept.values()))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.path, "a", encoding="utf-8")
-        self._writer = jsonlines.Writer(self._fh, flush=True, dumps=_dumps)
+        self._writer = jsonlines.Writer(self._fh, flush=True, dumps=self._dump_line)
         return kept
+
+    def _dump_line(self, row: ResultRow | dict) -> str:
+        """``_dumps``, keeping each appended row's line for ``finalize`` to reuse."""
+        line = _dumps(row)
+        if isinstance(row, ResultRow):
+            self._lines[row.id] = (row, line)
+        return line
+
+    def _line(self, row: ResultRow) -> str:
+        kept = self._lines.get(row.id)
+        return kept[1] if kept is not None and kept[0] is row else _dumps(row)
 
     def append(self, row: ResultRow) -> None:
         """Write one finished row (flushed, so a killed process keeps it).
@@ -279,7 +291,9 @@ class ResultsFile:
     def _rewrite(self, rows: Sequence[ResultRow]) -> None:
         # No fsync, like the appends: the rename is atomic for a killed process,
         # and the request cache still holds every answer.
-        atomic_write(self.path, lambda fh: fh.writelines(_dumps(r) + "\n" for r in rows), fsync=False)
+        # Rows appended in this run are not serialised again: their lines are kept (a row
+        # is never changed once appended, and a different object for an id is dumped anew).
+        atomic_write(self.path, lambda fh: fh.writelines(self._line(r) + "\n" for r in rows), fsync=False)
 
 
 def _keep(rows: Iterable[ResultRow], keys: Mapping[str, str],
