@@ -19,11 +19,12 @@ from llm_aug.cli import batch as batch_cmds
 from llm_aug.cli import data as data_cmds
 from llm_aug.cli import experiment as experiment_cmds
 from llm_aug.cli.help import show_flags_as_flags
-from llm_aug.cli.signals import EXIT_TERMINATED, terminate_like_interrupt, terminated
+from llm_aug.cli.signals import terminate_like_interrupt, terminated
 from llm_aug.cli import llm as llm_cmds
 from llm_aug.cli import prompts as prompt_cmds
 from llm_aug.cli import models as model_cmds
 from llm_aug.core.errors import UserError
+from llm_aug.core.exit_codes import ExitCode
 from llm_aug.core.files import disk_full_message, is_disk_full
 from llm_aug.core.progress import set_quiet
 
@@ -126,16 +127,16 @@ def main() -> None:
         app()
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise SystemExit(2) from None
+        raise SystemExit(ExitCode.USER_ERROR) from None
     except OSError as exc:
         if not is_disk_full(exc):  # a full disk is the user's to fix; other OS errors are bugs
             raise
         typer.echo(f"error: {disk_full_message(exc)}", err=True)
-        raise SystemExit(2) from None
+        raise SystemExit(ExitCode.USER_ERROR) from None
     except KeyboardInterrupt as exc:
         _interrupted(exc)
     except SystemExit as exc:  # typer turns Ctrl-C into exit code 130, silently
-        interrupt = _interrupt_behind(exc) if exc.code == 130 else None
+        interrupt = _interrupt_behind(exc) if exc.code == ExitCode.INTERRUPTED else None
         if interrupt is None:
             raise
         _interrupted(interrupt)
@@ -160,4 +161,4 @@ def _interrupted(exc: KeyboardInterrupt) -> NoReturn:
                    err=True)
     else:
         typer.echo(what, err=True)
-    raise SystemExit(EXIT_TERMINATED if terminated() else 130) from None
+    raise SystemExit(ExitCode.TERMINATED if terminated() else ExitCode.INTERRUPTED) from None

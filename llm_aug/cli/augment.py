@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
-from llm_aug.cli.common import TASK
-from llm_aug.cli.llm import EXIT_ROWS_FAILED
+from llm_aug.cli.common import TASK, exit_codes
+from llm_aug.cli.llm import LLM_EXIT_CODES
 from llm_aug.cli.llm_options import LLMOptions, with_llm_options
 from llm_aug.core.errors import UserError, did_you_mean
+from llm_aug.core.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from llm_aug.jobs.augment import AugmentResult
@@ -30,6 +31,11 @@ FILTERS = typer.Option(None, "--filters", help="YAML/JSON FilterConfig overridin
 
 
 @with_llm_options
+@exit_codes({
+    **LLM_EXIT_CODES, ExitCode.OK: "corpus balanced, every LLM request answered", ExitCode.LEVEL_SHORT: None,
+    ExitCode.ROWS_FAILED: ('corpus balanced, but some LLM requests failed: their "error" field in '
+                           'OUT/raw/*.jsonl says why'),
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C); answered requests are kept, rerun the same command to resume"})
 def augment(
     method: str = METHOD, task: str = TASK,
     train: Path = typer.Option(..., "--train", help="Training file: the only source of exemplars and rewrites."),
@@ -55,12 +61,7 @@ def augment(
     rerun with the same arguments.
 
     Exit codes (3 outranks 4: when a level falls short and requests failed too, 3):
-      0    corpus balanced, every LLM request answered
-      2    bad input or option, or a full disk; or the server unreachable, or it rejected the key or model (stops at once)
-      3    a level could not be filled (reported, never padded)
-      4    corpus balanced, but some LLM requests failed: their "error" field in OUT/raw/*.jsonl says why
-      130  interrupted (Ctrl-C); answered requests are kept, rerun the same command to resume
-      143  terminated (SIGTERM): the same as 130
+      {exit_codes}
 
     Examples:
       llm-aug augment --method llm --task fine --train train.tsv --protect val.tsv --balance max --out runs/aug --backend openai --base-url http://127.0.0.1:8000/v1 --model Qwen2.5-7B-Instruct
@@ -108,7 +109,7 @@ def _finish(result: AugmentResult, out: Path) -> None:
         typer.echo("error: not balanced (nothing was padded):\n  " + "\n  ".join(lines), err=True)
         raise typer.Exit(result.exit_code)  # 3 outranks 4: the corpus itself falls short
     if n_failed:
-        raise typer.Exit(EXIT_ROWS_FAILED)
+        raise typer.Exit(ExitCode.ROWS_FAILED)
 
 
 def _filters(path: Optional[Path]) -> object:

@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from llm_aug.core.exit_codes import ExitCode
+
 app = typer.Typer(help="Run an experiment matrix from a YAML config and report it.", no_args_is_help=True)
 
 OUT = typer.Option(Path("runs/experiment"), "--out", "-o", help="Output folder (results, run.json, report).")
@@ -49,7 +51,7 @@ def run(
         paths = write_report(out, readme)
         typer.echo("report: " + " ".join(str(p) for p in paths.values()))
     if counts.get("failed"):
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.STEPS_FAILED)
 
 
 @app.command("report")

@@ -11,8 +11,9 @@ from typing import Optional
 
 import typer
 
-from llm_aug.cli.common import TASK
+from llm_aug.cli.common import TASK, exit_codes
 from llm_aug.cli.llm_options import DRY_RUN, LLMOptions, with_llm_options
+from llm_aug.core.exit_codes import ExitCode
 
 PROMPT = typer.Option(None, "--prompt", "-p", help="Prompt name (llm-aug prompts list); default by task and shots.")
 SHOTS = typer.Option(0, "--shots", "-k", help="Few-shot exemplars per post (0 = zero-shot).")
@@ -28,7 +29,10 @@ SCORE_LABELS = typer.Option(False, "--score-labels", help="Pick the label from t
 REASK = typer.Option(False, "--reask", help="Ask once more, quoting the parse error, when a reply has no valid label.")
 
 #: The run finished and its outputs are written, but some rows ended in error.
-EXIT_ROWS_FAILED = 4
+EXIT_ROWS_FAILED = ExitCode.ROWS_FAILED
+#: What ``classify`` and ``prompts compare`` can exit with (None: the table's wording).
+LLM_EXIT_CODES: dict[ExitCode, str | None] = {
+    ExitCode.USER_ERROR: None, ExitCode.INTERRUPTED: None, ExitCode.TERMINATED: None}
 
 
 def exit_if_rows_failed(n_ok: int, n_failed: int, where: str) -> None:
@@ -39,6 +43,8 @@ def exit_if_rows_failed(n_ok: int, n_failed: int, where: str) -> None:
 
 
 @with_llm_options
+@exit_codes({**LLM_EXIT_CODES, ExitCode.OK: "every post answered",
+             ExitCode.ROWS_FAILED: 'predictions written, but some posts failed: their "error" field says why'})
 def classify(
     task: str = TASK,
     input_file: Path = typer.Option(..., "--input", "-i", help="Posts to classify (labels optional)."),
@@ -56,11 +62,7 @@ def classify(
       llm-aug classify --task fine --input val.tsv --output p.jsonl --backend openai --base-url http://127.0.0.1:8000/v1 --model Qwen2.5-7B-Instruct --shots 3 --train train.tsv
 
     Exit codes:
-      0    every post answered
-      2    bad input or option, or a full disk; or the server unreachable, or it rejected the key or model (stops at once)
-      4    predictions written, but some posts failed: their "error" field says why
-      130  interrupted (Ctrl-C); answered posts are kept, rerun the same command to resume
-      143  terminated (SIGTERM): the same as 130
+      {exit_codes}
     """
 
     from llm_aug.jobs.classify import classify as classify_job  # heavy: keep `--help` fast

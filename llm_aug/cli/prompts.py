@@ -8,12 +8,13 @@ from typing import Optional
 
 import typer
 
-from llm_aug.cli.common import TASK
+from llm_aug.cli.common import TASK, exit_codes
 from llm_aug.cli.llm import (
-    MAX_TOKENS, SAMPLES, SEED, SHOTS, STRATEGY, TEMPERATURE, TRAIN, exit_if_rows_failed,
+    LLM_EXIT_CODES, MAX_TOKENS, SAMPLES, SEED, SHOTS, STRATEGY, TEMPERATURE, TRAIN, exit_if_rows_failed,
 )
 from llm_aug.cli.llm_options import LLMOptions, with_llm_options
 from llm_aug.core.errors import UserError
+from llm_aug.core.exit_codes import ExitCode
 
 app = typer.Typer(help="List, show, render and A/B-compare prompt templates.", no_args_is_help=True)
 
@@ -77,6 +78,9 @@ def render(
 
 @app.command()
 @with_llm_options
+@exit_codes({**LLM_EXIT_CODES, ExitCode.OK: "every post answered under both prompts",
+             ExitCode.ROWS_FAILED: 'report written, but some posts failed: their "error" field in '
+                                   'OUT/<prompt>/predictions.jsonl says why'})
 def compare(
     prompt_a: str = typer.Argument(..., help="Prompt A (baseline)."),
     prompt_b: str = typer.Argument(..., help="Prompt B (candidate)."),
@@ -97,11 +101,7 @@ def compare(
     Example: llm-aug prompts compare classify/scene.v1 classify/scene_levels.v1 --task fine --input val.tsv --backend llamacpp --model test
 
     Exit codes:
-      0    every post answered under both prompts
-      2    bad input or option, or a full disk; or the server unreachable, or it rejected the key or model (stops at once)
-      4    report written, but some posts failed: their "error" field in OUT/<prompt>/predictions.jsonl says why
-      130  interrupted (Ctrl-C); answered posts are kept, rerun the same command to resume
-      143  terminated (SIGTERM): the same as 130
+      {exit_codes}
     """
     from llm_aug.jobs.compare_prompts import compare_prompts, format_report
     from llm_aug.prompting.classify import ClassifyConfig

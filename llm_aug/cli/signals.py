@@ -11,7 +11,9 @@ from __future__ import annotations
 import signal
 from types import FrameType
 
-EXIT_TERMINATED = 128 + 15
+from llm_aug.core.exit_codes import ExitCode
+
+EXIT_TERMINATED = ExitCode.TERMINATED
 _received: list[int] = []
 
 
