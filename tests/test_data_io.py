@@ -8,7 +8,8 @@ import pytest
 
 from conftest import write
 from llm_aug.data.io import content_id, load_dataset, write_tsv
-from llm_aug.data.normalize import NormalizeConfig, normalize_text
+from llm_aug.data.normalize import NormalizeConfig, normalize_for_match, normalize_text
+from llm_aug.data.stats import overlap_key
 from llm_aug.data.schemes import load_scheme, scheme_for_task
 from llm_aug.core.errors import DataError, UserError
 
@@ -30,6 +31,14 @@ def test_normalisation_can_be_switched_off():
     assert normalize_text(raw) == "a b c"
     off = NormalizeConfig(unescape_html=False, strip_tags=False, collapse_whitespace=False)
     assert normalize_text(raw, off) == raw
+
+
+def test_one_match_key_for_exact_copies_and_similarity():
+    # Punctuation (full-width too), spaces, emoji, underscores and case never hide a copy.
+    assert normalize_for_match("我 好累!! ABC_1😢，。") == "我好累abc1"
+    # Lower-cased before stripping, for the split-overlap key as for the n-gram filters:
+    # the combining dot that U+0130 gains when lower-cased goes too.
+    assert overlap_key("İ好") == normalize_for_match("İ好") == "i好"
 
 
 def test_repeated_text_gets_distinct_stable_ids(tmp_path):

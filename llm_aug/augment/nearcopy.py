@@ -1,7 +1,7 @@
 """Near-copies of protected (held-out) posts: what the ``leakage`` filter rejects.
 
 Texts are compared on their normalised form (letters and digits only, lower-cased:
-:func:`~llm_aug.augment.textsim.normalize_for_match`). For a candidate ``c`` and a
+:func:`~llm_aug.data.normalize.normalize_for_match`). For a candidate ``c`` and a
 protected post ``p``, with ``n``-grams of characters (n = 3):
 
 - **candidate share**: the share of c's characters that lie inside an n-gram also found
@@ -44,7 +44,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import sparse
 
 from llm_aug.augment.spans import SpanIndex
-from llm_aug.augment.textsim import normalize_for_match
+from llm_aug.augment.textsim import ngrams, rows_csr
+from llm_aug.data.normalize import normalize_for_match
 
 _CHUNK = 2048  # candidates per sparse product
 
@@ -101,7 +102,7 @@ class _Grams:
         ids, starts, spans, set_rows, distinct = [], [], [], [], []
         offset = 0
         for s in norm:
-            grams = [s[i:i + n] for i in range(len(s) - n + 1)] if len(s) >= n else ([s] if s else [])
+            grams = ngrams(s, n)
             known = [(i, vocab.setdefault(g, len(vocab)) if grow else vocab.get(g)) for i, g in enumerate(grams)]
             known = [(i, j) for i, j in known if j is not None]
             ids += [j for _, j in known]
@@ -112,7 +113,7 @@ class _Grams:
             offset += len(s)
         width, k = max(len(vocab), 1), len(ids)
         self.distinct = np.array(distinct, dtype=np.float64)
-        self.sets = _rows_matrix(set_rows, width)
+        self.sets = rows_csr(set_rows, width)
         self.positions = sparse.csr_matrix((np.ones(k), (np.arange(k), ids)), shape=(k, width))
         span = np.array(spans, dtype=np.int64)
         chars = np.repeat(np.array(starts, dtype=np.int64), span) + _ranges(span)
@@ -127,12 +128,6 @@ class _Grams:
         chars = (self.cover @ hits).tocsr()
         chars.data[:] = 1.0
         return (self.owner @ chars).tocsr()
-
-
-def _rows_matrix(rows: list[list[int]], width: int) -> sparse.csr_matrix:
-    indptr = np.cumsum([0] + [len(r) for r in rows])
-    indices = np.fromiter((j for r in rows for j in r), dtype=np.int64, count=int(indptr[-1]))
-    return sparse.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(len(rows), width))
 
 
 def _ranges(spans: np.ndarray) -> np.ndarray:

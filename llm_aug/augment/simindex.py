@@ -35,7 +35,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from llm_aug.augment.textsim import normalize_for_match
+from llm_aug.augment.textsim import ngrams
+from llm_aug.data.normalize import normalize_for_match
 
 _EPS = 1e-9  # t * size is computed in floats: never round a needed overlap up
 _GROWTH = 2  # a re-keyed list may grow to this many times its length before the next re-keying
@@ -51,10 +52,7 @@ class Match(NamedTuple):
 
 def gram_set(text: str, n: int) -> set[str]:
     """The normalised text's character n-grams (the whole text if shorter), as in ``textsim.shingles``."""
-    s = normalize_for_match(text)
-    if len(s) <= n:
-        return {s} if s else set()
-    return {s[i:i + n] for i in range(len(s) - n + 1)}
+    return set(ngrams(normalize_for_match(text), n))
 
 
 def document_frequencies(texts: Iterable[str], n: int = 3) -> Counter[str]:

@@ -7,32 +7,48 @@ product gives every pairwise intersection size. At this project's scale (thousan
 of synthetic rows against ~1k real posts) that takes milliseconds and has neither
 false negatives nor tuning knobs; the work is chunked so memory stays bounded
 (about ``_CELLS`` dense cells at a time) for larger sets.
+
+This module is also the base the other similarity modules build on: :func:`ngrams` (the
+one n-gram split, used by :mod:`.simindex` and :mod:`.nearcopy` too) and :func:`rows_csr`
+(the one sets-to-sparse-rows builder); the normalised form is
+:func:`llm_aug.data.normalize.normalize_for_match`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
 
+from llm_aug.data.normalize import normalize_for_match
+
 _CELLS = 8_000_000  # dense cells per chunk: ~32 MB of float32
-_NON_WORD = re.compile(r"[\W_]+")
 
 
-def normalize_for_match(text: str) -> str:
-    """Keep letters and digits only (CJK included), lower-cased."""
-    return _NON_WORD.sub("", text.lower())
+def ngrams(norm: str, n: int) -> list[str]:
+    """Character ``n``-grams of an already normalised text, in order, repeats included.
+
+    A text shorter than ``n`` is its own single n-gram (a 2-character post still
+    compares), the empty text has none.
+    """
+    if len(norm) <= n:
+        return [norm] if norm else []
+    return [norm[i:i + n] for i in range(len(norm) - n + 1)]
 
 
 def shingles(text: str, n: int = 3) -> frozenset[str]:
     """Set of character ``n``-grams of the normalised text (the whole text if shorter)."""
-    s = normalize_for_match(text)
-    if len(s) <= n:
-        return frozenset([s]) if s else frozenset()
-    return frozenset([s[i : i + n] for i in range(len(s) - n + 1)])
+    return frozenset(ngrams(normalize_for_match(text), n))
+
+
+def rows_csr(rows: Sequence[Sequence[int]], width: int, dtype: type = np.float64) -> sparse.csr_matrix:
+    """0/1 sparse matrix with one row per list of column ids (at least one column wide)."""
+    indptr = np.cumsum([0] + [len(r) for r in rows])
+    indices = np.fromiter((j for r in rows for j in r), dtype=np.int64, count=int(indptr[-1]))
+    data = np.ones(len(indices), dtype=dtype)
+    return sparse.csr_matrix((data, indices, indptr), shape=(len(rows), max(width, 1)))
 
 
 class Best(NamedTuple):
@@ -59,19 +75,12 @@ class ShingleIndex:
         # training posts) would otherwise hold hundreds of MB of small strings.
         ids = [[add(g, len(vocab)) for g in shingles(t, n)] for t in texts]
         self.sizes = np.array([len(x) for x in ids], dtype=np.float32)
-        self._mat = self._csr(ids, len(vocab))
+        self._mat = rows_csr(ids, len(vocab), np.float32)
         self._vocab = vocab
         self._index_t = self._mat.T.tocsc()
 
     def __len__(self) -> int:
         return len(self.sizes)
-
-    @staticmethod
-    def _csr(ids: list[list[int]], width: int) -> sparse.csr_matrix:
-        indptr = np.cumsum([0] + [len(x) for x in ids])
-        indices = np.fromiter((j for x in ids for j in x), dtype=np.int64, count=int(indptr[-1]))
-        data = np.ones(len(indices), dtype=np.float32)
-        return sparse.csr_matrix((data, indices, indptr), shape=(len(ids), max(width, 1)))
 
     def intersections(self, query_sets: Sequence[frozenset[str]] | None,
                       query_matrix: sparse.csr_matrix | None = None
@@ -86,7 +95,7 @@ class ShingleIndex:
             get = self._vocab.get
             # Shingles the index never saw cannot intersect; they still count in |A|.
             ids = [[j for j in map(get, s) if j is not None] for s in query_sets]
-            query_matrix = self._csr(ids, self._mat.shape[1])
+            query_matrix = rows_csr(ids, self._mat.shape[1], np.float32)
         qsizes = (self.sizes if query_sets is None else np.array([len(s) for s in query_sets], dtype=np.float32))
         step = max(1, _CELLS // max(len(self), 1))
         for start in range(0, len(qsizes), step):

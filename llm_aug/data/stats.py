@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from itertools import combinations
 from typing import Any
@@ -10,13 +9,11 @@ from typing import Any
 import numpy as np
 
 from llm_aug.data.io import Dataset
+from llm_aug.data.normalize import normalize_for_match
 
-_PUNCT_WS = re.compile(r"[\s\W_]+", re.UNICODE)
-
-
-def overlap_key(text: str) -> str:
-    """Text with whitespace and punctuation removed, so trivial edits still collide."""
-    return _PUNCT_WS.sub("", text).lower()
+# Texts that collide here count as the same text (duplicates, overlap between splits, the
+# exact-copy check of protected posts): whitespace, punctuation and case removed.
+overlap_key = normalize_for_match
 
 
 def dataset_stats(data: Dataset) -> dict[str, Any]:
