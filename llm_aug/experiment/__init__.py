@@ -6,9 +6,10 @@
 
 from llm_aug.experiment.config import ClassifierSystem, ExperimentConfig, LLMSystem
 from llm_aug.experiment.execute import plan, run_experiment
-from llm_aug.experiment.matrix import Step, expand, step_key
+from llm_aug.experiment.matrix import expand, step_key
 from llm_aug.experiment.report import write_report
 from llm_aug.experiment.resolve import ResolvedConfig, load_config
+from llm_aug.experiment.step import Step
 
 __all__ = [
     "ClassifierSystem", "ExperimentConfig", "LLMSystem", "ResolvedConfig", "Step", "expand",

@@ -16,7 +16,7 @@ from llm_aug.classifiers.store import save_model
 from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.data.schemes import scheme_for_task
 from llm_aug.experiment.config import ClassifierSystem
-from llm_aug.experiment.matrix import Step
+from llm_aug.experiment.step import Step
 from llm_aug.experiment.train_filter import filter_split, filter_train
 from llm_aug.core.files import PREDICTIONS_FILE
 from llm_aug.core.manifest import write_manifest

@@ -10,30 +10,16 @@ from typing import Any
 from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.data.schemes import scheme_for_task
 from llm_aug.core.errors import UserError
-from llm_aug.experiment.config import LLMSystem
-from llm_aug.experiment.matrix import Step, StepSkipped
+from llm_aug.experiment.step import Step, StepSkipped, classify_config, llm_system as _system
 from llm_aug.experiment.train_filter import filter_split, filter_train
 from llm_aug.llm import build_runner, load_llm_config
 from llm_aug.llm.types import RunAborted
-from llm_aug.prompting.classify import ClassifyConfig, classify_dataset
+from llm_aug.prompting.classify import classify_dataset
 from llm_aug.core.files import PREDICTIONS_FILE
 from llm_aug.core.manifest import write_manifest
 from llm_aug.core.progress import is_quiet
 
 log = logging.getLogger(__name__)
-
-
-
-def _system(step: Step) -> LLMSystem:
-    assert isinstance(step.system, LLMSystem)
-    return step.system
-
-
-def classify_config(step: Step) -> ClassifyConfig:
-    """The ``classify`` settings of an LLM step (its seed drives sampling and exemplars)."""
-    s = _system(step)
-    fields = {k: getattr(s, k) for k in ClassifyConfig.model_fields if k != "seed"}
-    return ClassifyConfig(**fields, seed=step.seed)
 
 
 def subset(data: Dataset, limit: int | None) -> Dataset:

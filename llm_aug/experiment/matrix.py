@@ -6,7 +6,6 @@ import fnmatch
 import functools
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from llm_aug.prompting import load_prompt
 from llm_aug.core.files import file_sha256
 from llm_aug.experiment.config import ORIGINAL, ZERO_SHOT, ClassifierSystem, ExperimentConfig, LLMSystem
 from llm_aug.experiment.resolve import ResolvedConfig
+from llm_aug.experiment.step import Step, classify_config
 from llm_aug.experiment.train_filter import filter_split
 
 # Bump when a change of the key's layout makes old cached steps wrong; code edits are
@@ -26,30 +26,6 @@ _SOURCE_SUFFIXES = {".py", ".jinja", ".yaml"}
 # Fields that pick which steps exist, not what a step computes (an LLM system's `seed` is
 # unused: the step's seed is hashed on its own).
 _SELECTION_FIELDS = {"name", "tasks", "train_sets", "seeds", "seed"}
-
-
-@dataclass(frozen=True, eq=False)
-class Step:
-    """One cell of the matrix: a system trained on one train set with one seed, for one task."""
-
-    task: str
-    system: ClassifierSystem | LLMSystem
-    train_set: str
-    train_path: Path | None
-    seed: int
-    cv: dict[str, int] | None = None  # {folds, repeats}: also score by CV over train+val
-
-    @property
-    def id(self) -> str:
-        """``task/system/train_set/sN``: the results folder and what ``--only`` matches."""
-        return f"{self.task}/{self.system.name}/{self.train_set}/s{self.seed}"
-
-    @property
-    def label(self) -> str:
-        """The system's name in reports: system, plus the train set when it is not the original."""
-        if self.train_set in (ORIGINAL, ZERO_SHOT):
-            return self.system.name
-        return f"{self.system.name} @ {self.train_set}"
 
 
 def _train_sets(system: ClassifierSystem | LLMSystem, available: dict[str, Path]) -> list[str]:
@@ -118,8 +94,6 @@ class FileHashes:
 def _prompt_sha(step: Step) -> str | None:
     if not isinstance(step.system, LLMSystem):
         return None
-    from llm_aug.experiment.llm_step import classify_config
-
     return load_prompt(classify_config(step).prompt_name(step.task)).sha256
 
 
@@ -171,7 +145,3 @@ def step_key(step: Step, res: ResolvedConfig, hashes: FileHashes) -> str:
     """sha256 of :func:`key_inputs` (canonical JSON)."""
     blob = json.dumps(key_inputs(step, res, hashes), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
-
-class StepSkipped(Exception):
-    """A step that cannot run here (e.g. its LLM backend is unavailable); recorded, not fatal."""

@@ -20,14 +20,11 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from llm_aug.augment import generate as G
 from llm_aug.augment.heldout import copy_lines, find_copies, without_copies
 from llm_aug.augment.corpus import CorpusWriter
-from llm_aug.augment.rounds import RoundLoop, RoundStats
+from llm_aug.augment.rounds import RoundLoop
 from llm_aug.core.files import DiskFull, atomic_write, disk_full_message, is_disk_full
 from llm_aug.augment.filters import (
     FilterConfig,
@@ -38,6 +35,7 @@ from llm_aug.augment.filters import (
     rejection_counts_of,
 )
 from llm_aug.jobs.augment_outputs import check_outputs_of, usage_totals, write_augment_manifest, write_report
+from llm_aug.jobs.augment_types import EXIT_SHORT, AugmentConfig, AugmentResult
 from llm_aug.augment.plan import Plan, build_plan, estimate_tokens_per_post, nothing_to_add
 from llm_aug.augment.relabel import LLMRelabeller, model_relabeller
 from llm_aug.augment.traditional import Augmenter
@@ -45,66 +43,15 @@ from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.data.schemes import LabelScheme, scheme_for_task
 from llm_aug.core.errors import UserError
 from llm_aug.core.lock import locks_output
-from llm_aug.llm import LLMConfig, build_runner
+from llm_aug.llm import build_runner
 from llm_aug.prompting import load_prompt
 from llm_aug.llm.runner import Runner, RunSummary
-from llm_aug.llm.types import DryRunEstimate
 
 log = logging.getLogger(__name__)
 
-EXIT_SHORT = 3  # a level could not be filled (2 stays "bad input")
-Method = Literal["llm", "synonym", "eda", "backtranslate"]
-
-
-class AugmentConfig(BaseModel):
-    """Everything ``llm-aug augment`` needs; recorded in the manifest."""
-
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
-    method: Method
-    task: Literal["fine", "binary"]
-    train: Path
-    out: Path
-    balance: str = "max"
-    protect: list[Path] = Field(default_factory=list, description="held-out files no post may resemble")
-    no_protect: bool = Field(False, description="allow running without a protect file")
-    drop_near_protected: bool = Field(False, description="drop training posts that are near-copies of "
-                                      "protected posts (exact copies are always dropped)")
-    prompt: str = "generate/level_json.v2"
-    shots: int = Field(3, ge=0, description="exemplars per generation request")
-    posts_per_request: int = Field(5, ge=1)
-    max_requests_per_level: int | None = Field(None, ge=1, description="default 3x the plan's")
-    overgenerate: float = Field(1.5, ge=1.0)
-    temperature: float = Field(0.9, ge=0.0, le=2.0)
-    top_p: float = Field(0.95, gt=0.0, le=1.0)
-    max_tokens: int | None = Field(None, ge=1, description="default from post length x m")
-    relabel: str = Field("none", description="none, llm, or a trained classifier directory")
-    tolerance: int | None = Field(None, ge=0, description="label filter tolerance")
-    seed: int = 0
-    filters: FilterConfig | None = Field(None, description="default: per-method defaults")
-    llm: LLMConfig | None = None
-    dry_run: bool = False
-
-
-class AugmentResult(BaseModel):
-    """Counts and paths of a run; ``exit_code`` 0, or 3 when a level stayed short."""
-
-    out: Path
-    plan: Plan
-    before: dict[int, int]
-    targets: dict[int, int]
-    after: dict[int, int] = Field(default_factory=dict)
-    shortfall: dict[int, int] = Field(default_factory=dict)
-    rounds: int = 0
-    n_candidates: int = 0
-    rejections: dict[str, int] = Field(default_factory=dict)
-    usage: dict[str, Any] = Field(default_factory=dict)
-    dry_run: DryRunEstimate | None = None
-    protected_copies: dict[str, Any] = Field(default_factory=dict, description="training posts copying protected ones")
-    round_stats: list[RoundStats] = Field(default_factory=list, description="per round: candidates, accepted, time")
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_SHORT if self.shortfall else 0
+# EXIT_SHORT and the types live in augment_types (augment_outputs reads them too); this
+# module stays where callers import them from.
+__all__ = ["EXIT_SHORT", "AugmentConfig", "AugmentResult", "default_filters", "run_augment"]
 
 
 def default_filters(method: str) -> FilterConfig:

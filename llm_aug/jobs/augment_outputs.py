@@ -15,11 +15,11 @@ from llm_aug.data.io import Dataset
 from llm_aug.core.manifest import write_manifest
 from llm_aug.core.paths import check_outputs
 from llm_aug.eval.render import render
+from llm_aug.jobs.augment_types import AugmentConfig, AugmentResult
 from llm_aug.llm.types import RunSummary
 
 if TYPE_CHECKING:
     from llm_aug.augment import generate as G
-    from llm_aug.jobs.augment import AugmentConfig, AugmentResult
 
 
 # What the job writes into its output directory (no input may be one of these).
@@ -27,7 +27,7 @@ WRITES = ("corpus.tsv", "corpus.jsonl", "rejected.jsonl", "plan.md", "plan.json"
           "report.html", "manifest.json")
 
 
-def check_outputs_of(cfg: "AugmentConfig") -> None:
+def check_outputs_of(cfg: AugmentConfig) -> None:
     """Refuse an output directory, or a request cache, the run could not use (before anything runs)."""
     check_outputs(out_dir=cfg.out, inputs=(cfg.train, *cfg.protect), writes=WRITES,
                   cache=cfg.llm.runner.cache_path if cfg.llm is not None else None)
@@ -49,13 +49,13 @@ def usage_totals(summaries: list[RunSummary]) -> dict[str, Any]:
     return {**backend, **dict(total), "cost_usd": cost, "errors": dict(errors), "runs": len(summaries)}
 
 
-def shortfall_lines(result: "AugmentResult") -> list[str]:
+def shortfall_lines(result: AugmentResult) -> list[str]:
     """One line per level that stayed short of its target (empty when none did)."""
     return [f"level {lv}: {result.after[lv] - result.before[lv]} of {result.targets[lv] - result.before[lv]} "
             f"posts accepted, {n} short (target {result.targets[lv]})" for lv, n in result.shortfall.items()]
 
 
-def write_report(cfg: "AugmentConfig", result: "AugmentResult", train: Dataset,
+def write_report(cfg: AugmentConfig, result: AugmentResult, train: Dataset,
                  accepted: Mapping[int, Sequence[tuple[str, str, str]]],
                  links: Sequence[tuple[str, str]] = ()) -> None:
     """report.md and report.html: status (shortfall, rounds), counts, rejections, diversity, samples.
@@ -78,7 +78,7 @@ def write_report(cfg: "AugmentConfig", result: "AugmentResult", train: Dataset,
     atomic_write_text(cfg.out / "report.html", render("augment.html.jinja", **data))
 
 
-def write_augment_manifest(cfg: "AugmentConfig", result: "AugmentResult", files: CorpusFiles,
+def write_augment_manifest(cfg: AugmentConfig, result: AugmentResult, files: CorpusFiles,
                            source: "G.Source") -> None:
     """manifest.json: inputs, prompt, usage, plan and result counts (never secrets)."""
     prompt = getattr(source, "prompt", None)
