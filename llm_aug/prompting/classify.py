@@ -20,7 +20,7 @@ from llm_aug.core.errors import UserError
 from llm_aug.core.files import atomic_write
 from llm_aug.prompting import ExemplarSelector, fit_to_budget, load_prompt, parse_label, vote
 from llm_aug.prompting.vote import label_logprobs, score_from_logprobs
-from llm_aug.prompting.templates import Prompt
+from llm_aug.prompting.templates import Prompt, prompt_root
 from llm_aug.llm.runner import Runner, RunSummary
 from llm_aug.llm.types import ChatRequest, Message, ResultRow, SamplingParams
 
@@ -161,7 +161,11 @@ def classify_counted(data: Dataset, scheme: LabelScheme, runner: Runner, cfg: Cl
     output.parent.mkdir(parents=True, exist_ok=True)
     summary = runner.run(requests, raw_results_path(output))
     by_id = {r.id: r for r in summary.rows}
-    reasked = _reask(requests, by_id, scheme, runner, output) if cfg.reask else {}
+    reask = reask_prompt() if cfg.reask else None
+    reasked = _reask(requests, by_id, scheme, runner, output, reask) if reask is not None else {}
+    # Only re-asked rows name the re-ask prompt: other rows keep their bytes.
+    reask_meta = ({"reasked": True, "reask_prompt": reask.name, "reask_prompt_sha256": reask.sha256}
+                  if reask is not None else {})
     provenance = {"prompt": prompt.name, "prompt_version": prompt.version, "prompt_sha256": prompt.sha256,
                   "backend": runner.backend.name, "model": runner.backend.model}
     failed = 0
@@ -173,19 +177,26 @@ def classify_counted(data: Dataset, scheme: LabelScheme, runner: Runner, cfg: Cl
             pred = prediction_row(row.text, by_id.get(row.id), scheme, cfg.score_labels)
             if row.id in reasked:
                 again = prediction_row(row.text, reasked[row.id], scheme)
-                pred = {**again, "raw": [pred["raw"], again["raw"]], "reasked": True}
+                pred = {**again, "raw": [pred["raw"], again["raw"]], **reask_meta}
             failed += pred["error"] is not None
             fh.write(json.dumps({"id": row.id, **pred, **meta[row.id], **provenance}, ensure_ascii=False) + "\n")
     atomic_write(output, write)
     return summary, len(data.rows) - failed, failed
 
 
-REASK = ("你的回答无法解析出有效的等级（{problem}）。请只输出一行“等级：X”，X为{labels}中的一个整数。")
+#: The ``--reask`` turn, under ``prompts/followups/`` (a follow-up turn, not a prompt to pick).
+REASK_PROMPT = "classify/reask.v1"
+
+
+def reask_prompt() -> Prompt:
+    """The versioned template of the ``--reask`` message (variables ``problem``, ``scheme``)."""
+    return load_prompt(REASK_PROMPT, root=prompt_root() / "followups")
 
 
 def _reask(requests: list[ChatRequest], results: dict[str, ResultRow], scheme: LabelScheme,
-           runner: Runner, output: Path) -> dict[str, ResultRow]:
+           runner: Runner, output: Path, prompt: Prompt) -> dict[str, ResultRow]:
     """One more turn for replies without a valid label, quoting the parse problem."""
+    follow_up = prompt.bind("problem", scheme=scheme)
     again = []
     for req in requests:
         res = results.get(req.id)
@@ -194,8 +205,7 @@ def _reask(requests: list[ChatRequest], results: dict[str, ResultRow], scheme: L
         parsed = parse_label(res.texts[0], scheme)
         if parsed.label is not None:
             continue
-        follow = REASK.format(problem=parsed.method, labels="、".join(map(str, scheme.labels)))
-        messages = (*req.messages, Message(role="assistant", content=res.texts[0]), Message(role="user", content=follow))
+        messages = (*req.messages, Message(role="assistant", content=res.texts[0]), *follow_up(parsed.method))
         again.append(ChatRequest(id=req.id, messages=messages, params=req.params.model_copy(update={"n": 1}),
                                  json_schema=req.json_schema))
     if not again:
