@@ -65,6 +65,15 @@ def test_a_docstring_without_the_slot_is_refused():
         exit_codes({ExitCode.OK: None})(command)
 
 
+def test_named_codes_are_the_table_members():
+    from llm_aug.cli.llm import EXIT_ROWS_FAILED
+    from llm_aug.cli.signals import EXIT_TERMINATED
+    from llm_aug.jobs.augment import EXIT_SHORT
+
+    assert EXIT_ROWS_FAILED is ExitCode.ROWS_FAILED and EXIT_SHORT is ExitCode.LEVEL_SHORT
+    assert EXIT_TERMINATED is ExitCode.TERMINATED
+
+
 def test_commands_exit_through_the_table():
     """No command exits with a bare number: every code is a member of the table."""
     bare = re.compile(r"\b(?:typer\.Exit|SystemExit|sys\.exit)\(\s*\d")

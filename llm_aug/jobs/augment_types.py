@@ -15,10 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from llm_aug.augment.filters import FilterConfig
 from llm_aug.augment.plan import Plan
 from llm_aug.augment.rounds import RoundStats
+from llm_aug.core.exit_codes import ExitCode
 from llm_aug.llm import LLMConfig
 from llm_aug.llm.types import DryRunEstimate
 
-EXIT_SHORT = 3  # a level could not be filled (2 stays "bad input")
+EXIT_SHORT = ExitCode.LEVEL_SHORT  # a level could not be filled (2 stays "bad input")
 Method = Literal["llm", "synonym", "eda", "backtranslate"]
 
 
@@ -70,5 +71,5 @@ class AugmentResult(BaseModel):
 
     @property
     def exit_code(self) -> int:
-        return EXIT_SHORT if self.shortfall else 0
+        return EXIT_SHORT if self.shortfall else ExitCode.OK
 
