@@ -21,7 +21,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from scale import CLI, run_child, synthetic
+from _common import CLI, run_child, synthetic
 
 BARE = [sys.executable, str(Path(__file__).with_name("bare_client.py"))]
 

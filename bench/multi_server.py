@@ -1,6 +1,6 @@
 """Throughput of one server vs two replicas, and draining a replica killed mid-run.
 
-Each server is ``tests/llm_server.py`` in its own process (so it does not share this
+Each server is ``bench/llm_server.py`` in its own process (so it does not share this
 process's GIL), capacity-bound like a GPU server: at most ``--per-server`` requests
 worked on at once, each taking ``--latency`` seconds, so one server tops out at
 ``per_server / latency`` requests/s. The same number of requests goes through
@@ -27,7 +27,7 @@ from llm_aug.llm.config import RunnerConfig
 from llm_aug.llm.runner import Runner
 from llm_aug.llm.types import ChatRequest, RunSummary, SamplingParams, user_messages
 
-SERVER = Path(__file__).resolve().parents[1] / "tests" / "llm_server.py"
+SERVER = Path(__file__).resolve().parent / "llm_server.py"
 
 
 def start_server(latency: float, per_server: int) -> tuple[subprocess.Popen, str]:

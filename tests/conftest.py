@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# The loopback server (llm_server) and recombined posts (realtext) live in bench/, which
+# runs them too; appended, so nothing in bench/ shadows an installed module.
+sys.path.append(str(REPO / "bench"))
 DEMO = REPO / "examples" / "demo"
 SOS1K = REPO.parent / "shared" / "data" / "sos1k"
 

@@ -1,7 +1,7 @@
 """Augment at scale (issues 12, 19): incremental filtering, the prefix index, streaming, per-round figures.
 
 Similarity checks run on two kinds of text: characters from a small alphabet (many
-near-copies) and posts recombined from real ones (``tests/realtext.py``: Zipfian, the same
+near-copies) and posts recombined from real ones (``bench/realtext.py``: Zipfian, the same
 n-grams over and over, which is what made the index's posting lists grow).
 """
 

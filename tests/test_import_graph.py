@@ -3,16 +3,20 @@
 grimp sees every import statement (top level, inside functions, under ``TYPE_CHECKING``), so
 a lazy import does not hide a circle. The cycles that remain are listed below, each by its
 modules (a strongly connected component of the module graph): a new cycle fails, and so does
-a listed one that is gone, so the list only shrinks.
+a listed one that is gone, so the list only shrinks. The bench/ scripts (not a package) are
+held to the same rule by reading their import statements, and import nothing from tests/.
 """
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import pytest
 
 grimp = pytest.importorskip("grimp")
+BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 # Strongly connected components still allowed. Remove an entry when its cycle is broken.
 KNOWN_CYCLES: dict[str, frozenset[str]] = {
@@ -99,3 +103,27 @@ def test_no_new_import_cycle(graph_edges: dict[str, set[str]]) -> None:
     assert not new, f"import cycles inside llm_aug (move the shared types down, not a lazy import): {new}"
     gone = [name for name, comp in KNOWN_CYCLES.items() if comp not in found]
     assert not gone, f"listed cycles no longer found (changed or broken: update KNOWN_CYCLES): {gone}"
+
+
+def _bench_imports() -> dict[str, set[str]]:
+    """For each bench/ script, the top-level module names it imports (anywhere in the file)."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(BENCH.glob("*.py")):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.add(node.module.split(".")[0])
+        found[path.stem] = names
+    return found
+
+
+def test_bench_scripts_import_no_circle_and_nothing_from_tests() -> None:
+    imports = _bench_imports()
+    assert {"scale", "scale_augment", "_common"} <= set(imports)  # the scan reads bench/
+    edges = {name: names & set(imports) for name, names in imports.items()}
+    assert not cycles(edges), f"import cycles between bench/ scripts: {[sorted(c) for c in cycles(edges)]}"
+    test_modules = {p.stem for p in (BENCH.parent / "tests").glob("*.py")}
+    from_tests = {name: sorted(names & test_modules) for name, names in imports.items() if names & test_modules}
+    assert not from_tests, f"bench/ imports modules of tests/ (move them to bench/): {from_tests}"

@@ -7,7 +7,7 @@ order, where
 * ``train.tsv``, ``val.tsv``, ``test.tsv`` (and ``data/sos1k/fine/*.tsv``,
   ``DATA/fine/*.tsv``, the paths the README uses for SOS-1K) are the demo corpus's files;
 * ``http://127.0.0.1:8000/v1`` and ``:8001/v1`` are loopback OpenAI-compatible test
-  servers (``tests/llm_server.py``) on free ports, answering every request with a level
+  servers (``bench/llm_server.py``) on free ports, answering every request with a level
   derived from the post (the demo's train file is balanced, so the README's
   ``augment --balance max`` asks for no posts; the LLM augment path is tested in
   ``test_augment_pipeline.py``);

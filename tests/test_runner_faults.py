@@ -46,7 +46,7 @@ import sys
 from llm_aug.llm.backends.openai_compat import OpenAICompatBackend
 from llm_aug.llm.config import RunnerConfig
 from llm_aug.llm.runner import Runner
-sys.path.insert(0, sys.argv[3])
+sys.path[:0] = [sys.argv[3], sys.argv[3] + "/../bench"]  # tests/, and bench/ for llm_server
 from test_runner_faults import items
 Runner(OpenAICompatBackend("m", sys.argv[1]),
        RunnerConfig(concurrency=4, quiet=True)).run(items(200), sys.argv[2])

@@ -1,5 +1,8 @@
 """A loopback OpenAI-compatible chat-completions server for tests and benchmarks.
 
+It lives in bench/ because benches run it too; tests import it through tests/conftest.py,
+which puts bench/ on ``sys.path``.
+
 Speaks HTTP/1.1 with keep-alive on 127.0.0.1 (port 0 = any free port), in its own
 thread and event loop. Replies are deterministic functions of the request, so two runs
 over the same items give identical outputs. Latency and faults can be switched while it
@@ -16,7 +19,7 @@ first served), like a GPU server with a fixed batch: its throughput is then boun
 ``max_concurrent / latency_s``. :meth:`LLMServer.kill` closes every connection and stops,
 as a crashed replica would.
 
-Run standalone for benchmarks: ``python tests/llm_server.py --latency 0.1`` prints the
+Run standalone for benchmarks: ``python bench/llm_server.py --latency 0.1`` prints the
 port on stdout and serves until stdin closes.
 """
 
