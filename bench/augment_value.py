@@ -27,14 +27,14 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from llm_aug.classifiers.baselines import TfidfLogReg, TfidfSVM
-from llm_aug.eval.bootstrap import bootstrap_ci, paired_bootstrap
 from sklearn.metrics import f1_score
 
 from llm_aug.augment.filters import FilterConfig, apply_filters, rejection_counts
 from llm_aug.augment.rows import SynthRow
+from llm_aug.classifiers.baselines import TfidfLogReg, TfidfSVM
 from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.data.schemes import scheme_for_task
+from llm_aug.eval.bootstrap import bootstrap_ci, paired_bootstrap
 
 REPO = Path(__file__).resolve().parents[1]
 SETS = ("back-translation-1", "back-translation-2", "llms-g-1", "llms-g-2", "llms-g-3",
@@ -76,7 +76,10 @@ def run(data: Path, classifier: str, n_boot: int) -> None:
     val = load_dataset(data / "fine" / "val.tsv", scheme)
     make, labels_all = CLASSIFIERS[classifier], scheme.labels
     relabeller = make().fit(train.texts, train.labels)
-    relabel = lambda texts: [int(p) for p in relabeller.predict(texts)]
+
+    def relabel(texts: list[str]) -> list[int]:
+        return [int(p) for p in relabeller.predict(texts)]
+
     base_f1, base_pred = evaluate(make, train.texts, train.labels, val, labels_all)
     print(f"\n### {classifier} (val n={len(val)}, {n_boot} bootstrap resamples)\n")
     print("| training data | rows | synthetic kept | weighted F1 | 95% CI | Δ vs train | p |")

@@ -48,6 +48,7 @@ from llm_aug.data.io import Row, load_dataset
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 from leakage_sweep import chosen_setting, span_off, sweep, sweep_table  # noqa: E402 - bench/ is not a package
+
 _WORD = re.compile(r"[^\W_]")
 WRAPS = ("说真的，", "唉，", "我也是，", "今天又想起来了：", "……", "有人懂吗？", "算了吧。", "晚安。",
          "真的好难受", "怎么办啊", "不想说了", "就这样吧")

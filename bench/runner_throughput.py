@@ -31,12 +31,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from cli_throughput import cli_rows
 from llm_aug.llm.backends.openai_compat import OpenAICompatBackend
 from llm_aug.llm.config import RunnerConfig
 from llm_aug.llm.runner import Runner
 from llm_aug.llm.types import ChatRequest, SamplingParams, user_messages
-
-from cli_throughput import cli_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = ROOT / "bench" / "llm_server.py"

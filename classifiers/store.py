@@ -7,9 +7,9 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from llm_aug.data.schemes import LabelScheme, load_scheme
 from llm_aug.core.errors import UserError
 from llm_aug.core.files import atomic_write_binary, atomic_write_text
+from llm_aug.data.schemes import LabelScheme, load_scheme
 
 MODEL_FILE, CONFIG_FILE, SCHEME_FILE = "model.pkl", "config.json", "scheme.json"
 

@@ -27,8 +27,8 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.metrics import cohen_kappa_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-from llm_aug.data.schemes import LabelScheme
 from llm_aug.core.errors import UserError
+from llm_aug.data.schemes import LabelScheme
 
 logger = logging.getLogger(__name__)
 

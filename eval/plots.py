@@ -19,8 +19,8 @@ from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from llm_aug.data.schemes import LabelScheme
 from llm_aug.core.files import atomic_write_binary
+from llm_aug.data.schemes import LabelScheme
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from llm_aug.data.io import Dataset, read_jsonl
 from llm_aug.core.errors import DataError, UserError
+from llm_aug.data.io import Dataset, read_jsonl
 
 logger = logging.getLogger(__name__)
 

@@ -16,18 +16,17 @@ import io
 import json
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
-from llm_aug.data.schemes import load_scheme
 from llm_aug.core.errors import UserError, did_you_mean
-from llm_aug.core.files import atomic_write_text
+from llm_aug.core.files import PREDICTIONS_FILE, atomic_write_text
+from llm_aug.data.schemes import load_scheme
 from llm_aug.eval.bootstrap import paired_bootstrap
 from llm_aug.eval.metrics import LOWER_IS_BETTER, METRICS, ORDINAL_METRICS
 from llm_aug.eval.plots import plot_confusion, plot_metric_bars
-from llm_aug.core.files import PREDICTIONS_FILE
 from llm_aug.eval.predictions import _is_int, read_predictions
 from llm_aug.eval.render import render
 from llm_aug.eval.results import CONFUSION_FILE, RESULTS_FILE

@@ -13,10 +13,10 @@ import logging
 import math
 from pathlib import Path
 
+from llm_aug.core.errors import UserError
 from llm_aug.core.files import CONFUSION_FILE, RESULTS_FILE, atomic_write_text
 from llm_aug.data.io import Dataset
 from llm_aug.data.schemes import LabelScheme
-from llm_aug.core.errors import UserError
 from llm_aug.eval.bootstrap import bootstrap_ci
 from llm_aug.eval.metrics import clean_preds, collapse_binary, compute_metrics, headline_metrics
 from llm_aug.eval.plots import plot_confusion

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_augment_filters import CFG, NORMAL, TRAIN, VAL, synth
 
 from llm_aug.augment.corpus import write_corpus
 from llm_aug.augment.filters import apply_filters, rejection_counts
@@ -22,6 +21,7 @@ from llm_aug.augment.summary import (
 from llm_aug.data.io import load_dataset
 from llm_aug.data.schemes import scheme_for_task
 from llm_aug.eval.render import render
+from test_augment_filters import CFG, NORMAL, TRAIN, VAL, synth
 
 
 def _filtered():

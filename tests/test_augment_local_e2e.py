@@ -14,8 +14,8 @@ from collections import Counter
 
 import jsonlines
 import pytest
-from conftest import DEMO, write
 
+from conftest import DEMO, write
 from llm_aug.data.io import load_dataset
 
 pytestmark = pytest.mark.slow

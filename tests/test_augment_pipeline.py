@@ -16,19 +16,18 @@ from pathlib import Path
 
 import jsonlines
 import pytest
-from clirun import invoke
-from conftest import DEMO, write
-from llm_server import LLMServer
 from typer.testing import Result
 
+from clirun import invoke
+from conftest import DEMO, write
 from llm_aug.core.errors import UserError
-
-from llm_aug.jobs.augment import EXIT_SHORT, AugmentConfig, run_augment
-from llm_aug.llm.backends.fake import FakeBackend
 from llm_aug.data.io import load_dataset
 from llm_aug.eval.render import FONT_STACK
+from llm_aug.jobs.augment import EXIT_SHORT, AugmentConfig, run_augment
+from llm_aug.llm.backends.fake import FakeBackend
 from llm_aug.llm.config import RunnerConfig
 from llm_aug.llm.runner import Runner
+from llm_server import LLMServer
 
 TRAIN, VAL = DEMO / "train.tsv", DEMO / "val.tsv"
 # Plain characters only: no digits, no advice or chat words, so only the length,
@@ -306,7 +305,6 @@ def test_llm_relabel_classifies_each_synthetic_post_once_through_the_runner(tmp_
 def test_relabel_with_a_trained_model_directory(tmp_path):
     from llm_aug.classifiers.baselines import TfidfSVM
     from llm_aug.classifiers.store import save_model
-
     from llm_aug.data.schemes import scheme_for_task
 
     train = load_dataset(TRAIN)

@@ -11,20 +11,19 @@ import json
 import random
 
 import pytest
-from test_augment_filters import CFG, TRAIN, VAL, synth
-from realtext import RealText
-from test_augment_pipeline import TRAIN as DEMO_TRAIN
-from test_augment_pipeline import VAL as DEMO_VAL
-from test_augment_pipeline import config, fake_runner, mixed_reply
 
-from llm_aug.augment import simindex, textsim
-from llm_aug.augment import rounds, rules
+from llm_aug.augment import rounds, rules, simindex, textsim
 from llm_aug.augment.corpus import CorpusWriter
 from llm_aug.augment.filters import Filters, apply_filters
 from llm_aug.augment.simindex import GramCoder, PrefixIndex, document_frequencies
 from llm_aug.augment.traditional import Augmenter
 from llm_aug.data.io import load_dataset
 from llm_aug.jobs import augment as job
+from realtext import RealText
+from test_augment_filters import CFG, TRAIN, VAL, synth
+from test_augment_pipeline import TRAIN as DEMO_TRAIN
+from test_augment_pipeline import VAL as DEMO_VAL
+from test_augment_pipeline import config, fake_runner, mixed_reply
 
 _ALPHABET = "我你他好累想死活不要哭笑天家人夜里心"
 

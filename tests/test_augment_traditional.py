@@ -14,8 +14,8 @@ from llm_aug.augment.traditional import (
     cilin_path,
     load_cilin,
 )
-from llm_aug.data.io import Row
 from llm_aug.core.errors import UserError
+from llm_aug.data.io import Row
 
 SYN = {
     "工作": ["职业", "差事"], "压力": ["重压", "压迫"], "领导": ["上司", "主管"], "痛苦": ["难受", "苦楚"],

@@ -14,12 +14,25 @@ from pydantic import SecretStr, ValidationError
 from llm_aug.llm.backends import make_backend
 from llm_aug.llm.backends.fake import FakeBackend
 from llm_aug.llm.backends.openai_compat import (
-    OpenAICompatBackend, build_payload, error_from_status, parse_completion, retry_after_s,
+    OpenAICompatBackend,
+    build_payload,
+    error_from_status,
+    parse_completion,
+    retry_after_s,
 )
 from llm_aug.llm.config import LLMConfig, OpenAIBackendConfig
 from llm_aug.llm.types import (
-    AuthError, BackendError, BadRequest, ChatRequest, ConnectionDropped, MalformedResponse,
-    RateLimited, SamplingParams, ServerError, Timeout, user_messages,
+    AuthError,
+    BackendError,
+    BadRequest,
+    ChatRequest,
+    ConnectionDropped,
+    MalformedResponse,
+    RateLimited,
+    SamplingParams,
+    ServerError,
+    Timeout,
+    user_messages,
 )
 from llm_server import LLMServer
 

@@ -11,15 +11,20 @@ from dataclasses import dataclass, field
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
+from llm_aug.core.errors import UserError
 from llm_aug.llm.backends import make_backend
 from llm_aug.llm.backends.langchain import LangChainBackend
 from llm_aug.llm.backends.llamacpp import LlamaCppBackend, resolve_gguf
 from llm_aug.llm.backends.vllm import VLLMBackend
-from llm_aug.core.errors import UserError
 from llm_aug.llm.config import RunnerConfig
 from llm_aug.llm.runner import Runner
 from llm_aug.llm.types import (
-    BadRequest, ChatRequest, RateLimited, SamplingParams, ServerError, user_messages,
+    BadRequest,
+    ChatRequest,
+    RateLimited,
+    SamplingParams,
+    ServerError,
+    user_messages,
 )
 
 SCHEMA = {"type": "object", "properties": {"label": {"type": "integer"}}}

@@ -28,7 +28,8 @@ def make_posts(n: int, seed: int, ratio: float = 0.5) -> tuple[list[str], list[i
     for i in range(n):
         label = int(i < n * ratio) if ratio != 0.5 else i % 2
         phrase = rng.choice(DARK if label else HAPPY)
-        pad = lambda: "".join(rng.choice(FILLER) for _ in range(rng.randint(0, 12)))
+        def pad() -> str:
+            return "".join(rng.choice(FILLER) for _ in range(rng.randint(0, 12)))
         texts.append(pad() + phrase + pad())
         labels.append(label)
     return texts, labels

@@ -6,8 +6,8 @@ import json
 
 import pytest
 import torch
-from clirun import assert_ok, invoke
 
+from clirun import assert_ok, invoke
 from llm_aug.classifiers.bert import build_tiny_bert
 from llm_aug.data.io import load_dataset
 

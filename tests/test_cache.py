@@ -6,8 +6,8 @@ import sqlite3
 
 import pytest
 
-from llm_aug.llm.cache import RequestCache, ResultsFile, request_hash
 from llm_aug.core.errors import DataError
+from llm_aug.llm.cache import RequestCache, ResultsFile, request_hash
 from llm_aug.llm.types import ChatRequest, Generation, ResultRow, SamplingParams, user_messages
 
 

@@ -16,9 +16,9 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from clirun import assert_ok, invoke
+from llm_aug.classifiers.registry import DEFAULT_METHOD, METHODS
 from llm_aug.cli import app
 from llm_aug.cli.models import method_help
-from llm_aug.classifiers.registry import DEFAULT_METHOD, METHODS
 from llm_aug.data.io import load_dataset
 from llm_aug.data.schemes import scheme_for_task
 from llm_aug.jobs.evaluate import format_results

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from conftest import write
+from llm_aug.core.errors import DataError, UserError
 from llm_aug.data.io import content_id, load_dataset, write_tsv
 from llm_aug.data.normalize import NormalizeConfig, normalize_for_match, normalize_text
-from llm_aug.data.stats import overlap_key
 from llm_aug.data.schemes import load_scheme, scheme_for_task
-from llm_aug.core.errors import DataError, UserError
+from llm_aug.data.stats import overlap_key
 
 FINE = scheme_for_task("fine")
 

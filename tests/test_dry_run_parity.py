@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+
 from clirun import invoke
 from conftest import DEMO
 from llm_aug.core.errors import UserError
+
 
 def _outcome(args: list[str]) -> tuple[str, str]:
     """('ok', '') or ('error', first line of the user error); anything else fails the test."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from llm_aug.data.schemes import load_scheme
 from llm_aug.core.errors import UserError
+from llm_aug.data.schemes import load_scheme
 from llm_aug.eval.bootstrap import bootstrap_ci, paired_bootstrap
 from llm_aug.eval.metrics import METRICS, compute_metrics
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from llm_aug.data.schemes import load_scheme
 from llm_aug.core.errors import UserError
+from llm_aug.data.schemes import load_scheme
 from llm_aug.eval.metrics import collapse_binary, compute_metrics
 
 SOS = load_scheme("sos11")

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from llm_aug.core.errors import UserError
 from llm_aug.data.io import Dataset, Row
 from llm_aug.data.schemes import load_scheme
-from llm_aug.core.errors import UserError
 from llm_aug.eval.predictions import align, read_predictions
 from llm_aug.eval.render import FONT_STACK
 from llm_aug.eval.report import compare_runs

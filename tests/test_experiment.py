@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from clirun import assert_ok, invoke
 from conftest import DEMO, REPO, write
-
-from llm_aug.jobs import train as training
 from llm_aug.core.errors import UserError
 from llm_aug.eval.render import FONT_STACK
 from llm_aug.experiment import expand, load_config, plan, run_experiment, write_report
 from llm_aug.experiment.classifier_step import search_spec
 from llm_aug.experiment.matrix import FileHashes, select, step_key
+from llm_aug.jobs import train as training
 
 ONE_SVM = {"C": [1.0], "class_weight": ["balanced"], "ngram_max": [3]}
 

@@ -20,7 +20,13 @@ from llm_aug.llm.backends.openai_compat import OpenAICompatBackend
 from llm_aug.llm.config import RunnerConfig
 from llm_aug.llm.runner import Runner
 from llm_aug.llm.types import (
-    AuthError, BadRequest, ChatRequest, ConnectionDropped, RunAborted, ServerError, Unreachable,
+    AuthError,
+    BadRequest,
+    ChatRequest,
+    ConnectionDropped,
+    RunAborted,
+    ServerError,
+    Unreachable,
     user_messages,
 )
 from llm_server import LLMServer

@@ -18,9 +18,9 @@ import json
 import re
 
 import pytest
+
 from clirun import assert_ok, invoke
 from conftest import DEMO, write
-
 from llm_aug.core.errors import UserError, did_you_mean
 from llm_aug.data.io import load_dataset
 from llm_aug.data.schemes import scheme_for_task

@@ -16,6 +16,7 @@ import types
 from pathlib import Path
 
 import pytest
+
 from conftest import DEMO, REPO
 
 #: Libraries that cost seconds to import and that zero-shot classification never calls.

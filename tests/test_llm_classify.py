@@ -11,13 +11,13 @@ import pytest
 
 from clirun import assert_ok, invoke
 from conftest import write
-from llm_aug.llm.backends.fake import FakeBackend
 from llm_aug.data.io import load_dataset
 from llm_aug.data.schemes import scheme_for_task
-from llm_aug.prompting.classify import ClassifyConfig, classify_dataset
-from llm_aug.llm.config import RunnerConfig
 from llm_aug.jobs.compare_prompts import compare_datasets
+from llm_aug.llm.backends.fake import FakeBackend
+from llm_aug.llm.config import RunnerConfig
 from llm_aug.llm.runner import Runner
+from llm_aug.prompting.classify import ClassifyConfig, classify_dataset
 from llm_server import LLMServer
 
 FINE = scheme_for_task("fine")

@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-from llm_aug.llm import local_model
 from llm_aug.core.errors import UserError
+from llm_aug.llm import local_model
 from llm_aug.llm.config import RunnerConfig
 from llm_aug.llm.runner import Runner
 from llm_aug.llm.types import ChatRequest, SamplingParams, user_messages

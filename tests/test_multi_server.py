@@ -27,7 +27,12 @@ from llm_aug.llm.runner import Runner
 from llm_aug.llm.transports.base import HTTPResponse
 from llm_aug.llm.transports.routing import RoutingTransport
 from llm_aug.llm.types import (
-    BackendError, ChatRequest, RunAborted, Timeout, Unreachable, user_messages,
+    BackendError,
+    ChatRequest,
+    RunAborted,
+    Timeout,
+    Unreachable,
+    user_messages,
 )
 from llm_server import LLMServer, dead_url
 

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import DEMO, write
 
+from conftest import DEMO, write
 from llm_aug.data.io import Dataset, Row
 from llm_aug.data.schemes import load_scheme
 from llm_aug.eval.render import FONT_STACK

@@ -8,8 +8,8 @@ import logging
 
 import pytest
 
-from llm_aug.llm.backends.openai_compat import OpenAICompatBackend
 from llm_aug.core.errors import UserError
+from llm_aug.llm.backends.openai_compat import OpenAICompatBackend
 from llm_aug.llm.config import LLMConfig, RunnerConfig
 from llm_aug.llm.privacy import RemoteNotAllowed, check_base_url, redact, register_secret
 from llm_aug.llm.runner import Runner

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from llm_aug.core.errors import UserError
 from llm_aug.data.io import Dataset, Row
 from llm_aug.data.schemes import load_scheme
-from llm_aug.core.errors import UserError
 from llm_aug.prompting.exemplars import (
     ExemplarSelector,
     fit_to_budget,

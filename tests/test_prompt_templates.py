@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from llm_aug.core.errors import UserError
 from llm_aug.data.io import Row
 from llm_aug.data.schemes import LabelScheme, Level, load_scheme
-from llm_aug.core.errors import UserError
+from llm_aug.llm.types import Message
 from llm_aug.prompting.environment import neutralise
 from llm_aug.prompting.templates import list_prompts, load_prompt
-from llm_aug.llm.types import Message
 
 GOLDEN = Path(__file__).parent / "golden" / "prompts"
 UPDATE = os.environ.get("LLM_AUG_UPDATE_GOLDEN") == "1"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DEMO
 from typer.testing import CliRunner
 
+from conftest import DEMO
 from llm_aug.augment.plan import build_plan
 from llm_aug.classifiers import embedders
 from llm_aug.cli import THIRD_PARTY_LOGGERS, app, configure_logging, log_level

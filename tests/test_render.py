@@ -9,8 +9,8 @@ from importlib import resources
 
 import jinja2
 import pytest
-from conftest import REPO
 
+from conftest import REPO
 from llm_aug.eval.render import FONT_STACK, TEMPLATE_DIR, md_table, page_templates, render
 
 POST = "好累<script>alert(1)</script> & 挂科了"

@@ -16,13 +16,21 @@ from yarl import URL
 
 from llm_aug.llm.backends.openai_compat import OpenAICompatBackend
 from llm_aug.llm.config import OpenAIBackendConfig
-from llm_aug.llm.transports import (
-    AiohttpTransport, HTTPResponse, SDKTransport, Transport, make_transport,
-)
 from llm_aug.llm.privacy import is_loopback
+from llm_aug.llm.transports import (
+    AiohttpTransport,
+    HTTPResponse,
+    SDKTransport,
+    Transport,
+    make_transport,
+)
 from llm_aug.llm.transports.aiohttp_transport import env_proxy
 from llm_aug.llm.types import (
-    ChatRequest, ConnectionDropped, MalformedResponse, RateLimited, Timeout,
+    ChatRequest,
+    ConnectionDropped,
+    MalformedResponse,
+    RateLimited,
+    Timeout,
     user_messages,
 )
 from llm_server import LLMServer

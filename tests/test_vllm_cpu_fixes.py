@@ -12,11 +12,9 @@ import sys
 import types
 from dataclasses import dataclass
 
-
 from llm_aug.llm.backends.openai_compat import OpenAICompatBackend, parse_completion
 from llm_aug.llm.backends.vllm import VLLMBackend, platform_defaults
 from llm_aug.llm.types import ChatRequest, SamplingParams, user_messages
-
 from llm_server import LLMServer
 
 

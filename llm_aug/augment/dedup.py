@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from llm_aug.augment.nearcopy import NearCopyIndex, NearCopyRules
 from llm_aug.augment.simindex import GramCoder, PrefixIndex
 from llm_aug.augment.textsim import shingles
-from llm_aug.data.normalize import normalize_for_match
 from llm_aug.data.io import Row
+from llm_aug.data.normalize import normalize_for_match
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,6 @@ from llm_aug.augment.rules import RULE_OPS, RuleRewriter, by_level, rotation
 from llm_aug.augment.traditional import back_translate
 from llm_aug.data.io import Dataset, Row
 from llm_aug.data.schemes import LabelScheme
-from llm_aug.prompting import load_prompt, parse_post_list
-from llm_aug.prompting.templates import Prompt
 from llm_aug.llm.runner import Runner, RunSummary
 from llm_aug.llm.types import (
     ChatRequest,
@@ -39,6 +37,8 @@ from llm_aug.llm.types import (
     SamplingParams,
     estimate_prompt_tokens,
 )
+from llm_aug.prompting import load_prompt, parse_post_list
+from llm_aug.prompting.templates import Prompt
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from llm_aug.classifiers.store import load_model
+from llm_aug.core.errors import UserError
 from llm_aug.data.io import Dataset, Row, content_id
 from llm_aug.data.schemes import LabelScheme
-from llm_aug.core.errors import UserError
-from llm_aug.classifiers.store import load_model
 from llm_aug.llm.runner import Runner, RunSummary
 from llm_aug.prompting.classify import ClassifyConfig, classify_dataset
 

@@ -24,8 +24,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from llm_aug.augment.rows import SynthRow, synth_id
-from llm_aug.data.io import Row
 from llm_aug.core.errors import UserError
+from llm_aug.data.io import Row
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ from llm_aug.cli import augment as augment_cmds
 from llm_aug.cli import batch as batch_cmds
 from llm_aug.cli import data as data_cmds
 from llm_aug.cli import experiment as experiment_cmds
+from llm_aug.cli import llm as llm_cmds
+from llm_aug.cli import models as model_cmds
+from llm_aug.cli import prompts as prompt_cmds
 from llm_aug.cli.help import show_flags_as_flags
 from llm_aug.cli.signals import terminate_like_interrupt, terminated
-from llm_aug.cli import llm as llm_cmds
-from llm_aug.cli import prompts as prompt_cmds
-from llm_aug.cli import models as model_cmds
 from llm_aug.core.errors import UserError
 from llm_aug.core.exit_codes import ExitCode
 from llm_aug.core.files import disk_full_message, is_disk_full

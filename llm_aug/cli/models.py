@@ -12,7 +12,6 @@ from typer.core import TyperCommand
 from llm_aug.cli.common import FORMAT, ID_COL, LABEL_COL, TASK, TEXT_COL, load_kwargs
 from llm_aug.core.errors import UserError
 
-
 DRY_RUN_HELP = ("Print the plan and stop: rows, hyper-parameter candidates, posts to embed and how long "
                 "that should take (a few probe posts are timed); nothing is fitted or written.")
 #: Stand-in for ``train --method``'s help; the help screen shows :func:`method_help` instead.

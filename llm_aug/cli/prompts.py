@@ -10,7 +10,15 @@ import typer
 
 from llm_aug.cli.common import TASK, exit_codes
 from llm_aug.cli.llm import (
-    LLM_EXIT_CODES, MAX_TOKENS, SAMPLES, SEED, SHOTS, STRATEGY, TEMPERATURE, TRAIN, exit_if_rows_failed,
+    LLM_EXIT_CODES,
+    MAX_TOKENS,
+    SAMPLES,
+    SEED,
+    SHOTS,
+    STRATEGY,
+    TEMPERATURE,
+    TRAIN,
+    exit_if_rows_failed,
 )
 from llm_aug.cli.llm_options import LLMOptions, with_llm_options
 from llm_aug.core.errors import UserError
@@ -59,8 +67,8 @@ def render(
     """
     from llm_aug.data.io import Dataset, load_dataset
     from llm_aug.data.schemes import scheme_for_task
-    from llm_aug.prompting.classify import ClassifyConfig, build_requests
     from llm_aug.prompting import load_prompt
+    from llm_aug.prompting.classify import ClassifyConfig, build_requests
 
     scheme = scheme_for_task(task)
     data = load_dataset(input_file, scheme, require_labels=False)

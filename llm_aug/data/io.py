@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from llm_aug.core.errors import DataError, did_you_mean
 from llm_aug.core.files import atomic_write, file_sha256
 from llm_aug.data.normalize import NormalizeConfig, normalize_text
 from llm_aug.data.schemes import LabelScheme
-from llm_aug.core.errors import DataError, did_you_mean
 
 SOS_TEXT_COL, SOS_LABEL_COL = "comment", "myLabel"
 logger = logging.getLogger(__name__)

@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict
 from llm_aug.core.errors import UserError, did_you_mean
 
 
-
 class Task(str, Enum):
     """The two SOS-1K tasks; a ``str`` so ``Task.FINE == "fine"`` and it serialises as its value."""
 

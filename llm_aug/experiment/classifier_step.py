@@ -10,16 +10,16 @@ from typing import Any
 
 import numpy as np
 
-from llm_aug.jobs.select import cv_scores
 from llm_aug.classifiers.registry import MethodSpec, get_method
 from llm_aug.classifiers.store import save_model
+from llm_aug.core.files import PREDICTIONS_FILE
+from llm_aug.core.manifest import write_manifest
 from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.data.schemes import scheme_for_task
 from llm_aug.experiment.config import ClassifierSystem
 from llm_aug.experiment.step import Step
 from llm_aug.experiment.train_filter import filter_split, filter_train
-from llm_aug.core.files import PREDICTIONS_FILE
-from llm_aug.core.manifest import write_manifest
+from llm_aug.jobs.select import cv_scores
 from llm_aug.jobs.train import select_on_val, write_predictions
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from llm_aug.core.errors import UserError
-from llm_aug.eval.report import load_run, paired_vs_best, RunRecord
+from llm_aug.eval.report import RunRecord, load_run, paired_vs_best
 from llm_aug.eval.results import RESULTS_FILE
 from llm_aug.experiment.config import ORIGINAL
 from llm_aug.experiment.execute import RESULTS_DIR, RUN_FILE

@@ -21,17 +21,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from llm_aug.data.io import Dataset, load_dataset
-from llm_aug.data.schemes import scheme_for_task
 from llm_aug.core.errors import UserError
 from llm_aug.core.files import PREDICTIONS_FILE, atomic_write_text
+from llm_aug.core.manifest import scrub, write_manifest
+from llm_aug.core.progress import progress
+from llm_aug.data.io import Dataset, load_dataset
+from llm_aug.data.schemes import scheme_for_task
 from llm_aug.eval.results import RESULTS_FILE, score_predictions, write_results
 from llm_aug.experiment.config import ORIGINAL, LLMSystem
 from llm_aug.experiment.matrix import FileHashes, expand, key_inputs, select, step_key
-from llm_aug.experiment.step import Step, StepSkipped
 from llm_aug.experiment.resolve import ResolvedConfig
-from llm_aug.core.manifest import scrub, write_manifest
-from llm_aug.core.progress import progress
+from llm_aug.experiment.step import Step, StepSkipped
 
 log = logging.getLogger(__name__)
 

@@ -7,17 +7,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from llm_aug.core.errors import UserError
+from llm_aug.core.files import PREDICTIONS_FILE
+from llm_aug.core.manifest import write_manifest
+from llm_aug.core.progress import is_quiet
 from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.data.schemes import scheme_for_task
-from llm_aug.core.errors import UserError
-from llm_aug.experiment.step import Step, StepSkipped, classify_config, llm_system as _system
+from llm_aug.experiment.step import Step, StepSkipped, classify_config
+from llm_aug.experiment.step import llm_system as _system
 from llm_aug.experiment.train_filter import filter_split, filter_train
 from llm_aug.llm import build_runner, load_llm_config
 from llm_aug.llm.types import RunAborted
 from llm_aug.prompting.classify import classify_dataset
-from llm_aug.core.files import PREDICTIONS_FILE
-from llm_aug.core.manifest import write_manifest
-from llm_aug.core.progress import is_quiet
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,12 @@ from typing import Any
 
 from llm_aug import __version__
 from llm_aug.classifiers.registry import get_method
-from llm_aug.prompting import load_prompt
 from llm_aug.core.files import file_sha256
 from llm_aug.experiment.config import ORIGINAL, ZERO_SHOT, ClassifierSystem, ExperimentConfig, LLMSystem
 from llm_aug.experiment.resolve import ResolvedConfig
 from llm_aug.experiment.step import Step, classify_config
 from llm_aug.experiment.train_filter import filter_split
+from llm_aug.prompting import load_prompt
 
 # Bump when a change of the key's layout makes old cached steps wrong; code edits are
 # covered by the source digest.

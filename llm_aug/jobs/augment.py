@@ -22,30 +22,30 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from llm_aug.augment import generate as G
-from llm_aug.augment.heldout import copy_lines, find_copies, without_copies
 from llm_aug.augment.corpus import CorpusWriter
-from llm_aug.augment.rounds import RoundLoop
-from llm_aug.core.files import DiskFull, atomic_write, disk_full_message, is_disk_full
 from llm_aug.augment.filters import (
     FilterConfig,
+    Filters,
     LabelConfig,
     NearDupConfig,
-    Filters,
     Relabel,
     rejection_counts_of,
 )
-from llm_aug.jobs.augment_outputs import check_outputs_of, usage_totals, write_augment_manifest, write_report
-from llm_aug.jobs.augment_types import EXIT_SHORT, AugmentConfig, AugmentResult
+from llm_aug.augment.heldout import copy_lines, find_copies, without_copies
 from llm_aug.augment.plan import Plan, build_plan, estimate_tokens_per_post, nothing_to_add
 from llm_aug.augment.relabel import LLMRelabeller, model_relabeller
+from llm_aug.augment.rounds import RoundLoop
 from llm_aug.augment.traditional import Augmenter
+from llm_aug.core.errors import UserError
+from llm_aug.core.files import DiskFull, atomic_write, disk_full_message, is_disk_full
+from llm_aug.core.lock import locks_output
 from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.data.schemes import LabelScheme, scheme_for_task
-from llm_aug.core.errors import UserError
-from llm_aug.core.lock import locks_output
+from llm_aug.jobs.augment_outputs import check_outputs_of, usage_totals, write_augment_manifest, write_report
+from llm_aug.jobs.augment_types import EXIT_SHORT, AugmentConfig, AugmentResult
 from llm_aug.llm import build_runner
-from llm_aug.prompting import load_prompt
 from llm_aug.llm.runner import Runner, RunSummary
+from llm_aug.prompting import load_prompt
 
 log = logging.getLogger(__name__)
 

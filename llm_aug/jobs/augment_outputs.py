@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 from llm_aug.augment.corpus import CorpusFiles
 from llm_aug.augment.heldout import copy_lines
 from llm_aug.augment.plan import nothing_to_add
-from llm_aug.core.files import atomic_write_text
 from llm_aug.augment.summary import diversity, report_data, sample_rows
-from llm_aug.data.io import Dataset
+from llm_aug.core.files import atomic_write_text
 from llm_aug.core.manifest import write_manifest
 from llm_aug.core.paths import check_outputs
+from llm_aug.data.io import Dataset
 from llm_aug.eval.render import render
 from llm_aug.jobs.augment_types import AugmentConfig, AugmentResult
 from llm_aug.llm.types import RunSummary

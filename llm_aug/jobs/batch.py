@@ -19,7 +19,11 @@ from llm_aug.core.files import atomic_write, file_sha256
 from llm_aug.llm.batch import TERMINAL, BatchCycle, BatchManifest, load_manifest, save_manifest
 from llm_aug.llm.batch_client import BatchClient, client_for, refresh_cycle
 from llm_aug.llm.batch_results import (
-    ImportCounts, cycle_requests, import_lines, read_answers, store_answers,
+    ImportCounts,
+    cycle_requests,
+    import_lines,
+    read_answers,
+    store_answers,
 )
 from llm_aug.llm.cache import RequestCache
 from llm_aug.llm.config import API_KEY_ENV, api_key_from_env

@@ -21,7 +21,11 @@ from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
 from llm_aug.llm import LLMConfig, Runner, build_runner, load_llm_config
 from llm_aug.prompting.classify import (
-    ClassifyConfig, build_requests, classify_counted, load_checked_prompt, raw_results_path,
+    ClassifyConfig,
+    build_requests,
+    classify_counted,
+    load_checked_prompt,
+    raw_results_path,
 )
 from llm_aug.prompting.templates import Prompt
 

@@ -17,14 +17,13 @@ from llm_aug.core.paths import check_outputs
 from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
 from llm_aug.eval.bootstrap import paired_bootstrap
-from llm_aug.eval.report import compare_runs
 from llm_aug.eval.metrics import headline_metrics
+from llm_aug.eval.report import compare_runs
 from llm_aug.eval.results import score_predictions, write_results
 from llm_aug.jobs.classify import prediction_counts
 from llm_aug.llm import LLMConfig, build_runner, load_llm_config
-from llm_aug.prompting.classify import ClassifyConfig, classify_dataset, load_checked_prompt
 from llm_aug.llm.runner import Runner
-
+from llm_aug.prompting.classify import ClassifyConfig, classify_dataset, load_checked_prompt
 
 # Files written at the top of the output directory (the prompts' runs go in subdirectories).
 _WRITES = ("flips.jsonl", "prompt_compare.json", "manifest.json", "comparison.md", "comparison.html")

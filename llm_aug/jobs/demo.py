@@ -10,14 +10,14 @@ import json
 import logging
 from pathlib import Path
 
-from llm_aug.eval.report import compare_runs
-from llm_aug.jobs.augment import AugmentConfig, run_augment
-from llm_aug.data.io import load_dataset
-from llm_aug.data.schemes import scheme_for_task
-from llm_aug.data.stats import dataset_stats, split_overlap
 from llm_aug.core.errors import UserError
 from llm_aug.core.files import PREDICTIONS_FILE, atomic_write_text
 from llm_aug.core.manifest import write_manifest
+from llm_aug.data.io import load_dataset
+from llm_aug.data.schemes import scheme_for_task
+from llm_aug.data.stats import dataset_stats, split_overlap
+from llm_aug.eval.report import compare_runs
+from llm_aug.jobs.augment import AugmentConfig, run_augment
 from llm_aug.jobs.evaluate import evaluate_predictions
 from llm_aug.jobs.train import predict_file, train_model
 

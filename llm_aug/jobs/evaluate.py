@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from llm_aug.data.io import load_dataset
-from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
 from llm_aug.core.files import CONFUSION_FILE, RESULTS_FILE
 from llm_aug.core.manifest import write_manifest
+from llm_aug.data.io import load_dataset
+from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
 from llm_aug.eval.metrics import METRICS
 from llm_aug.eval.results import score_predictions, write_results
+
 
 def infer_task(gold_path: Path, load_kwargs: dict[str, Any]) -> str:
     """``binary`` when every gold label is 0 or 1, else ``fine``."""

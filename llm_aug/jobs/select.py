@@ -17,13 +17,13 @@ import numpy as np
 from sklearn.model_selection import RepeatedStratifiedKFold
 
 from llm_aug.classifiers.registry import get_method
-from llm_aug.core.files import atomic_write_text
-from llm_aug.data.io import Dataset, load_dataset
-from llm_aug.eval.metrics import weighted_f1
-from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
 from llm_aug.core.errors import UserError
+from llm_aug.core.files import atomic_write_text
 from llm_aug.core.manifest import write_manifest
 from llm_aug.core.progress import progress
+from llm_aug.data.io import Dataset, load_dataset
+from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
+from llm_aug.eval.metrics import weighted_f1
 from llm_aug.jobs.train import fit, select_on_val
 
 log = logging.getLogger(__name__)

@@ -15,13 +15,13 @@ import numpy as np
 from llm_aug.classifiers.frozen import warm_embeddings
 from llm_aug.classifiers.registry import DEFAULT_METHOD, MethodSpec, build, get_method
 from llm_aug.classifiers.store import CONFIG_FILE, MODEL_FILE, SCHEME_FILE, load_model, save_model
-from llm_aug.data.io import Dataset, load_dataset
-from llm_aug.eval.metrics import weighted_f1
-from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
 from llm_aug.core.files import atomic_write, atomic_write_text
 from llm_aug.core.manifest import MANIFEST_FILE, write_manifest
 from llm_aug.core.paths import check_outputs
 from llm_aug.core.progress import progress, progress_bar
+from llm_aug.data.io import Dataset, load_dataset
+from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
+from llm_aug.eval.metrics import weighted_f1
 
 log = logging.getLogger(__name__)
 VAL_PREDICTIONS_FILE, SEEDS_FILE = "val_predictions.jsonl", "seeds.json"

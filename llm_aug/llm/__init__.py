@@ -12,8 +12,16 @@ from llm_aug.llm.build import build_runner, load_llm_config
 from llm_aug.llm.config import LLMConfig, RunnerConfig
 from llm_aug.llm.runner import Runner
 from llm_aug.llm.types import (
-    Backend, BackendError, ChatRequest, DryRunEstimate, Generation, Message, ResultRow, RunSummary,
-    SamplingParams, user_messages,
+    Backend,
+    BackendError,
+    ChatRequest,
+    DryRunEstimate,
+    Generation,
+    Message,
+    ResultRow,
+    RunSummary,
+    SamplingParams,
+    user_messages,
 )
 
 __all__ = [

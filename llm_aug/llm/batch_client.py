@@ -21,7 +21,11 @@ from yarl import URL
 from llm_aug.core.errors import UserError
 from llm_aug.llm.batch import ENDPOINT, BatchCycle, BatchManifest, BatchMode, save_manifest
 from llm_aug.llm.privacy import (
-    check_base_url, install_log_filter, redact, register_secret, without_userinfo,
+    check_base_url,
+    install_log_filter,
+    redact,
+    register_secret,
+    without_userinfo,
 )
 from llm_aug.llm.transports.aiohttp_transport import env_proxy
 

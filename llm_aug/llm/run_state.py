@@ -18,8 +18,16 @@ from llm_aug.core.progress import is_quiet
 from llm_aug.llm.cache import RequestCache, ResultsFile
 from llm_aug.llm.privacy import install_log_filter, redact
 from llm_aug.llm.types import (
-    AuthError, BackendError, ChatRequest, Generation, Redirected, ResultRow, RunAborted,
-    RunInterrupted, RunSummary, Unreachable,
+    AuthError,
+    BackendError,
+    ChatRequest,
+    Generation,
+    Redirected,
+    ResultRow,
+    RunAborted,
+    RunInterrupted,
+    RunSummary,
+    Unreachable,
 )
 
 if TYPE_CHECKING:

@@ -36,8 +36,16 @@ from llm_aug.llm.privacy import install_log_filter, redact
 from llm_aug.llm.ratelimit import RequestLimits
 from llm_aug.llm.run_state import Pending, RunState, Stop
 from llm_aug.llm.types import (
-    Backend, BackendError, ChatRequest, DryRunEstimate, Generation, RateLimited, RunInterrupted,
-    RunSummary, Timeout, estimate_prompt_tokens,
+    Backend,
+    BackendError,
+    ChatRequest,
+    DryRunEstimate,
+    Generation,
+    RateLimited,
+    RunInterrupted,
+    RunSummary,
+    Timeout,
+    estimate_prompt_tokens,
 )
 
 __all__ = ["DryRunEstimate", "RunSummary", "Runner", "RunnerConfig"]

@@ -14,15 +14,15 @@ from typing import Any, Literal, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llm_aug.data.io import Dataset
-from llm_aug.data.schemes import LabelScheme, Task
 from llm_aug.core.errors import UserError
 from llm_aug.core.files import atomic_write
-from llm_aug.prompting import ExemplarSelector, fit_to_budget, load_prompt, parse_label, vote
-from llm_aug.prompting.vote import label_logprobs, score_from_logprobs
-from llm_aug.prompting.templates import Prompt, prompt_root
+from llm_aug.data.io import Dataset
+from llm_aug.data.schemes import LabelScheme, Task
 from llm_aug.llm.runner import Runner, RunSummary
 from llm_aug.llm.types import ChatRequest, Message, ResultRow, SamplingParams
+from llm_aug.prompting import ExemplarSelector, fit_to_budget, load_prompt, parse_label, vote
+from llm_aug.prompting.templates import Prompt, prompt_root
+from llm_aug.prompting.vote import label_logprobs, score_from_logprobs
 
 log = logging.getLogger(__name__)
 

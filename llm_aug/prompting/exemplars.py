@@ -25,8 +25,8 @@ import random
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from llm_aug.data.io import Dataset, Row
 from llm_aug.core.errors import UserError
+from llm_aug.data.io import Dataset, Row
 from llm_aug.llm.types import estimate_tokens
 
 if TYPE_CHECKING:  # numpy loads with the first similarity query: zero-shot runs never need it

@@ -192,7 +192,7 @@ def parse_label(text: str | None, scheme: LabelScheme) -> ParseResult:
     if table is not None and table.method != "ambiguous":
         return table
     if table is not None:  # e.g. a table restating all levels: read the prose around it
-        raw = "\n".join(l for l in raw.splitlines() if not l.strip().startswith("|"))
+        raw = "\n".join(ln for ln in raw.splitlines() if not ln.strip().startswith("|"))
     match = _REASON_RE.search(raw)
     reason = match.group(1).strip() if match else None
     return _from_text(_clean(raw), scheme, reason)

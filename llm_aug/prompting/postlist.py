@@ -65,9 +65,9 @@ def _join(head: str, tail: str) -> str:
 
 def _posts_from_lines(text: str) -> list[str]:
     # "**1.** text": markdown bold would otherwise hide the numbering.
-    lines = [l.replace("**", "") for l in text.splitlines() if not _SKIP_RE.match(l)]
-    if not any(_ITEM_RE.match(l) for l in lines if l.strip()):
-        return [l for l in lines if l.strip() and not _is_commentary(l)]
+    lines = [ln.replace("**", "") for ln in text.splitlines() if not _SKIP_RE.match(ln)]
+    if not any(_ITEM_RE.match(ln) for ln in lines if ln.strip()):
+        return [ln for ln in lines if ln.strip() and not _is_commentary(ln)]
     items: list[str] = []
     open_item = False  # a continuation line joins the item above unless a blank line intervenes
     for line in lines:

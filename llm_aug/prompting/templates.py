@@ -42,9 +42,9 @@ import yaml
 from jinja2 import meta as jinja_meta
 
 from llm_aug.core.errors import UserError, closest
+from llm_aug.llm.types import Message
 from llm_aug.prompting.bare_outputs import bare_outputs
 from llm_aug.prompting.environment import environment, neutralise
-from llm_aug.llm.types import Message
 
 logger = logging.getLogger(__name__)
 

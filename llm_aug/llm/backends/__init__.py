@@ -9,8 +9,15 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from llm_aug.llm.backends.base import BaseBackend
 from llm_aug.llm.types import (
-    AuthError, Backend, BackendError, BadRequest, ConnectionDropped, MalformedResponse,
-    RateLimited, ServerError, Timeout,
+    AuthError,
+    Backend,
+    BackendError,
+    BadRequest,
+    ConnectionDropped,
+    MalformedResponse,
+    RateLimited,
+    ServerError,
+    Timeout,
 )
 
 if TYPE_CHECKING:

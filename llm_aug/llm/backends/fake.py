@@ -13,7 +13,10 @@ from typing import Callable, Mapping, Sequence, Union
 
 from llm_aug.llm.backends.base import BaseBackend
 from llm_aug.llm.types import (
-    ChatRequest, Generation, estimate_prompt_tokens, estimate_tokens,
+    ChatRequest,
+    Generation,
+    estimate_prompt_tokens,
+    estimate_tokens,
 )
 
 Replies = Union[Sequence[str], Mapping[str, str], Callable[[ChatRequest, int], str]]

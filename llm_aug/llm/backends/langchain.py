@@ -15,8 +15,18 @@ from typing import Any
 from llm_aug.llm.backends.base import BaseBackend
 from llm_aug.llm.privacy import redact
 from llm_aug.llm.types import (
-    AuthError, BackendError, BadRequest, ChatRequest, ConnectionDropped, Generation, Message,
-    RateLimited, ServerError, Timeout, estimate_prompt_tokens, estimate_tokens,
+    AuthError,
+    BackendError,
+    BadRequest,
+    ChatRequest,
+    ConnectionDropped,
+    Generation,
+    Message,
+    RateLimited,
+    ServerError,
+    Timeout,
+    estimate_prompt_tokens,
+    estimate_tokens,
 )
 
 

@@ -18,8 +18,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from llm_aug.llm.backends.base import BaseBackend
 from llm_aug.core.errors import UserError
+from llm_aug.llm.backends.base import BaseBackend
 from llm_aug.llm.local_model import default_models_dir, ensure_test_model
 from llm_aug.llm.types import BackendError, BadRequest, ChatRequest, Generation
 

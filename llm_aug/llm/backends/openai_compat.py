@@ -20,13 +20,27 @@ from pydantic import SecretStr
 from llm_aug.llm.backends.base import BaseBackend
 from llm_aug.llm.config import ClientKind, StructuredMode, api_key_from_env
 from llm_aug.llm.privacy import (
-    check_base_url, install_log_filter, redact, register_secret, without_userinfo,
+    check_base_url,
+    install_log_filter,
+    redact,
+    register_secret,
+    without_userinfo,
 )
 from llm_aug.llm.transports import Transport, make_transport
 from llm_aug.llm.transports.routing import RoutingTransport, retry_after_s
 from llm_aug.llm.types import (
-    AuthError, BackendError, BadRequest, ChatRequest, Generation, MalformedResponse,
-    RateLimited, Redirected, ServerError, Timeout, estimate_prompt_tokens, estimate_tokens,
+    AuthError,
+    BackendError,
+    BadRequest,
+    ChatRequest,
+    Generation,
+    MalformedResponse,
+    RateLimited,
+    Redirected,
+    ServerError,
+    Timeout,
+    estimate_prompt_tokens,
+    estimate_tokens,
 )
 
 logger = install_log_filter(logging.getLogger(__name__))

@@ -13,8 +13,8 @@ import os
 import threading
 from typing import Any, Mapping, Sequence
 
-from llm_aug.llm.backends.base import BaseBackend, check_generations
 from llm_aug.core.errors import UserError
+from llm_aug.llm.backends.base import BaseBackend, check_generations
 from llm_aug.llm.types import BadRequest, ChatRequest, Generation
 
 
