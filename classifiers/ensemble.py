@@ -1,4 +1,4 @@
-"""A soft-voting ensemble of registered methods, each calibrated where it has no probabilities."""
+"""A soft-voting ensemble of single methods, each calibrated where it has no probabilities."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.utils.validation import check_is_fitted
 
 from llm_aug.classifiers.baselines import TextInputMixin, check_text_targets, check_texts
+from llm_aug.classifiers.methods import SINGLE_METHODS, build, lookup
 
 
 class SoftVoteClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
-    """Average the class probabilities of several methods (by registry name).
+    """Average the class probabilities of several single methods (by registry name).
 
     Margin-based members (the SVM) are wrapped in sigmoid calibration with ``cv`` folds
     so their votes are probabilities, not softmaxed margins.
@@ -24,9 +25,7 @@ class SoftVoteClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
         self.members, self.params, self.cv, self.seed = members, params, cv, seed
 
     def _member(self, name: str) -> Any:
-        from llm_aug.classifiers.registry import build, get_method  # the registry lists this class
-
-        est = build(get_method(name), (self.params or {}).get(name, {}), self.seed)
+        est = build(lookup(name, SINGLE_METHODS), (self.params or {}).get(name, {}), self.seed)
         if "svm" in name:
             return CalibratedClassifierCV(est, cv=self.cv, method="sigmoid")
         return est

