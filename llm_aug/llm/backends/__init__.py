@@ -26,15 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AuthError", "Backend", "BackendError", "BadRequest", "BaseBackend", "ConnectionDropped",
     "MalformedResponse", "RateLimited", "ServerError", "Timeout", "make_backend",
-    "register_backend",
 ]
-
-_FACTORIES: dict[str, Callable[[Any], Backend]] = {}
-
-
-def register_backend(kind: str, factory: Callable[[Any], Backend]) -> None:
-    """Make ``make_backend`` build ``factory(config)`` for configs of ``kind``."""
-    _FACTORIES[kind] = factory
 
 
 def make_backend(config: "BackendConfig | Mapping[str, Any]") -> Backend:
@@ -46,8 +38,6 @@ def make_backend(config: "BackendConfig | Mapping[str, Any]") -> Backend:
     if isinstance(config, Mapping):
         config = TypeAdapter(BackendConfig).validate_python(dict(config))
     kind = config.kind
-    if kind in _FACTORIES:
-        return _FACTORIES[kind](config)
     builder = _BUILDERS.get(kind)
     if builder is None:
         raise ValueError(f"unknown backend kind {kind!r}; known: {sorted(_BUILDERS)}")
