@@ -7,7 +7,7 @@ import inspect
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, TypeVar
 
 import typer
 
@@ -33,7 +33,7 @@ BATCH_MAX_REQUESTS = typer.Option(50_000, "--batch-max-requests", help="Requests
 DRY_RUN = typer.Option(False, "--dry-run", help="Print a JSON estimate and stop: posts, requests to send (after cache and resume), prompt tokens, max completion tokens, max cost (null without prices in --llm-config); nothing is called or written.")
 
 
-def llm_config(backend: str, base_url: str | Sequence[str] | None, model: Optional[str], concurrency: int,
+def llm_config(backend: str, base_url: list[str] | None, model: Optional[str], concurrency: int,
                allow_remote: bool, config_file: Optional[Path], cache: Path,
                fake_replies: Optional[Path] = None, quiet: bool = False) -> LLMConfig:
     """Build an ``LLMConfig`` from CLI flags, or from ``config_file`` when given."""
@@ -53,15 +53,15 @@ def llm_config(backend: str, base_url: str | Sequence[str] | None, model: Option
     return load_llm_config(raw)
 
 
-def _backend_dict(backend: str, base_url: str | Sequence[str] | None, model: Optional[str],
+def _backend_dict(backend: str, base_url: list[str] | None, model: Optional[str],
                   allow_remote: bool, fake_replies: Optional[Path]) -> dict[str, Any]:
-    urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
+    urls = list(base_url or [])  # --base-url is repeatable: always a list
     if backend == "openai":
         if not model:
             raise UserError("--backend openai needs --model (the server's model id)")
         out: dict[str, Any] = {"kind": "openai", "model": model, "allow_remote": allow_remote}
-        if urls:  # a list only for several replicas
-            out["base_url"] = urls[0] if len(urls) == 1 else urls
+        if urls:
+            out["base_url"] = urls
         return out
     if urls:
         raise UserError(f"--base-url is for --backend openai, not {backend}")

@@ -71,8 +71,7 @@ class BatchMode:
                             f"not {getattr(backend, 'kind', backend)}")
         self.api_key, self.api_key_env = backend.api_key, backend.api_key_env
         self.allow_remote = bool(backend.allow_remote)
-        urls = backend.base_url
-        self.base_url = urls if isinstance(urls, str) else list(urls)[0]  # batches go to one server
+        self.base_url = backend.base_url[0]  # batches go to one server
         self.payload = {"structured": backend.structured_output,
                         "max_tokens_field": backend.max_tokens_field, "extra_body": backend.extra_body}
 

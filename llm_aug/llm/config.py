@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer, field_validator, model_validator
 
 from llm_aug.core.errors import UserError
 from llm_aug.llm.privacy import check_url_form
@@ -71,8 +71,8 @@ class OpenAIBackendConfig(_BackendBase):
     """An OpenAI-compatible server (OpenAI, vLLM serve, llama.cpp server, ...)."""
 
     kind: Literal["openai"] = "openai"
-    base_url: str | list[str] = Field(
-        "http://127.0.0.1:8000/v1",
+    base_url: list[str] = Field(
+        ["http://127.0.0.1:8000/v1"],
         description="one URL, or a list of replicas serving the same model (least-loaded routing)")
     api_key_env: str | None = Field(None, description="environment variable holding the key")
     api_key: SecretStr | None = None
@@ -84,27 +84,38 @@ class OpenAIBackendConfig(_BackendBase):
     extra_body: dict[str, Any] = Field(default_factory=dict)
     allow_remote: bool = False
 
-    @field_validator("base_url")
+    @field_validator("base_url", mode="before")
     @classmethod
-    def _one_or_more_urls(cls, value: str | list[str]) -> str | list[str]:
-        urls = value if isinstance(value, list) else [value]
+    def _one_or_more_urls(cls, value: Any) -> Any:
+        """A single URL becomes a one-element list; the only place URLs are checked for form
+        and repeats, so a URL with a password is refused before any file names it."""
+        urls = [value] if isinstance(value, str) else value
+        if not isinstance(urls, list):
+            return urls  # pydantic's own type error
         if not urls:
             raise ValueError("give at least one URL")
         seen: set[str] = set()
         for url in urls:
-            try:  # here too, so a URL with a password is refused before any file names it
+            if not isinstance(url, str):
+                return urls
+            try:
                 check_url_form(url)
             except UserError as exc:
                 raise ValueError(str(exc)) from None
             if url.rstrip("/") in seen:
                 raise ValueError(f"{url} is listed twice")
             seen.add(url.rstrip("/"))
-        return value
+        return urls
+
+    @field_serializer("base_url")
+    def _dump_urls(self, urls: list[str]) -> str | list[str]:
+        # Run configs have always written one URL as a string: they stay byte-identical.
+        return urls[0] if len(urls) == 1 else urls
 
     @property
     def base_urls(self) -> list[str]:
-        """The endpoint URLs as a list (one or more)."""
-        return [self.base_url] if isinstance(self.base_url, str) else list(self.base_url)
+        """The endpoint URLs (one or more)."""
+        return self.base_url
 
     @model_validator(mode="after")
     def _key_from_env(self) -> "OpenAIBackendConfig":

@@ -53,11 +53,8 @@ class RoutingTransport:
     def __init__(self, endpoints: Sequence[tuple[str, Transport]], *, cooldown_s: float = 1.0,
                  max_cooldown_s: float = 30.0, max_rest_s: float = 60.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        urls = [url for url, _ in endpoints]
-        if not urls:
+        if not endpoints:  # repeated URLs are refused by the config (OpenAIBackendConfig)
             raise ValueError("no endpoint to route to")
-        if len(set(urls)) != len(urls):
-            raise ValueError(f"an endpoint is listed twice: {urls}")
         self.endpoints = [Endpoint(url, transport) for url, transport in endpoints]
         self.cooldown_s, self.max_cooldown_s, self.max_rest_s = cooldown_s, max_cooldown_s, max_rest_s
         self._clock = clock
