@@ -107,3 +107,29 @@ def test_another_programs_table_is_not_taken_for_the_cache(tmp_path):
     db.close()
     with pytest.raises(DataError, match="another program"):
         RequestCache(path)
+
+
+def test_open_waits_out_a_lock_sqlite_reports_at_once(tmp_path, monkeypatch):
+    # Two runs started together: SQLite may say "database is locked" at once (no busy wait)
+    # while the other process switches the file to WAL or closes it; that was exit 2.
+    real, calls = RequestCache._connect, []
+
+    def flaky(self, timeout):
+        calls.append(timeout)
+        if len(calls) <= 2:
+            raise sqlite3.OperationalError("database is locked")
+        return real(self, timeout)
+
+    monkeypatch.setattr(RequestCache, "_connect", flaky)
+    with RequestCache(tmp_path / "c.sqlite") as cache:
+        cache.put("k", [Generation(request_id="1", index=0, text="x")])
+    assert len(calls) == 3
+
+
+def test_open_gives_up_on_a_lock_that_stays(tmp_path, monkeypatch):
+    def locked(self, timeout):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(RequestCache, "_connect", locked)
+    with pytest.raises(DataError, match="is unusable .database is locked."):
+        RequestCache(tmp_path / "c.sqlite", busy_timeout_s=0.2)

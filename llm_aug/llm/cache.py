@@ -59,6 +59,16 @@ def request_hash(namespace: str, request: ChatRequest) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    """True for SQLite's "database is locked" / "busy": another process holds the file."""
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _unusable(path: Path, exc: Exception) -> DataError:
+    return DataError(f"request cache {path} is unusable ({exc}); give another --cache path")
+
+
 def sample_key(request_key: str, index: int) -> str:
     """Cache key of sample ``index`` of a request."""
     return f"{request_key}:{index}"
@@ -86,6 +96,22 @@ class RequestCache:
         self._db = self._open(busy_timeout_s)
 
     def _open(self, busy_timeout_s: float) -> sqlite3.Connection:
+        """Connect, retrying while another process holds the file at the same moment.
+
+        SQLite can answer "database is locked" at once, without waiting out the busy
+        timeout, while another connection switches the file to WAL or closes it as the
+        last one (checkpoint); two runs started together hit that window.
+        """
+        deadline = time.monotonic() + busy_timeout_s
+        while True:
+            try:
+                return self._connect(busy_timeout_s)
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise _unusable(self.path, exc) from None
+                time.sleep(0.05)
+
+    def _connect(self, busy_timeout_s: float) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None,
                              check_same_thread=False)
         try:
@@ -98,10 +124,14 @@ class RequestCache:
             elif columns != _COLUMNS:
                 raise DataError(f"request cache {self.path} holds another program's `generations` "
                                 "table; give another --cache path")
+        except sqlite3.OperationalError as exc:
+            db.close()
+            if _is_busy(exc):
+                raise
+            raise _unusable(self.path, exc) from None
         except sqlite3.DatabaseError as exc:
             db.close()
-            raise DataError(f"request cache {self.path} is unusable ({exc}); "
-                            "give another --cache path") from None
+            raise _unusable(self.path, exc) from None
         except DataError:
             db.close()
             raise
