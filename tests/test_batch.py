@@ -11,7 +11,8 @@ import pytest
 from batch_server import BatchServer
 from clirun import assert_ok, invoke
 from llm_aug.core.errors import UserError
-from llm_aug.llm.batch import ENDPOINT, load_manifest, save_manifest, split_lines
+from llm_aug.llm.batch import ENDPOINT, load_manifest, save_manifest
+from llm_aug.llm.batch.export import split_lines
 from llm_aug.llm.cache import RequestCache
 from llm_aug.llm.config import API_KEY_ENV
 from llm_server import LLMServer

@@ -1,10 +1,8 @@
 """No import cycle between modules of ``llm_aug`` (issue 20), imports inside functions included.
 
 grimp sees every import statement (top level, inside functions, under ``TYPE_CHECKING``), so
-a lazy import does not hide a circle. The cycles that remain are listed below, each by its
-modules (a strongly connected component of the module graph): a new cycle fails, and so does
-a listed one that is gone, so the list only shrinks. The bench/ scripts (not a package) are
-held to the same rule by reading their import statements, and import nothing from tests/.
+a lazy import does not hide a circle. The bench/ scripts (not a package) are held to the
+same rule by reading their import statements, and import nothing from tests/.
 """
 
 from __future__ import annotations
@@ -17,21 +15,6 @@ import pytest
 
 grimp = pytest.importorskip("grimp")
 BENCH = Path(__file__).resolve().parents[1] / "bench"
-
-# Strongly connected components still allowed. Remove an entry when its cycle is broken.
-KNOWN_CYCLES: dict[str, frozenset[str]] = {
-    # Issue 20's batch redesign (llm/batch/ sub-package, dispatch handed to build_runner,
-    # RunState taking values): the mode lives in llm/batch, the runner reads it, run_state
-    # takes the Runner, batch_client reaches back into the batch manifest.
-    "batch runtime": frozenset({"llm_aug.llm.batch", "llm_aug.llm.batch_client", "llm_aug.llm.run_state",
-                                "llm_aug.llm.runner"}),
-    # Issue 20's batch redesign: `batch collect` imports the root CLI app to replay argv
-    # (cli/batch.py); it is to continue the recorded job through the jobs API instead.
-    "batch collect replays argv": frozenset({"llm_aug.cli", "llm_aug.cli.augment", "llm_aug.cli.batch",
-                                             "llm_aug.cli.llm", "llm_aug.cli.llm_options",
-                                             "llm_aug.cli.prompts"}),
-}
-
 
 def cycles(edges: Mapping[str, Iterable[str]]) -> list[frozenset[str]]:
     """The strongly connected components of more than one module (Tarjan, iterative)."""
@@ -92,13 +75,9 @@ def test_graph_sees_imports_inside_functions(graph_edges: dict[str, set[str]]) -
     assert "llm_aug.classifiers.bert" in graph_edges["llm_aug.classifiers.methods"]
 
 
-def test_no_new_import_cycle(graph_edges: dict[str, set[str]]) -> None:
-    found = set(cycles(graph_edges))
-    known = set(KNOWN_CYCLES.values())
-    new = [sorted(c) for c in found - known]
-    assert not new, f"import cycles inside llm_aug (move the shared types down, not a lazy import): {new}"
-    gone = [name for name, comp in KNOWN_CYCLES.items() if comp not in found]
-    assert not gone, f"listed cycles no longer found (changed or broken: update KNOWN_CYCLES): {gone}"
+def test_no_import_cycle(graph_edges: dict[str, set[str]]) -> None:
+    found = [sorted(c) for c in cycles(graph_edges)]
+    assert not found, f"import cycles inside llm_aug (move the shared types down, not a lazy import): {found}"
 
 
 def _bench_imports() -> dict[str, set[str]]:

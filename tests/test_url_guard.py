@@ -14,7 +14,7 @@ from conftest import DEMO
 from llm_aug.core.errors import UserError
 from llm_aug.llm import load_llm_config
 from llm_aug.llm.backends.openai_compat import OpenAICompatBackend
-from llm_aug.llm.batch_client import BatchClient
+from llm_aug.llm.batch.client import BatchClient
 from llm_aug.llm.privacy import check_base_url, without_userinfo
 from llm_aug.llm.types import RunAborted
 from llm_server import LLMServer

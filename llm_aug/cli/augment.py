@@ -82,11 +82,16 @@ def augment(
         max_requests_per_level=max_requests_per_level, overgenerate=overgenerate, temperature=temperature,
         max_tokens=max_tokens, relabel=relabel, tolerance=tolerance, seed=seed,
         filters=_filters(filters), llm=llm_cfg, dry_run=dry_run)
-    result = run_augment(cfg, on_plan=typer.echo)
+    result = run_augment(cfg, on_plan=typer.echo, batch=llm.batch_mode if needs_llm else None)
+    show_augment(result, dry_run=dry_run)
+
+
+def show_augment(result: AugmentResult, *, dry_run: bool) -> None:
+    """The dry run's estimate, or what was added (also what ``batch collect`` prints for an augment run)."""
     if result.dry_run is not None:
         typer.echo("First round (dry run):\n" + json.dumps(result.dry_run.model_dump(mode="json"), indent=2))
     if not dry_run:
-        _finish(result, out)
+        _finish(result, result.out)
 
 
 def _finish(result: AugmentResult, out: Path) -> None:

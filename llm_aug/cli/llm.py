@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from llm_aug.cli.common import TASK, exit_codes
 from llm_aug.cli.llm_options import DRY_RUN, LLMOptions, with_llm_options
 from llm_aug.core.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from llm_aug.jobs.classify import ClassifyResult
 
 PROMPT = typer.Option(None, "--prompt", "-p", help="Prompt name (llm-aug prompts list); default by task and shots.")
 SHOTS = typer.Option(0, "--shots", "-k", help="Few-shot exemplars per post (0 = zero-shot).")
@@ -74,10 +77,15 @@ def classify(
                          score_labels=score_labels)
     assert llm is not None  # supplied by with_llm_options
     result = classify_job(task, input_file, output, llm=llm.config(output.parent / "llm-cache.sqlite"),
-                           config=cfg, train=train, dry_run=dry_run)
+                          config=cfg, train=train, dry_run=dry_run, batch=llm.batch_mode)
+    show_classify(result)
+
+
+def show_classify(result: ClassifyResult) -> None:
+    """The summary JSON; exit 4 when rows failed (also what ``batch collect`` prints for a classify run)."""
     typer.echo(json.dumps(result.summary, ensure_ascii=False, indent=2))
-    if not dry_run:
-        exit_if_rows_failed(result.n_ok, result.n_failed, str(output))
+    if not result.dry_run:
+        exit_if_rows_failed(result.n_ok, result.n_failed, str(result.output))
 
 
 def register(app: typer.Typer) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, List, Optional, TypeVar
 
 import typer
 
-from llm_aug.cli.batch import make_mode, run_deferrable
+from llm_aug.cli.batch_mode import make_mode, run_deferrable
 from llm_aug.core.errors import UserError, did_you_mean
 from llm_aug.core.progress import is_quiet
 
@@ -79,7 +79,6 @@ def _backend_dict(backend: str, base_url: list[str] | None, model: Optional[str]
 
 
 
-
 @dataclass
 class LLMOptions:
     """The LLM flags every LLM command takes, as one value (see :func:`with_llm_options`)."""
@@ -95,15 +94,12 @@ class LLMOptions:
     batch: Optional[str] = None
     batch_dir: Optional[Path] = None
     batch_max_requests: int = 50_000
-    batch_mode: Optional[BatchMode] = None  # set by with_llm_options, not a flag
+    batch_mode: Optional[BatchMode] = None  # set by with_llm_options, not a flag: the command's job takes it
 
     def config(self, default_cache: Path) -> LLMConfig:
         """The validated ``LLMConfig``; the request cache defaults to ``default_cache``."""
-        config = llm_config(self.backend, self.base_url, self.model, self.concurrency, self.allow_remote,
-                            self.llm_config_file, self.cache or default_cache, self.fake_replies, is_quiet())
-        if self.batch_mode is not None:
-            self.batch_mode.attach(config.backend)  # fails at once for a non-openai backend
-        return config
+        return llm_config(self.backend, self.base_url, self.model, self.concurrency, self.allow_remote,
+                          self.llm_config_file, self.cache or default_cache, self.fake_replies, is_quiet())
 
 
 _FLAGS: tuple[tuple[str, Any, Any], ...] = (
@@ -132,7 +128,7 @@ def with_llm_options(command: F) -> F:
         llm = LLMOptions(**{name: kwargs.pop(name) for name, _, _ in _FLAGS})
         ctx = kwargs.pop(_CTX)
         llm.batch_mode = make_mode(llm.batch, llm.batch_dir, llm.batch_max_requests, kwargs, ctx)
-        return run_deferrable(llm.batch_mode, lambda: command(llm=llm, **kwargs))
+        return run_deferrable(lambda: command(llm=llm, **kwargs))
 
     # typer fills a Context-typed parameter: the batch mode records the command from it.
     flags.append(inspect.Parameter(_CTX, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context))

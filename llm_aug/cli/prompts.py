@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -111,14 +111,21 @@ def compare(
     Exit codes:
       {exit_codes}
     """
-    from llm_aug.jobs.compare_prompts import compare_prompts, format_report
+    from llm_aug.jobs.compare_prompts import compare_prompts
     from llm_aug.prompting.classify import ClassifyConfig
 
     cfg = ClassifyConfig(shots=shots, shot_strategy=shot_strategy, samples=samples,
                          temperature=temperature, max_tokens=max_tokens, seed=seed)
     assert llm is not None  # supplied by with_llm_options
     report = compare_prompts(prompt_a, prompt_b, task, input_file, llm=llm.config(out / "llm-cache.sqlite"), out=out, gold=gold,
-                             config=cfg, train=train, n_boot=n_boot, html=html)
+                             config=cfg, train=train, n_boot=n_boot, html=html, batch=llm.batch_mode)
+    show_compare(report)
+
+
+def show_compare(report: dict[str, Any]) -> None:
+    """The comparison table; exit 4 when rows failed (also what ``batch collect`` prints for a compare run)."""
+    from llm_aug.jobs.compare_prompts import format_report
+
     typer.echo(format_report(report))
     failed, ok = report["failed"], report["ok"]
     where = ", ".join(report["predictions"][k] for k in ("a", "b") if failed[k])

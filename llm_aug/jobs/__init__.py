@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
     from llm_aug.jobs.augment import AugmentConfig, AugmentResult, run_augment
+    from llm_aug.jobs.batch import BatchCollectResult, batch_collect, batch_status
     from llm_aug.jobs.classify import ClassifyResult, classify
     from llm_aug.jobs.compare_prompts import compare_prompts
     from llm_aug.jobs.demo import run_demo
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
 #: Public name -> the submodule that defines it.
 _EXPORTS = {
     "AugmentConfig": "augment", "AugmentResult": "augment", "run_augment": "augment",
+    "BatchCollectResult": "batch", "batch_collect": "batch", "batch_status": "batch",
     "ClassifyResult": "classify", "classify": "classify",
     "compare_prompts": "compare_prompts",
     "run_demo": "demo",

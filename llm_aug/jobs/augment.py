@@ -44,6 +44,7 @@ from llm_aug.data.schemes import LabelScheme, scheme_for_task
 from llm_aug.jobs.augment_outputs import check_outputs_of, usage_totals, write_augment_manifest, write_report
 from llm_aug.jobs.augment_types import EXIT_SHORT, AugmentConfig, AugmentResult
 from llm_aug.llm import build_runner
+from llm_aug.llm.batch import BatchMode, JobCall
 from llm_aug.llm.runner import Runner, RunSummary
 from llm_aug.prompting import load_prompt
 
@@ -137,18 +138,25 @@ def _load(cfg: AugmentConfig) -> tuple[LabelScheme, Dataset, list[Dataset]]:
 @locks_output("cfg.out")
 def run_augment(cfg: AugmentConfig, *, runner: Runner | None = None, relabel: Relabel | None = None,
                 augmenter: Augmenter | None = None, on_plan: Callable[[str], None] | None = None,
-                report_links: Sequence[tuple[str, str]] = ()) -> AugmentResult:
+                report_links: Sequence[tuple[str, str]] = (), batch: BatchMode | None = None) -> AugmentResult:
     """Plan, generate, filter and write the balanced corpus (see the module docstring).
 
     ``runner`` (default: built from ``cfg.llm``), ``relabel`` (default: from
     ``cfg.relabel``) and ``augmenter`` can be injected, e.g. by tests; ``on_plan``
     receives the plan (Markdown) once it is written, before anything is spent;
     ``report_links`` ((text, relative href) pairs) go at the top of the report pages.
+    ``batch``: each round's requests go to batch files (a cycle per round) and the run stops
+    with :class:`~llm_aug.llm.batch.BatchDeferred`; ``jobs.batch_collect`` continues it.
     """
     _check(cfg)
     scheme, train, protect = _load(cfg)
-    if runner is None and (cfg.method in ("llm", "backtranslate") or cfg.relabel == "llm"):
-        runner = build_runner(cfg.llm)
+    needs_llm = cfg.method in ("llm", "backtranslate") or cfg.relabel == "llm"
+    if batch is not None and needs_llm:
+        if runner is not None:
+            raise ValueError("give batch= or runner=, not both (a runner has its dispatch already)")
+        batch.job = JobCall.of("run_augment", cfg=_absolute(cfg))
+    if runner is None and needs_llm:
+        runner = build_runner(cfg.llm, batch=batch)
     source, plan, caps = _prepare(cfg, scheme, train, runner, augmenter)
     plan_md = (cfg.out / "plan.md").read_text(encoding="utf-8")
     if on_plan is not None:  # shown once: by the caller, else in the log
@@ -178,6 +186,13 @@ def run_augment(cfg: AugmentConfig, *, runner: Runner | None = None, relabel: Re
         raise
     return _finish(cfg, result, rounds, train, source.summaries + getattr(relabeller, "summaries", []),
                    report_links)
+
+
+def _absolute(cfg: AugmentConfig) -> AugmentConfig:
+    """``cfg`` with a relabelling model directory made absolute (a collect may run elsewhere)."""
+    if cfg.relabel not in ("none", "llm") and Path(cfg.relabel).exists():
+        return cfg.model_copy(update={"relabel": str(Path(cfg.relabel).resolve())})
+    return cfg
 
 
 def _prepare(cfg: AugmentConfig, scheme: LabelScheme, train: Dataset, runner: Runner | None,

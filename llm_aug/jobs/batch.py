@@ -1,182 +1,119 @@
 """The ``batch status`` and ``batch collect`` jobs over a batch run directory.
 
-A run directory is made by any LLM command run with ``--batch export|submit``
-(:mod:`llm_aug.llm.batch`). ``status`` polls its submitted batches; ``collect`` imports
-the answers of finished batches (or of local ``vllm run-batch`` output files) into the
-request cache. Rerunning the recorded command then finds them there and sends nothing
-(the CLI does that rerun).
+A run directory is made by a job given ``batch=BatchMode(...)`` (the CLI's ``--batch
+export|submit``). :func:`batch_status` polls its submitted batches; :func:`batch_collect`
+imports the answers of finished batches (or of local ``vllm run-batch`` output files) into
+the request cache, then continues the recorded job (:class:`~llm_aug.llm.batch.JobCall`)
+through this API: it finds the answers there and goes on exactly as after a live run (its
+next round, if any, becomes the next batch cycle)::
+
+    from llm_aug import jobs
+    from llm_aug.llm.batch import BatchMode
+    jobs.classify("fine", "val.tsv", "runs/zs/p.jsonl", llm=cfg, batch=BatchMode("export", "runs/zs/b"))
+    # ... run the request files with vllm run-batch ...
+    done = jobs.batch_collect("runs/zs/b", results=["results.jsonl"])
+    done.job_result  # the ClassifyResult, as a live run returns it
 """
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from llm_aug.core.errors import UserError
-from llm_aug.core.files import atomic_write, file_sha256
-from llm_aug.llm.batch import TERMINAL, BatchCycle, BatchManifest, load_manifest, save_manifest
-from llm_aug.llm.batch_client import BatchClient, client_for, refresh_cycle
-from llm_aug.llm.batch_results import (
-    ImportCounts,
-    cycle_requests,
-    import_lines,
-    read_answers,
-    store_answers,
-)
-from llm_aug.llm.cache import RequestCache
-from llm_aug.llm.config import API_KEY_ENV, api_key_from_env
-from llm_aug.llm.types import Generation
-
-
-def _client(manifest: BatchManifest, allow_remote: bool) -> BatchClient:
-    names = ((manifest.api_key_env,) if manifest.api_key_env else ()) + API_KEY_ENV
-    return client_for(manifest, api_key=api_key_from_env(names), allow_remote=allow_remote)
-
-
-def _rows(manifest: BatchManifest) -> list[dict[str, Any]]:
-    return [{"cycle": c.index, "file": f.name, "requests": f.n_requests, "batch_id": f.batch_id,
-             "status": f.status or ("exported" if f.batch_id is None else None),
-             "request_counts": f.request_counts, "collected": f.collected}
-            for c in manifest.cycles for f in c.files]
+from llm_aug.llm.batch import BatchDeferred, BatchManifest, BatchMode, JobCall
+from llm_aug.llm.batch.collect import CollectResult, collect_cycle, poll_status
 
 
 def batch_status(run_dir: str | Path, *, allow_remote: bool = False) -> list[dict[str, Any]]:
     """One row per request file of the run: its batch, status and request counts (polled now)."""
-    run_dir = Path(run_dir)
-    manifest = load_manifest(run_dir)
-    cycle = manifest.open_cycle
-    if cycle is not None and any(f.batch_id for f in cycle.files):
-        async def poll() -> None:
-            async with _client(manifest, allow_remote) as client:
-                await refresh_cycle(client, cycle)
-        asyncio.run(poll())
-        save_manifest(run_dir, manifest)
-    return _rows(manifest)
+    return poll_status(run_dir, allow_remote=allow_remote)
 
 
 @dataclass
-class CollectResult:
-    """What a collect did; ``closed`` when the cycle is now fully collected (time to rerun)."""
+class BatchCollectResult:
+    """What a collect did, and what the continued job returned (or where it stopped again).
 
-    run_dir: Path
-    command: list[str]
-    mode: str
-    cycle: int | None = None
-    imported: dict[str, int] = field(default_factory=dict)
-    waiting: list[str] = field(default_factory=list)  # batches not finished yet
-    closed: bool = False
-    stale: list[str] = field(default_factory=list)  # results files an earlier cycle imported
+    ``job_result`` is the continued job's own result (a ``ClassifyResult``, the compare
+    report, an ``AugmentResult``); ``deferred`` is set instead when its next cycle was
+    written. Neither is set while batches are still running, or after ``continue_job=False``.
+    """
+
+    collected: CollectResult
+    job: JobCall | None = None
+    job_result: Any = None
+    deferred: BatchDeferred | None = None
 
     @property
-    def nothing_to_do(self) -> bool:
-        """True when there was no open cycle: a repeated collect changes nothing."""
-        return self.cycle is None
+    def manifest(self) -> BatchManifest:
+        """The run's ``batch.json`` as the collect left it."""
+        return self.collected.manifest
 
 
-async def _collect_submitted(run_dir: Path, manifest: BatchManifest, cycle: BatchCycle,
-                             cache: RequestCache, counts: ImportCounts, allow_remote: bool) -> None:
-    """Download and import the output and error files of every finished batch of ``cycle``."""
-    requests = cycle_requests(run_dir, cycle)
-    async with _client(manifest, allow_remote) as client:
-        await refresh_cycle(client, cycle)
-        for entry in cycle.files:
-            if entry.collected or entry.status not in TERMINAL:
-                continue
-            for kind, file_id in (("output", entry.output_file_id), ("errors", entry.error_file_id)):
-                if file_id:
-                    data = await client.content(file_id)
-                    path = run_dir / f"{Path(entry.name).stem}.{kind}.jsonl"
-                    atomic_write(path, lambda fh, d=data: fh.write(d.decode("utf-8")))
-                    import_lines(data.decode("utf-8").splitlines(), requests, cache, counts,
-                                 source=str(path))
-            cache.commit()
-            entry.collected = True
-            save_manifest(run_dir, manifest)  # only after its answers are in the cache
+def _classify(kwargs: dict[str, Any], batch: BatchMode | None, extra: Mapping[str, Any]) -> Any:
+    from llm_aug.jobs.classify import classify
+    from llm_aug.prompting.classify import ClassifyConfig
+
+    config = ClassifyConfig.model_validate(kwargs.pop("config"))
+    return classify(**kwargs, config=config, batch=batch, **extra)
 
 
-def _merge(cycle: BatchCycle, counts: ImportCounts) -> None:
-    """Add this collect's counts to the cycle's (a cycle may be collected in several goes)."""
-    done = cycle.imported
-    ok = done.get("ok", 0) + len(counts.ok)
-    failed = done.get("failed", 0) + len(counts.failed_ids - counts.ok)
-    cycle.imported = {"ok": ok, "failed": failed, "missing": cycle.n_requests - ok - failed,
-                      "unknown_lines": done.get("unknown_lines", 0) + counts.unknown,
-                      "repeated_lines": done.get("repeated_lines", 0) + counts.repeated,
-                      "prompt_tokens": done.get("prompt_tokens", 0) + counts.prompt_tokens,
-                      "completion_tokens": done.get("completion_tokens", 0) + counts.completion_tokens}
+def _compare(kwargs: dict[str, Any], batch: BatchMode | None, extra: Mapping[str, Any]) -> Any:
+    from llm_aug.jobs.compare_prompts import compare_prompts
+    from llm_aug.prompting.classify import ClassifyConfig
+
+    config = ClassifyConfig.model_validate(kwargs.pop("config"))
+    return compare_prompts(**kwargs, config=config, batch=batch, **extra)
 
 
-def _stale(manifest: BatchManifest, results: Sequence[str | Path], digests: list[str]) -> list[str]:
-    """The results files an earlier cycle imported (all of them: a repeated collect, a no-op).
+def _augment(kwargs: dict[str, Any], batch: BatchMode | None, extra: Mapping[str, Any]) -> Any:
+    from llm_aug.jobs.augment import run_augment
+    from llm_aug.jobs.augment_types import AugmentConfig
 
-    Importing them again would close the open cycle with none of its answers; a mix of
-    old and new files is a mistake, refused in one line.
+    return run_augment(AugmentConfig.model_validate(kwargs["cfg"]), batch=batch, **extra)
+
+
+#: The jobs a batch run can continue, by the name they record.
+CONTINUABLE: dict[str, Callable[[dict[str, Any], BatchMode | None, Mapping[str, Any]], Any]] = {
+    "classify": _classify, "compare_prompts": _compare, "run_augment": _augment}
+
+
+def resume_recorded_job(manifest: BatchManifest, run_dir: Path, *, live: bool = False,
+                 job_kwargs: Mapping[str, Any] | None = None) -> tuple[Any, BatchDeferred | None]:
+    """Call the recorded job again under the run's batch mode (no batch mode with ``live``).
+
+    Returns (its result, None), or (None, the deferral) when it wrote its next cycle.
+    ``job_kwargs``: arguments that are not recorded (callbacks such as ``on_plan``).
     """
-    seen = {d: c.index for c in manifest.cycles for d in c.results_sha256}
-    old = [(str(p), seen[d]) for p, d in zip(results, digests) if d in seen]
-    if old and len(old) < len(results):
-        raise UserError(f"{old[0][0]} was already imported in cycle {old[0][1]}; give only the "
-                        "results of the open cycle's request files")
-    return [f"{path} (cycle {index})" for path, index in old]
+    call = manifest.job
+    if call is None or call.job not in CONTINUABLE:
+        hint = f"; finish with: llm-aug {' '.join(manifest.command)}" if manifest.command else ""
+        raise UserError(f"{run_dir}/batch.json records no job this version can continue{hint}")
+    mode = None if live else BatchMode(manifest.mode, run_dir, list(manifest.command),
+                                       max_requests=manifest.max_requests)
+    try:
+        return CONTINUABLE[call.job](dict(call.kwargs), mode, job_kwargs or {}), None
+    except BatchDeferred as deferred:
+        return None, deferred
 
 
-def batch_collect(run_dir: str | Path, *, results: Sequence[str | Path] = (),
-                  allow_remote: bool = False, live: bool = False) -> CollectResult:
-    """Import the open cycle's answers into the request cache; a no-op when none is open.
+def batch_collect(run_dir: str | Path, *, results: Sequence[str | Path] = (), allow_remote: bool = False,
+                  live: bool = False, continue_job: bool = True,
+                  job_kwargs: Mapping[str, Any] | None = None) -> BatchCollectResult:
+    """Import the open cycle's answers into the request cache, then continue the recorded job.
 
     ``results``: local output files (``vllm run-batch -o``) for an exported cycle; without
-    them the finished batches are downloaded from the server. Results files an earlier
-    cycle imported are not imported again (a no-op). ``live``: an exported cycle without
-    results is closed unanswered, so the rerun sends its requests live.
+    them the finished batches are downloaded from the server. A second collect (no open
+    cycle, or results files an earlier cycle imported) is a no-op. ``live``: an exported
+    cycle without results is closed unanswered, and the continued job sends what is still
+    unanswered live. The job continues only once every batch of the cycle is collected.
     """
     run_dir = Path(run_dir)
-    manifest = load_manifest(run_dir)
-    result = CollectResult(run_dir, manifest.command, manifest.mode)
-    cycle = manifest.open_cycle
-    if cycle is None:
-        return result
-    exported = not all(f.batch_id for f in cycle.files)
-    if not results and exported and not live:
-        raise UserError(f"batch cycle {cycle.index} in {run_dir} was exported, not submitted: give "
-                        "--results FILE (e.g. vllm run-batch output), rerun the command with --batch "
-                        "submit, or add --live to send its requests live")
-    missing = [str(p) for p in results if not Path(p).is_file()]
-    if missing:
-        raise UserError(f"results file not found: {missing[0]}")
-    digests = [file_sha256(p) for p in results]
-    result.stale = _stale(manifest, results, digests)
-    if result.stale and not live:
-        result.cycle = cycle.index
-        return result
-    fresh = [] if result.stale else list(results)  # with --live, stale files are skipped
-    cycle.results_sha256 += [] if result.stale else digests
-    counts = _import(run_dir, manifest, cycle, fresh, allow_remote, local=bool(results) or exported)
-    _merge(cycle, counts)
-    save_manifest(run_dir, manifest)
-    result.cycle, result.imported, result.closed = cycle.index, dict(cycle.imported), not cycle.open
-    result.waiting = [f"{f.batch_id} ({f.status})" for f in cycle.files if not f.collected]
-    return result
-
-
-def _import(run_dir: Path, manifest: BatchManifest, cycle: BatchCycle, results: Sequence[str | Path],
-            allow_remote: bool, local: bool) -> ImportCounts:
-    """Import local results files (then the cycle is closed), or download finished batches."""
-    counts = ImportCounts()
-    cache = RequestCache(manifest.cache_path)
-    try:
-        if local:
-            requests = cycle_requests(run_dir, cycle)
-            answers: dict[str, list[Generation]] = {}
-            for path in results:  # every file read before any answer is stored
-                with Path(path).open(encoding="utf-8") as fh:
-                    answers.update(read_answers(fh, requests, counts, source=str(path)))
-            store_answers(answers, cache)
-            for entry in cycle.files:
-                entry.collected = True
-        else:
-            asyncio.run(_collect_submitted(run_dir, manifest, cycle, cache, counts, allow_remote))
-    finally:
-        cache.close()
-    return counts
+    collected = collect_cycle(run_dir, results=results, allow_remote=allow_remote, live=live)
+    out = BatchCollectResult(collected, job=collected.manifest.job)
+    if collected.nothing_to_do or collected.stale or not collected.closed or not continue_job:
+        return out
+    out.job_result, out.deferred = resume_recorded_job(collected.manifest, run_dir, live=live,
+                                                       job_kwargs=job_kwargs)
+    return out

@@ -20,6 +20,7 @@ from llm_aug.core.paths import check_outputs
 from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
 from llm_aug.llm import LLMConfig, Runner, build_runner, load_llm_config
+from llm_aug.llm.batch import BatchMode, JobCall
 from llm_aug.prompting.classify import (
     ClassifyConfig,
     build_requests,
@@ -72,15 +73,24 @@ def _prepare(task: Task | str, input_file: Path, cfg: ClassifyConfig, train: Pat
 def classify(task: Task | str, input_file: str | Path, output: str | Path, *,
              llm: LLMConfig | Mapping[str, Any], config: ClassifyConfig | None = None,
              train: str | Path | None = None, dry_run: bool = False,
-             runner: Runner | None = None) -> ClassifyResult:
-    """Classify ``input_file`` into ``output`` (predictions JSONL), or estimate the cost (``dry_run``)."""
+             runner: Runner | None = None, batch: BatchMode | None = None) -> ClassifyResult:
+    """Classify ``input_file`` into ``output`` (predictions JSONL), or estimate the cost (``dry_run``).
+
+    ``batch``: write the requests as batch files instead of sending them, and stop with
+    :class:`~llm_aug.llm.batch.BatchDeferred`; ``jobs.batch_collect`` finishes the run.
+    """
     cfg = config or ClassifyConfig()
     input_file, output = Path(input_file), Path(output)
     train = Path(train) if train else None
     llm = load_llm_config(llm)
     check_outputs(output=output, inputs=(input_file, train), cache=llm.runner.cache_path)
     inputs = _prepare(task, input_file, cfg, train)
-    runner = runner or build_runner(llm)
+    if batch is not None:
+        if runner is not None:
+            raise ValueError("give batch= or runner=, not both (a runner has its dispatch already)")
+        batch.job = JobCall.of("classify", task=inputs.scheme.task, input_file=input_file, output=output,
+                               llm=llm, config=cfg, train=train)
+    runner = runner or build_runner(llm, batch=batch)
     if dry_run:
         requests, _ = build_requests(inputs.data, inputs.scheme, inputs.prompt, cfg, inputs.train)
         estimate = runner.dry_run(requests, raw_results_path(output))

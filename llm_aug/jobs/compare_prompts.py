@@ -22,6 +22,7 @@ from llm_aug.eval.report import compare_runs
 from llm_aug.eval.results import score_predictions, write_results
 from llm_aug.jobs.classify import prediction_counts
 from llm_aug.llm import LLMConfig, build_runner, load_llm_config
+from llm_aug.llm.batch import BatchMode, JobCall
 from llm_aug.llm.runner import Runner
 from llm_aug.prompting.classify import ClassifyConfig, classify_dataset, load_checked_prompt
 
@@ -63,8 +64,12 @@ def compare_prompts(prompt_a: str, prompt_b: str, task: Task | str, input_file: 
                     llm: LLMConfig | Mapping[str, Any], out: str | Path = "runs/prompt-compare",
                     gold: str | Path | None = None, config: ClassifyConfig | None = None,
                     train: str | Path | None = None, n_boot: int = 1000, html: bool = False,
-                    runner: Runner | None = None) -> dict[str, Any]:
-    """The ``prompts compare`` job on files: both prompts checked first, then run, scored, written."""
+                    runner: Runner | None = None, batch: BatchMode | None = None) -> dict[str, Any]:
+    """The ``prompts compare`` job on files: both prompts checked first, then run, scored, written.
+
+    ``batch``: both prompts' requests go to batch files (one cycle per prompt still
+    unanswered); ``jobs.batch_collect`` finishes the run.
+    """
     cfg, out = config or ClassifyConfig(), Path(out)
     scheme = scheme_for_task(task)
     llm = load_llm_config(llm)
@@ -74,8 +79,15 @@ def compare_prompts(prompt_a: str, prompt_b: str, task: Task | str, input_file: 
     data = load_dataset(input_file, scheme, require_labels=False)
     gold_data = load_dataset(gold or input_file, scheme)
     train_data = load_dataset(train, scheme) if train else None
-    report = compare_datasets(prompt_a, prompt_b, data, gold_data, scheme, runner or build_runner(llm), cfg, out,
-                              train=train_data, n_boot=n_boot, html=html)
+    if batch is not None:
+        if runner is not None:
+            raise ValueError("give batch= or runner=, not both (a runner has its dispatch already)")
+        batch.job = JobCall.of("compare_prompts", prompt_a=prompt_a, prompt_b=prompt_b, task=scheme.task,
+                               input_file=Path(input_file), llm=llm, out=out,
+                               gold=Path(gold) if gold else None, config=cfg,
+                               train=Path(train) if train else None, n_boot=n_boot, html=html)
+    report = compare_datasets(prompt_a, prompt_b, data, gold_data, scheme, runner or build_runner(llm, batch=batch),
+                              cfg, out, train=train_data, n_boot=n_boot, html=html)
     files = [Path(p) for p in (input_file, gold, train) if p]
     write_manifest(out, "prompts compare", data_files=files, seed=cfg.seed,
                    config={"a": prompt_a, "b": prompt_b, "classify": cfg.model_dump(),

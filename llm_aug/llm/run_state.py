@@ -1,24 +1,29 @@
-"""Bookkeeping of one :class:`~llm_aug.llm.runner.Runner` run, and its circuit breaker.
+"""Bookkeeping of one :class:`~llm_aug.llm.runner.Runner` run, its circuit breaker, its dispatch seam.
 
 :class:`RunState` holds the rows, counters, request cache, results file and progress
-bar of a run. :class:`Breaker` decides when a run cannot succeed and must stop: a
-server that cannot be reached, or that rejects the key or the model, would fail every
-remaining request after minutes of retries.
+bar of a run; it is given plain values (the backend's name and model, the price), not the
+runner. :class:`Breaker` decides when a run cannot succeed and must stop: a server that
+cannot be reached, or that rejects the key or the model, would fail every remaining
+request after minutes of retries. :class:`Dispatch` is what a runner is handed to send its
+pending requests somewhere other than the live backend (batch files).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Sequence
+from pathlib import Path
+from typing import Any, Protocol, Sequence
 
 from tqdm.auto import tqdm
 
 from llm_aug.core.progress import is_quiet
 from llm_aug.llm.cache import RequestCache, ResultsFile
+from llm_aug.llm.config import ModelPrice
 from llm_aug.llm.privacy import install_log_filter, redact
 from llm_aug.llm.types import (
     AuthError,
+    Backend,
     BackendError,
     ChatRequest,
     Generation,
@@ -29,9 +34,6 @@ from llm_aug.llm.types import (
     RunSummary,
     Unreachable,
 )
-
-if TYPE_CHECKING:
-    from llm_aug.llm.runner import Runner
 
 logger = install_log_filter(logging.getLogger("llm_aug.llm.runner"))
 
@@ -83,21 +85,35 @@ class Pending:
         self.request, self.key, self.cached = request, key, cached
 
 
+class Dispatch(Protocol):
+    """Where a runner sends the requests its cache and results file did not answer, if not live.
+
+    :class:`~llm_aug.llm.batch.export.BatchDispatch` writes them as batch files and returns
+    the stop the runner raises; a runner without one sends them to its backend.
+    """
+
+    async def defer(self, pending: Sequence[Pending], backend: Backend, namespace: str,
+                    cache_path: Path | None) -> BaseException:
+        """Take ``pending`` away from the live path; the exception that ends the run."""
+        ...
+
+
 class RunState:
     """Rows, counters, cache, results file, progress bar and breaker of one run."""
 
-    def __init__(self, runner: "Runner", store: ResultsFile | None, cache: RequestCache | None,
-                 total: int, n_done: int) -> None:
-        self.runner, self.store, self.cache = runner, store, cache
+    def __init__(self, store: ResultsFile | None, cache: RequestCache | None, total: int, n_done: int,
+                 *, backend: str, model: str, price: ModelPrice | None = None,
+                 breaker_threshold: int = 10, quiet: bool = False) -> None:
+        self.store, self.cache = store, cache
+        self.backend, self.model, self.price = backend, model, price
         self.rows: dict[str, ResultRow] = {}
         self.requests_made = self.retries = self.n_cached = self.n_resumed = 0
         self.prompt_tokens = self.completion_tokens = 0
         self.errors: Counter[str] = Counter()
-        self.breaker = Breaker(runner.breaker_threshold)
+        self.breaker = Breaker(breaker_threshold)
         self.stopped_by: BackendError | None = None
-        quiet = runner.config.quiet or is_quiet()
-        self.bar = tqdm(total=total, initial=n_done, disable=quiet, unit="item", leave=False,
-                        desc=runner.namespace, dynamic_ncols=True)
+        self.bar = tqdm(total=total, initial=n_done, disable=quiet or is_quiet(), unit="item",
+                        leave=False, desc=f"{backend}:{model}", dynamic_ncols=True)
 
     def take_cached_and_done(self, items: Sequence[ChatRequest], keys: dict[str, str],
                              done: dict[str, ResultRow]) -> list[Pending]:
@@ -131,9 +147,7 @@ class RunState:
         self._record(self._row(p.request.id, p.key, generations=merged))
 
     def _row(self, item_id: str, key: str, **fields: Any) -> ResultRow:
-        backend = self.runner.backend
-        return ResultRow(id=item_id, backend=backend.name, model=backend.model,
-                         request_hash=key, **fields)
+        return ResultRow(id=item_id, backend=self.backend, model=self.model, request_hash=key, **fields)
 
     def _record(self, row: ResultRow) -> None:
         self.rows[row.id] = row
@@ -185,9 +199,9 @@ class RunState:
         """The run's counts, usage and cost, with its rows in ``order``."""
         rows = [self.rows[i] for i in order]
         n_ok = sum(r.ok for r in rows)
-        backend, price = self.runner.backend, self.runner.price
+        price = self.price
         return RunSummary(
-            backend=backend.name, model=backend.model, n_items=len(rows), n_ok=n_ok,
+            backend=self.backend, model=self.model, n_items=len(rows), n_ok=n_ok,
             n_failed=len(rows) - n_ok, n_resumed=self.n_resumed, n_cached=self.n_cached,
             requests_made=self.requests_made, retries=self.retries,
             prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,

@@ -12,8 +12,10 @@ requests, or :attr:`Runner.breaker_threshold` calls in a row fail so after a suc
 Ctrl-C raises :class:`~llm_aug.llm.types.RunInterrupted`. Either way the rows finished
 so far are in the results file, and a rerun resumes from them.
 
-In batch mode (:mod:`llm_aug.llm.batch`) the requests left after cache and results file
-are written as Batch API files instead of sent, and the run stops with
+A runner is handed its dispatch when it is built: live (the default: the worker pool
+below), or a :class:`~llm_aug.llm.run_state.Dispatch` such as batch mode's
+(:func:`~llm_aug.llm.build.build_runner` with ``batch=``), which writes the requests left
+after cache and results file as Batch API files instead, and the run stops with
 :class:`~llm_aug.llm.batch.BatchDeferred`.
 """
 
@@ -29,12 +31,11 @@ from typing import Callable, Iterable, Sequence
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from llm_aug.llm.aio import with_timeout
-from llm_aug.llm.batch import current_batch_mode, defer
 from llm_aug.llm.cache import RequestCache, ResultsFile, request_hash
 from llm_aug.llm.config import ModelPrice, RunnerConfig
 from llm_aug.llm.privacy import install_log_filter, redact
 from llm_aug.llm.ratelimit import RequestLimits
-from llm_aug.llm.run_state import Pending, RunState, Stop
+from llm_aug.llm.run_state import Dispatch, Pending, RunState, Stop
 from llm_aug.llm.types import (
     Backend,
     BackendError,
@@ -64,9 +65,11 @@ class Runner:
     #: stop the run; before any success the first one does.
     breaker_threshold = 10
 
-    def __init__(self, backend: Backend, config: RunnerConfig | None = None) -> None:
+    def __init__(self, backend: Backend, config: RunnerConfig | None = None, *,
+                 dispatch: Dispatch | None = None) -> None:
         self.backend = backend
         self.config = config or RunnerConfig()
+        self.dispatch = dispatch  # None: live
         self.namespace = f"{backend.name}:{backend.model}"
         self.price: ModelPrice | None = self.config.prices.get(backend.model)
 
@@ -115,14 +118,16 @@ class Runner:
         store = ResultsFile(out_path) if out_path is not None else None
         done = store.resume(keys, retry_failed=self.config.retry_failed) if store else {}
         cache = RequestCache(self.config.cache_path) if self.config.cache_path else None
-        state = RunState(self, store, cache, len(items), len(done))
+        state = RunState(store, cache, len(items), len(done), backend=self.backend.name,
+                         model=self.backend.model, price=self.price,
+                         breaker_threshold=self.breaker_threshold, quiet=self.config.quiet)
         if on_state is not None:
             on_state(state)
         try:
             pending = state.take_cached_and_done(items, keys, done)
-            mode = current_batch_mode()
-            if mode is not None and pending:  # batch mode: write them out instead, and stop
-                raise await defer(self, pending, mode)
+            if self.dispatch is not None and pending:  # e.g. batch mode: written out, then a stop
+                raise await self.dispatch.defer(pending, self.backend, self.namespace,
+                                                self.config.cache_path)
             await self._dispatch(pending, state)
         finally:
             state.close()

@@ -19,7 +19,8 @@ from pydantic import SecretStr
 from yarl import URL
 
 from llm_aug.core.errors import UserError
-from llm_aug.llm.batch import ENDPOINT, BatchCycle, BatchManifest, BatchMode, save_manifest
+from llm_aug.llm.batch.manifest import ENDPOINT, BatchCycle, BatchManifest, save_manifest
+from llm_aug.llm.batch.mode import BatchMode
 from llm_aug.llm.privacy import (
     check_base_url,
     install_log_filter,

@@ -21,7 +21,7 @@ from typing import Any, Iterable
 from llm_aug.core.errors import UserError
 from llm_aug.llm.backends.base import check_generations
 from llm_aug.llm.backends.openai_compat import parse_completion
-from llm_aug.llm.batch import BatchCycle
+from llm_aug.llm.batch.manifest import BatchCycle
 from llm_aug.llm.cache import RequestCache
 from llm_aug.llm.privacy import install_log_filter, redact
 from llm_aug.llm.types import BackendError, ChatRequest, Generation, Message, SamplingParams
