@@ -178,7 +178,7 @@ def test_a_setup_error_is_not_hidden_by_failover():
 # -- config, CLI flags, privacy -----------------------------------------------------------
 def test_config_takes_one_url_or_a_list_and_rejects_empty_or_repeated():
     one = load_llm_config({"backend": {"kind": "openai", "model": "m", "base_url": "http://127.0.0.1:1/v1"}})
-    assert one.backend.base_urls == ["http://127.0.0.1:1/v1"]
+    assert one.backend.base_url == ["http://127.0.0.1:1/v1"]
     for bad, message in (([], "at least one URL"),
                          (["http://127.0.0.1:1/v1", "http://127.0.0.1:1/v1/"], "listed twice")):
         with pytest.raises(UserError, match=message):

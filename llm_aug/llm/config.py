@@ -1,5 +1,10 @@
 """Configuration of LLM backends and the runner (pydantic, unknown keys rejected).
 
+Each backend module declares its own config class (``FakeBackendConfig`` in
+``backends/fake.py``, ...; the OpenAI-compatible one in ``backends/openai_config.py``,
+which does not import aiohttp); this module gathers them into the tagged union
+:data:`BackendConfig` and re-exports them.
+
 API keys are never read from config files' plain values into logs: they are
 ``SecretStr`` (dumped as ``**********``) and by default come from the environment
 (``api_key_env``, then ``LLM_AUG_API_KEY``, then ``OPENAI_API_KEY``).
@@ -7,35 +12,35 @@ API keys are never read from config files' plain values into logs: they are
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer, field_validator, model_validator
+from pydantic import Field
 
-from llm_aug.core.errors import UserError
-from llm_aug.llm.privacy import check_url_form
+from llm_aug.llm.backends.fake import FakeBackendConfig
+from llm_aug.llm.backends.langchain import LangChainBackendConfig
+from llm_aug.llm.backends.llamacpp import LlamaCppBackendConfig
+from llm_aug.llm.backends.openai_config import OpenAIBackendConfig
+from llm_aug.llm.backends.vllm import VLLMBackendConfig
+from llm_aug.llm.settings import (
+    API_KEY_ENV,
+    BackendSettings,
+    ClientKind,
+    StrictModel,
+    StructuredMode,
+    api_key_from_env,
+)
 
-API_KEY_ENV = ("LLM_AUG_API_KEY", "OPENAI_API_KEY")
-StructuredMode = Literal["response_format", "structured_outputs", "guided_json", "none"]
-# "http" (default) and its alias "aiohttp": llm_aug.llm.transports.AiohttpTransport;
-# "sdk": the openai package.
-ClientKind = Literal["http", "aiohttp", "sdk"]
+# Re-exported: tests, docs and user code import the backend configs and these names from here.
+__all__ = [
+    "API_KEY_ENV", "BackendConfig", "BackendSettings", "ClientKind", "FakeBackendConfig",
+    "LLMConfig", "LangChainBackendConfig", "LlamaCppBackendConfig", "ModelPrice",
+    "OpenAIBackendConfig", "RunnerConfig", "StructuredMode", "VLLMBackendConfig",
+    "api_key_from_env", "backend_kinds",
+]
 
 
-def api_key_from_env(names: tuple[str, ...] = API_KEY_ENV) -> SecretStr | None:
-    """The first non-empty of the given environment variables, as a secret."""
-    for name in names:
-        if os.environ.get(name):
-            return SecretStr(os.environ[name])
-    return None
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
-
-
-class ModelPrice(_Strict):
+class ModelPrice(StrictModel):
     """USD per million tokens."""
 
     input_per_1m: float = Field(0.0, ge=0)
@@ -46,7 +51,7 @@ class ModelPrice(_Strict):
         return (prompt_tokens * self.input_per_1m + completion_tokens * self.output_per_1m) / 1e6
 
 
-class RunnerConfig(_Strict):
+class RunnerConfig(StrictModel):
     """Cross-cutting settings of :class:`llm_aug.llm.runner.Runner`."""
 
     concurrency: int = Field(8, ge=1, description="backend calls in flight at once")
@@ -63,103 +68,7 @@ class RunnerConfig(_Strict):
     retry_failed: bool = Field(True, description="on resume, request failed rows again")
 
 
-class _BackendBase(_Strict):
-    model: str
-
-
-class OpenAIBackendConfig(_BackendBase):
-    """An OpenAI-compatible server (OpenAI, vLLM serve, llama.cpp server, ...)."""
-
-    kind: Literal["openai"] = "openai"
-    base_url: list[str] = Field(
-        ["http://127.0.0.1:8000/v1"],
-        description="one URL, or a list of replicas serving the same model (least-loaded routing)")
-    api_key_env: str | None = Field(None, description="environment variable holding the key")
-    api_key: SecretStr | None = None
-    client: ClientKind = "http"
-    max_connections: int = Field(64, ge=1)
-    timeout_s: float = Field(120.0, gt=0)
-    structured_output: StructuredMode = "response_format"
-    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
-    extra_body: dict[str, Any] = Field(default_factory=dict)
-    allow_remote: bool = False
-
-    @field_validator("base_url", mode="before")
-    @classmethod
-    def _one_or_more_urls(cls, value: Any) -> Any:
-        """A single URL becomes a one-element list; the only place URLs are checked for form
-        and repeats, so a URL with a password is refused before any file names it."""
-        urls = [value] if isinstance(value, str) else value
-        if not isinstance(urls, list):
-            return urls  # pydantic's own type error
-        if not urls:
-            raise ValueError("give at least one URL")
-        seen: set[str] = set()
-        for url in urls:
-            if not isinstance(url, str):
-                return urls
-            try:
-                check_url_form(url)
-            except UserError as exc:
-                raise ValueError(str(exc)) from None
-            if url.rstrip("/") in seen:
-                raise ValueError(f"{url} is listed twice")
-            seen.add(url.rstrip("/"))
-        return urls
-
-    @field_serializer("base_url")
-    def _dump_urls(self, urls: list[str]) -> str | list[str]:
-        # Run configs have always written one URL as a string: they stay byte-identical.
-        return urls[0] if len(urls) == 1 else urls
-
-    @property
-    def base_urls(self) -> list[str]:
-        """The endpoint URLs (one or more)."""
-        return self.base_url
-
-    @model_validator(mode="after")
-    def _key_from_env(self) -> "OpenAIBackendConfig":
-        if self.api_key is None:
-            names = ((self.api_key_env,) if self.api_key_env else ()) + API_KEY_ENV
-            self.api_key = api_key_from_env(names)
-        return self
-
-
-class VLLMBackendConfig(_BackendBase):
-    """In-process vLLM engine (extra ``vllm``, GPU hosts)."""
-
-    kind: Literal["vllm"] = "vllm"
-    engine_kwargs: dict[str, Any] = Field(default_factory=dict)
-    batch_size: int = Field(256, ge=1)
-
-
-class LlamaCppBackendConfig(_BackendBase):
-    """In-process llama.cpp (extra ``local``); ``model="test"`` uses the offline test model."""
-
-    kind: Literal["llamacpp"] = "llamacpp"
-    model: str = "auto"
-    model_path: Path | None = None
-    n_ctx: int = Field(2048, ge=128)
-    n_threads: int | None = None
-    chat_format: str | None = None
-
-
-class LangChainBackendConfig(_BackendBase):
-    """Any langchain-core chat model, by import path ``module:Class`` and its kwargs."""
-
-    kind: Literal["langchain"] = "langchain"
-    chat_model: str
-    kwargs: dict[str, Any] = Field(default_factory=dict)
-
-
-class FakeBackendConfig(_BackendBase):
-    """Scripted replies for tests and demos."""
-
-    kind: Literal["fake"] = "fake"
-    model: str = "fake"
-    replies: list[str] | dict[str, str] | None = None
-
-
+# Each member is declared in its backend's module; a new backend is one more member here.
 BackendConfig = Annotated[
     Union[OpenAIBackendConfig, VLLMBackendConfig, LlamaCppBackendConfig,
           LangChainBackendConfig, FakeBackendConfig],
@@ -167,7 +76,13 @@ BackendConfig = Annotated[
 ]
 
 
-class LLMConfig(_Strict):
+def backend_kinds() -> list[str]:
+    """The ``kind`` of every member of :data:`BackendConfig`, sorted."""
+    members = get_args(get_args(BackendConfig)[0])
+    return sorted(member.model_fields["kind"].default for member in members)
+
+
+class LLMConfig(StrictModel):
     """A backend plus runner settings, e.g. the ``llm:`` section of an experiment file."""
 
     backend: BackendConfig

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from typing import Callable, Mapping, Sequence, Union
+from typing import Callable, Literal, Mapping, Sequence, Union
 
 from llm_aug.llm.backends.base import BaseBackend
+from llm_aug.llm.settings import BackendSettings
 from llm_aug.llm.types import (
     ChatRequest,
     Generation,
@@ -89,3 +90,15 @@ def _last_user(request: ChatRequest) -> str:
 
 def _echo(request: ChatRequest, index: int) -> str:
     return f"{_last_user(request)} #{index}"
+
+
+class FakeBackendConfig(BackendSettings):
+    """Scripted replies for tests and demos."""
+
+    kind: Literal["fake"] = "fake"
+    model: str = "fake"
+    replies: list[str] | dict[str, str] | None = None
+
+    def build(self) -> FakeBackend:
+        """A :class:`FakeBackend` answering from ``replies`` (echoing the prompt without)."""
+        return FakeBackend(self.replies, model=self.model)

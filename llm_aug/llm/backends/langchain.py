@@ -10,10 +10,13 @@ structured-output support and parse the text).
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from llm_aug.llm.backends.base import BaseBackend
 from llm_aug.llm.privacy import redact
+from llm_aug.llm.settings import BackendSettings
 from llm_aug.llm.types import (
     AuthError,
     BackendError,
@@ -107,3 +110,15 @@ class LangChainBackend(BaseBackend):
             prompt_tokens=int(usage.get("input_tokens")
                               or estimate_prompt_tokens(request.messages)),
             completion_tokens=int(usage.get("output_tokens") or estimate_tokens(text)))
+
+
+class LangChainBackendConfig(BackendSettings):
+    """Any langchain-core chat model, by import path ``module:Class`` and its kwargs."""
+
+    kind: Literal["langchain"] = "langchain"
+    chat_model: str
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    def build(self) -> LangChainBackend:
+        """``chat_model(**kwargs)`` imported and wrapped in a :class:`LangChainBackend`."""
+        return LangChainBackend.from_import_path(self.chat_model, model=self.model, **self.kwargs)

@@ -16,11 +16,14 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from llm_aug.core.errors import UserError
 from llm_aug.llm.backends.base import BaseBackend
 from llm_aug.llm.local_model import default_models_dir, ensure_test_model
+from llm_aug.llm.settings import BackendSettings
 from llm_aug.llm.types import BackendError, BadRequest, ChatRequest, Generation
 
 logger = logging.getLogger(__name__)
@@ -118,6 +121,22 @@ class LlamaCppBackend(BaseBackend):
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model,
                 "model_file": self.model_path.name if self.model_path else None}
+
+
+class LlamaCppBackendConfig(BackendSettings):
+    """In-process llama.cpp (extra ``local``); ``model="test"`` uses the offline test model."""
+
+    kind: Literal["llamacpp"] = "llamacpp"
+    model: str = "auto"
+    model_path: Path | None = None
+    n_ctx: int = Field(2048, ge=128)
+    n_threads: int | None = None
+    chat_format: str | None = None
+
+    def build(self) -> LlamaCppBackend:
+        """A :class:`LlamaCppBackend`: the GGUF file is found now, loaded on the first call."""
+        return LlamaCppBackend(self.model, model_path=self.model_path, n_ctx=self.n_ctx,
+                               n_threads=self.n_threads, chat_format=self.chat_format)
 
 
 def _to_generation(request_id: str, index: int, result: Any) -> Generation:

@@ -18,7 +18,6 @@ from typing import Any, Mapping, Sequence
 from pydantic import SecretStr
 
 from llm_aug.llm.backends.base import BaseBackend
-from llm_aug.llm.config import ClientKind, StructuredMode, api_key_from_env
 from llm_aug.llm.privacy import (
     check_base_url,
     install_log_filter,
@@ -26,6 +25,7 @@ from llm_aug.llm.privacy import (
     register_secret,
     without_userinfo,
 )
+from llm_aug.llm.settings import ClientKind, StructuredMode, api_key_from_env
 from llm_aug.llm.transports import Transport, make_transport
 from llm_aug.llm.transports.routing import RoutingTransport, retry_after_s
 from llm_aug.llm.types import (

@@ -11,10 +11,13 @@ import asyncio
 import math
 import os
 import threading
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
+
+from pydantic import Field
 
 from llm_aug.core.errors import UserError
 from llm_aug.llm.backends.base import BaseBackend, check_generations
+from llm_aug.llm.settings import BackendSettings
 from llm_aug.llm.types import BadRequest, ChatRequest, Generation
 
 
@@ -101,6 +104,18 @@ class VLLMBackend(BaseBackend):
             seed=p.seed, stop=list(p.stop) or None,
             **({"logprobs": p.top_logprobs} if p.top_logprobs is not None else {}),
             **structured_kwargs(vllm, request.json_schema))
+
+
+class VLLMBackendConfig(BackendSettings):
+    """In-process vLLM engine (extra ``vllm``, GPU hosts)."""
+
+    kind: Literal["vllm"] = "vllm"
+    engine_kwargs: dict[str, Any] = Field(default_factory=dict)
+    batch_size: int = Field(256, ge=1)
+
+    def build(self) -> VLLMBackend:
+        """A :class:`VLLMBackend`; the engine loads on the first batch."""
+        return VLLMBackend(self.model, engine_kwargs=self.engine_kwargs, batch_size=self.batch_size)
 
 
 def _generations(request: ChatRequest, output: Any) -> list[Generation]:

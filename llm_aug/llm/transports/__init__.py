@@ -11,7 +11,7 @@ from typing import Mapping
 
 from pydantic import SecretStr
 
-from llm_aug.llm.config import ClientKind
+from llm_aug.llm.settings import ClientKind
 from llm_aug.llm.transports.aiohttp_transport import AiohttpTransport
 from llm_aug.llm.transports.base import HTTPResponse, Transport
 from llm_aug.llm.transports.sdk import SDKTransport
