@@ -53,10 +53,10 @@ def collect(
 
     Example: llm-aug batch collect runs/zs/predictions.batch --results results.jsonl
     """
-    from llm_aug.jobs.batch import batch_collect
+    from llm_aug.jobs.batch import batch_collect, resume_recorded_job
 
-    done = batch_collect(run, results=results or (), allow_remote=allow_remote, live=live,
-                         continue_job=rerun, job_kwargs=_job_kwargs(run))
+    # Collected first and reported before the job goes on: its lines come after this one.
+    done = batch_collect(run, results=results or (), allow_remote=allow_remote, live=live, continue_job=False)
     result, command = done.collected, done.manifest.command
     if result.stale:
         typer.echo(f"nothing new: {', '.join(result.stale)} already imported; cycle {result.cycle} "
@@ -74,18 +74,13 @@ def collect(
     if not rerun:
         typer.echo("rerun: llm-aug " + " ".join(command), err=True)
         return
-    if done.deferred is not None:
-        report_deferred(done.deferred)
-    elif done.job is not None:
-        _present(done.job, done.job_result)
-
-
-def _job_kwargs(run: Path) -> dict[str, Any]:
-    """Arguments the continued job takes from the command line, not from its record."""
-    from llm_aug.llm.batch import load_manifest
-
-    job = load_manifest(run).job
-    return {"on_plan": typer.echo} if job is not None and job.job == "run_augment" else {}
+    job = done.manifest.job
+    extra = {"on_plan": typer.echo} if job is not None and job.job == "run_augment" else {}
+    job_result, deferred = resume_recorded_job(done.manifest, Path(run), live=live, job_kwargs=extra)
+    if deferred is not None:
+        report_deferred(deferred)
+    elif job is not None:
+        _present(job, job_result)
 
 
 def _present(job: JobCall, result: Any) -> None:
