@@ -27,7 +27,8 @@ under DIR/<scenario>/, to diff two trees' outputs when a hash moves.
 Pinned on commit abbb10a (before issue 20's runner/batch refactor). Re-pinned once since:
 the five batch.json entries, for the keys issue 20 added (``job``, the recorded job that
 ``batch collect`` continues, and ``max_requests``); with those two keys removed each file
-hashes to its abbb10a value, and every other output is unchanged.
+hashes to its abbb10a value, and every other output is unchanged. And the two ``--samples 3``
+predictions files, for issue 21's ``proba`` (the vote shares): without it they hash as before.
 """
 
 from __future__ import annotations
@@ -420,7 +421,7 @@ GOLDEN: dict[str, dict[str, str]] = {
         "classify.exit": "0",
         "classify.stdout": "0586f1639125e09a",
         "classify.stderr": "e3b0c44298fc1c14",
-        "p.jsonl": "f0675259546ea3a8",
+        "p.jsonl": "29ee1d1f32ae8c92",
         "p.manifest.json": "3dfe134d4db9a109",
         "p.raw.jsonl": "c8712448e2a651fe",
     },
@@ -534,7 +535,7 @@ GOLDEN: dict[str, dict[str, str]] = {
         "collect3.exit": "0",
         "collect3.stdout": "e3b0c44298fc1c14",
         "collect3.stderr": "af8db523476186b9",
-        "p.jsonl": "1cd8d5a9a2e20c91",
+        "p.jsonl": "da26c72893322dfd",
         "p.manifest.json": "9545574d23bb99f7",
         "p.raw.jsonl": "f54cca4fbc716544",
         "run/batch.json": "b63e7ce7c38d5110",

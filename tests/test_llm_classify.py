@@ -251,3 +251,41 @@ def test_counts_made_while_writing_match_the_file(tmp_path, demo_dir):
     out = tmp_path / "p.jsonl"
     _, n_ok, n_failed = classify_counted(data, FINE, _runner(backend, tmp_path), ClassifyConfig(reask=True), out)
     assert (n_ok, n_failed) == prediction_counts(out) == (len(data) - 2, 2)
+
+
+def test_score_labels_write_a_length_normalised_distribution(tmp_path, demo_dir):
+    import math
+
+    from llm_aug.llm.backends.openai_compat import OpenAICompatBackend
+
+    data = load_dataset(demo_dir / "val.tsv", FINE)
+    with _LogprobServer() as srv:
+        runner = _runner(OpenAICompatBackend("m", srv.url), tmp_path)
+        out = tmp_path / "p.jsonl"
+        classify_dataset(data, FINE, runner, ClassifyConfig(score_labels=True, max_tokens=4), out)
+    row = next(iter(jsonlines.open(out)))
+    proba = row["proba"]
+    assert len(proba) == len(FINE.labels) and sum(proba) == pytest.approx(1, abs=1e-5)
+    # "10" is two tokens ("1", "0"): its mean log-probability per token counts, not the sum.
+    w10 = math.exp((-0.2 - 0.4) / 2)
+    w1 = math.exp(-0.2) * (1 - math.exp(-0.4))
+    weights = {10: w10, 1: w1, 7: math.exp(-1.8), 9: math.exp(-3.0)}
+    total = sum(weights.values())
+    for label, p in zip(FINE.labels, proba):
+        assert p == pytest.approx(weights.get(label, 0.0) / total, abs=1e-4)
+
+
+def test_several_samples_write_their_vote_shares_and_one_sample_none():
+    from llm_aug.llm.types import Generation, ResultRow
+    from llm_aug.prompting.classify import prediction_row
+
+    def result(*texts: str) -> ResultRow:
+        gens = [Generation(request_id="a", index=i, text=t) for i, t in enumerate(texts)]
+        return ResultRow(id="a", backend="b", model="m", request_hash="h", generations=gens)
+
+    row = prediction_row("帖子", result("等级：7", "等级：7", "等级：3", "不知道"), FINE)
+    shares = dict(zip(FINE.labels, row["proba"]))
+    assert shares[7] == pytest.approx(2 / 3, abs=1e-5) and shares[3] == pytest.approx(1 / 3, abs=1e-5)
+    assert row["confidence"] == 0.5  # the invalid sample still counts against the vote's confidence
+    assert "proba" not in prediction_row("帖子", result("等级：7"), FINE)
+    assert prediction_row("帖子", result("不知道", "也不知道"), FINE)["proba"] is None

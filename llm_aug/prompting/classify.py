@@ -22,7 +22,13 @@ from llm_aug.llm.runner import Runner, RunSummary
 from llm_aug.llm.types import ChatRequest, Message, ResultRow, SamplingParams
 from llm_aug.prompting import ExemplarSelector, fit_to_budget, load_prompt, parse_label, vote
 from llm_aug.prompting.templates import Prompt, prompt_root
-from llm_aug.prompting.vote import label_logprobs, score_from_logprobs
+from llm_aug.prompting.vote import (
+    label_logprobs,
+    logprob_distribution,
+    score_from_logprobs,
+    ten_is_split,
+    vote_shares,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +121,12 @@ def build_requests(data: Dataset, scheme: LabelScheme, prompt: Prompt, cfg: Clas
 
 def prediction_row(row_text: str, result: ResultRow | None, scheme: LabelScheme,
                    score_labels: bool = False) -> dict[str, Any]:
-    """Parse every sample, vote, and keep the raw replies and any error."""
+    """Parse every sample, vote, and keep the raw replies and any error.
+
+    With several samples or ``score_labels`` the row also carries ``proba`` over the
+    scheme's labels (the vote shares, or the label log-probabilities), which calibration
+    and risk screening read; a single greedy answer has no distribution worth writing.
+    """
     if result is None or not result.ok:
         error = result.error if result is not None else "no result"
         return {"text": row_text, "pred": None, "confidence": 0.0, "raw": None, "error": error}
@@ -127,6 +138,9 @@ def prediction_row(row_text: str, result: ResultRow | None, scheme: LabelScheme,
            "reason": next((p.reason for p in parsed if p.reason), None)}
     if score_labels:
         row.update(_scored(result, scheme))
+    elif len(parsed) > 1:
+        shares = vote_shares([p.label for p in parsed], scheme.labels)
+        row["proba"] = [round(x, 6) for x in shares] if shares is not None else None
     return row
 
 
@@ -134,9 +148,13 @@ def _scored(result: ResultRow, scheme: LabelScheme) -> dict[str, Any]:
     """Label chosen by token probabilities of the first sample; nothing when none came back."""
     scores = label_logprobs(result.generations[0].logprobs, scheme.labels)
     if not scores:
-        return {"label_scores": None}
+        return {"label_scores": None, "proba": None}
     label, prob = score_from_logprobs(scores)
-    return {"pred": label, "confidence": round(prob, 4), "label_scores": {str(k): round(v, 4) for k, v in scores.items()}}
+    # "10" read from "1" + "0" is a two-token answer: its log-probability is length-normalised.
+    split_ten = 10 in scores and ten_is_split(result.generations[0].logprobs)
+    dist = logprob_distribution(scores, scheme.labels, {10: 2} if split_ten else None)
+    return {"pred": label, "confidence": round(prob, 4), "label_scores": {str(k): round(v, 4) for k, v in scores.items()},
+            "proba": [round(x, 6) for x in dist] if dist is not None else None}
 
 
 def classify_dataset(data: Dataset, scheme: LabelScheme, runner: Runner, cfg: ClassifyConfig,

@@ -73,3 +73,44 @@ def label_logprobs(tokens: list[tuple[str, dict[str, float]]] | None, labels: li
             out[10] = out[1] + math.log(p_zero)
             out[1] = out[1] + math.log1p(-p_zero)
     return out
+
+
+def vote_shares(labels: Sequence[int | None], scheme_labels: Sequence[int]) -> list[float] | None:
+    """Each label's share of the valid sampled answers, in ``scheme_labels`` order (``--samples N``).
+
+    The distribution behind :func:`vote`; None when no sample was valid. Invalid answers are
+    left out of the denominator here (a distribution over labels must sum to 1): the row's
+    ``confidence`` still counts them.
+    """
+    counts = Counter(label for label in labels if label is not None)
+    total = sum(counts.values())
+    if not total:
+        return None
+    return [counts.get(label, 0) / total for label in scheme_labels]
+
+
+def logprob_distribution(label_logprobs: dict[int, float], scheme_labels: Sequence[int],
+                         n_tokens: dict[int, int] | None = None) -> list[float] | None:
+    """Label probabilities from answer-token log-probabilities, length-normalised, summing to 1.
+
+    A label answered in ``n_tokens[label]`` tokens (10 where the tokenizer splits it into
+    "1" + "0") scores its mean log-probability per token, so a two-token label is not
+    penalised for its length; labels without a log-probability get 0. None when none is finite.
+    """
+    lengths = n_tokens or {}
+    finite = {lab: lp / lengths.get(lab, 1) for lab, lp in label_logprobs.items()
+              if lp is not None and math.isfinite(lp) and lab in scheme_labels}
+    if not finite:
+        return None
+    peak = max(finite.values())
+    weights = {lab: math.exp(lp - peak) for lab, lp in finite.items()}
+    total = sum(weights.values())
+    return [weights.get(lab, 0.0) / total for lab in scheme_labels]
+
+
+def ten_is_split(tokens: list[tuple[str, dict[str, float]]] | None) -> bool:
+    """True when label 10 was read from "1" + "0" (:func:`label_logprobs`): no one-token "10" offered."""
+    for tok, alts in tokens or []:
+        if _as_int(tok) is not None:
+            return "10" not in alts and tok.strip() != "10"
+    return False
