@@ -154,3 +154,55 @@ def plot_metric_bars(
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     _save(fig, path)
+
+
+
+def _curve_label(name: str, curve: Sequence[dict]) -> str:
+    counts = [b["count"] for b in curve]
+    n = sum(counts)
+    ece = sum(b["count"] * abs(b["accuracy"] - b["confidence"]) for b in curve) / n if n else float("nan")
+    per_bin = f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
+    return f"{name}: ECE {ece:.3f}, n={n}, {len(curve)} bins of {per_bin}"
+
+
+def _bin_strips(ax: Any, curves: dict[str, Sequence[dict]], colors: Sequence) -> None:
+    """One strip per curve: each bin's confidence range as a segment, its count written inside."""
+    for i, (name, curve) in enumerate(curves.items()):
+        color = colors[i % len(colors)]
+        for j, b in enumerate(curve):
+            width = max(b["hi"] - b["lo"], 0.003)
+            ax.broken_barh([(b["lo"], width)], (i - 0.4, 0.8), facecolors=color, alpha=0.25 + 0.35 * (j % 2),
+                           edgecolor="white", linewidth=0.5)
+            if width >= 0.035:
+                ax.text(b["lo"] + width / 2, i, str(b["count"]), ha="center", va="center", fontsize=6)
+    ax.set_yticks(range(len(curves)), list(curves), fontsize=7)
+    ax.set_ylim(len(curves) - 0.5, -0.5)
+
+
+@_with_cjk
+def plot_reliability(curves: dict[str, Sequence[dict]], path: Target, title: str = "Reliability diagram") -> None:
+    """Accuracy against mean confidence per bin, one line per named curve, with the diagonal.
+
+    ``curves`` maps a name (e.g. ``"tfidf-svm"``, ``"tfidf-svm + temperature"``) to the bins
+    of :func:`llm_aug.eval.calibration.reliability_curve`. The legend gives each curve's
+    ECE, posts and posts per bin; the lower panel shows every bin's confidence range with
+    its count written inside (where the segment is wide enough to hold it).
+    """
+    fig = Figure(figsize=(6.4, 6.2 + 0.3 * len(curves)))
+    top, bottom = fig.subplots(2, 1, sharex=True,
+                               gridspec_kw={"height_ratios": [4, 0.6 + 0.35 * max(1, len(curves))]})
+    top.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfect calibration")
+    colors = matplotlib.colormaps["tab10"].colors
+    for i, (name, curve) in enumerate(curves.items()):
+        top.plot([b["confidence"] for b in curve], [b["accuracy"] for b in curve], marker="o", markersize=4,
+                 color=colors[i % len(colors)], label=_curve_label(name, curve))
+    top.set_xlim(0, 1.01)
+    top.set_ylim(0, 1.01)
+    top.set_ylabel("accuracy (share of top label correct)")
+    top.set_title(title, fontsize=10)
+    top.grid(alpha=0.3)
+    top.legend(fontsize=7, loc="upper left")
+    _bin_strips(bottom, curves, colors)
+    bottom.set_xlabel("confidence (top-label probability); equal-mass bins, posts per bin inside")
+    fig.tight_layout()
+    _save(fig, path)

@@ -307,3 +307,98 @@ def test_bert_unfitted_raises_not_fitted_and_passes_data_free_checks():
     for _, check in estimator_checks_generator(numeric_view(bert)):
         if getattr(check, "func", check).__name__ not in SKIP:
             check(bert)
+
+
+# ------------------------------------------------ calibration (llm_aug.classifiers.calibration)
+from llm_aug.classifiers.calibration import CalibratedModel, ProbaCalibrator  # noqa: E402
+
+# A calibrated model wraps an already fitted classifier; its own fit only (re)fits the
+# calibrator on held-out rows. Built with an unfitted calibrator, as clone() leaves it.
+CALIBRATED = [CalibratedModel(TfidfLogReg().fit(TEXTS, LABELS), ProbaCalibrator(m), {"method": m})
+              for m in ("sigmoid", "temperature")]
+# ProbaCalibrator's X are probability rows (n, k) and y their column indices 0..k-1.
+PROBA_SKIP = {
+    name: "y must be column indices of X's k columns; the check's labels run past them (3 classes, 2 columns)"
+    for name in ("check_estimators_overwrite_params", "check_estimators_fit_returns_self",
+                 "check_readonly_memmap_input")
+}
+
+
+def calibrated_checks() -> Iterator[Any]:
+    """sklearn's checks for CalibratedModel (text-tagged, as above) and ProbaCalibrator (numeric)."""
+    if estimator_checks_generator is None:
+        yield pytest.param(None, None, marks=pytest.mark.skip(reason="needs scikit-learn >= 1.6"))
+        return
+    for est in CALIBRATED:
+        base = type(est)
+
+        def tags(self: Any, base: type = base) -> Any:
+            out = base.__sklearn_tags__(self)
+            out.input_tags.two_d_array, out.input_tags.string = True, False
+            return out
+
+        view = type(base.__name__, (base,), {"__sklearn_tags__": tags})(**est.get_params(deep=False))
+        for _, check in estimator_checks_generator(view):
+            name, func = _check_name(check), getattr(check, "func", check).__name__
+            marks = [pytest.mark.skip(reason=SKIP[func])] if func in SKIP else []
+            yield pytest.param(est, check, marks=marks, id=f"CalibratedModel-{est.calibrator.method}-{name}")
+    for method in ("none", "sigmoid", "isotonic", "temperature"):
+        for est, check in estimator_checks_generator(ProbaCalibrator(method)):
+            func = getattr(check, "func", check).__name__
+            marks = [pytest.mark.skip(reason=PROBA_SKIP[func])] if func in PROBA_SKIP else []
+            yield pytest.param(est, check, marks=marks, id=f"ProbaCalibrator-{method}-{_check_name(check)}")
+
+
+@pytest.mark.parametrize("estimator, check", list(calibrated_checks()))
+def test_sklearn_check_calibration(estimator: Any, check: Any) -> None:
+    check(estimator)
+
+
+def test_proba_skip_list_names_only_checks_sklearn_runs():
+    if estimator_checks_generator is None:
+        pytest.skip("needs scikit-learn >= 1.6")
+    listed = {getattr(c, "func", c).__name__ for _, c in estimator_checks_generator(ProbaCalibrator())}
+    assert set(PROBA_SKIP) <= listed, sorted(set(PROBA_SKIP) - listed)
+
+
+def calibrated(est: CalibratedModel) -> CalibratedModel:
+    """A clone (same inner model, fresh calibrator) calibrated on TEXTS/LABELS."""
+    return clone(est).fit(TEXTS, LABELS)
+
+
+@each(CALIBRATED)
+def test_calibrated_text_contract(est):
+    """Outputs agree, predicting changes nothing, pickling and batching reproduce, raw texts only."""
+    model = calibrated(est)
+    assert model.classes_.tolist() == [0, 2, 4]
+    state = joblib.hash(vars(model))
+    pred, proba = model.predict(TEXTS), model.predict_proba(TEXTS)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(model.classes_[proba.argmax(axis=1)], pred)
+    assert model.score(TEXTS, LABELS) == 1.0
+    assert joblib.hash(vars(model)) == state
+    np.testing.assert_allclose(pickle.loads(pickle.dumps(model)).predict_proba(TEXTS), proba)
+    np.testing.assert_allclose(calibrated(est).predict_proba(TEXTS), proba)
+    order = np.random.default_rng(0).permutation(len(TEXTS))
+    np.testing.assert_allclose(model.predict_proba([TEXTS[i] for i in order]), proba[order], atol=1e-12)
+    np.testing.assert_allclose(model.predict_proba(TEXTS[:5]), proba[:5], atol=1e-12)
+    assert model.predict_proba([]).shape == (0, 3)
+    with pytest.raises(TypeError, match="raw texts"):
+        model.predict(np.zeros((3, 2)))
+    with pytest.raises(TypeError, match="single str"):
+        clone(est).fit("今天很开心", [0])
+
+
+@each(CALIBRATED)
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")  # inf -> int probe
+def test_calibrated_string_labels_and_bad_targets(est):
+    names = {0: "low", 2: "mid", 4: "high"}
+    inner = TfidfLogReg().fit(TEXTS, [names[y] for y in LABELS])
+    model = CalibratedModel(inner, est.calibrator).fit(TEXTS, [names[y] for y in LABELS])
+    assert model.classes_.tolist() == ["high", "low", "mid"]
+    assert model.predict(["好开心", "想死"]).tolist() == ["low", "high"]
+    with pytest.raises(ValueError, match="not among"):
+        clone(est).fit(TEXTS[:3], [0, 1, 2])  # 1 is no class of the inner model
+    for texts, labels, message in BAD_TARGETS.values():
+        with pytest.raises(ValueError, match=message):
+            clone(est).fit(texts, labels)
