@@ -21,6 +21,7 @@ from llm_aug.cli import experiment as experiment_cmds
 from llm_aug.cli import llm as llm_cmds
 from llm_aug.cli import models as model_cmds
 from llm_aug.cli import prompts as prompt_cmds
+from llm_aug.cli import screening as screening_cmds
 from llm_aug.cli.help import show_flags_as_flags
 from llm_aug.cli.signals import terminate_like_interrupt, terminated
 from llm_aug.core.errors import UserError
@@ -43,6 +44,7 @@ app.add_typer(batch_cmds.app, name="batch")
 model_cmds.register(app)
 llm_cmds.register(app)
 augment_cmds.register(app)
+screening_cmds.register(app)
 
 
 def _version(value: bool) -> None:
