@@ -24,6 +24,7 @@ from llm_aug.llm.types import (
     BadRequest,
     ChatRequest,
     ConnectionDropped,
+    NotFound,
     RunAborted,
     ServerError,
     Unreachable,
@@ -71,7 +72,8 @@ def test_refused_connection_is_a_distinct_still_retryable_error():
 @pytest.mark.parametrize("error, says", [
     (AuthError("HTTP 401: bad key", status=401), "rejected the credentials"),
     (AuthError("HTTP 403: forbidden", status=403), "rejected the credentials"),
-    (BadRequest("HTTP 404: The model `x` does not exist.", status=404), "check --model"),
+    # a 404 is a NotFound now (llm/http_errors.py), no longer a BadRequest with status 404
+    (NotFound("HTTP 404: The model `x` does not exist.", status=404), "check --model"),
 ])
 def test_rejected_key_or_model_on_the_first_request_stops_the_run(tmp_path, error, says):
     backend = FakeBackend(["等级：1"], failures=lambda req, call: error)

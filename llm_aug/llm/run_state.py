@@ -27,6 +27,7 @@ from llm_aug.llm.types import (
     BackendError,
     ChatRequest,
     Generation,
+    NotFound,
     Redirected,
     ResultRow,
     RunAborted,
@@ -40,8 +41,7 @@ logger = install_log_filter(logging.getLogger("llm_aug.llm.runner"))
 
 def stops_the_run(exc: BaseException) -> bool:
     """Errors that every request to this server would get alike: unreachable, 3xx, 401/403, 404."""
-    return isinstance(exc, (Unreachable, AuthError, Redirected)) or (
-        isinstance(exc, BackendError) and exc.status == 404)
+    return isinstance(exc, (Unreachable, AuthError, Redirected, NotFound))
 
 
 class Breaker:

@@ -46,6 +46,7 @@ from llm_aug.llm.types import (
     RunInterrupted,
     RunSummary,
     Timeout,
+    error_name,
     estimate_prompt_tokens,
 )
 
@@ -197,11 +198,12 @@ class Runner:
         except Stop:
             raise
         except Exception as exc:  # noqa: BLE001 - recorded on the rows; the run goes on
-            message = redact(f"{type(exc).__name__}: {exc}")
+            name = error_name(exc)  # NotFound is still "BadRequest" in rows and summaries
+            message = redact(f"{name}: {exc}")
             logger.warning("giving up on %d item(s) (first %r): %s", len(batch),
                            batch[0].request.id, message)
             for p in batch:
-                state.finish(p, None, message, type(exc).__name__)
+                state.finish(p, None, message, name)
             return
         for p, gens in zip(batch, results):
             state.finish(p, gens, None, None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal, Protocol, Sequence, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, Sequence, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -83,6 +83,9 @@ class BackendError(Exception):
     """A failed backend call. ``retryable`` tells the runner whether to try again."""
 
     retryable = False
+    #: The name results rows and run summaries give this error, when not its class name
+    #: (see :func:`error_name`).
+    reported_as: ClassVar[str | None] = None
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
@@ -137,16 +140,44 @@ class MalformedResponse(BackendError):
 
 
 class BadRequest(BackendError):
-    """HTTP 400/404/422: the request itself is wrong; retrying cannot help."""
+    """HTTP 4xx other than 401/403/408/429 (400, 404, 422, ...): the request itself is wrong;
+    retrying cannot help."""
+
+
+class NotFound(BadRequest):
+    """HTTP 404: no such path, model, file or batch. Every request to this server would get
+    it alike (a wrong ``--model`` or ``--base-url``), so it stops a run."""
+
+    reported_as = "BadRequest"
 
 
 class AuthError(BackendError):
     """HTTP 401/403: missing or rejected credentials."""
 
 
+class Unauthorized(AuthError):
+    """HTTP 401: no credentials, or the key was not accepted."""
+
+    reported_as = "AuthError"
+
+
+class Forbidden(AuthError):
+    """HTTP 403: the key was accepted but may not do this."""
+
+    reported_as = "AuthError"
+
+
 class Redirected(BackendError):
     """HTTP 3xx: the server points elsewhere. Never followed by any transport: a redirect
     could carry the posts to a host the privacy check never saw. The base URL is wrong."""
+
+
+def error_name(exc: BaseException) -> str:
+    """What results rows and run summaries call ``exc``: its class name, except that the
+    status-specific HTTP errors (:class:`NotFound`, :class:`Unauthorized`,
+    :class:`Forbidden`) keep their family's name, so outputs read as they did before those
+    types existed."""
+    return getattr(exc, "reported_as", None) or type(exc).__name__
 
 
 class RunAborted(UserError):

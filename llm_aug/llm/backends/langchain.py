@@ -15,18 +15,15 @@ from typing import Any, Literal
 from pydantic import Field
 
 from llm_aug.llm.backends.base import BaseBackend
+from llm_aug.llm.http_errors import error_for_status
 from llm_aug.llm.privacy import redact
 from llm_aug.llm.settings import BackendSettings
 from llm_aug.llm.types import (
-    AuthError,
     BackendError,
-    BadRequest,
     ChatRequest,
     ConnectionDropped,
     Generation,
     Message,
-    RateLimited,
-    ServerError,
     Timeout,
     estimate_prompt_tokens,
     estimate_tokens,
@@ -45,14 +42,8 @@ def _error(exc: Exception) -> BackendError:
     status = getattr(exc, "status_code", None) or getattr(
         getattr(exc, "response", None), "status_code", None)
     message = redact(f"{type(exc).__name__}: {exc}")[:300]
-    if status == 429:
-        return RateLimited(message)
-    if status in (401, 403):
-        return AuthError(message, status=status)
-    if isinstance(status, int) and status >= 500:
-        return ServerError(message, status=status)
-    if isinstance(status, int) and status >= 400:
-        return BadRequest(message, status=status)
+    if isinstance(status, int) and status >= 400:  # the same types as the openai backend's
+        return error_for_status(status, message)
     if isinstance(exc, TimeoutError):
         return Timeout(message)
     if isinstance(exc, ConnectionError):

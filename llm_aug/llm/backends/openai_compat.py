@@ -1,6 +1,7 @@
 """OpenAI-compatible chat completions (OpenAI, vLLM serve, llama.cpp server, DeepSeek...).
 
-This module builds the JSON payload, maps HTTP statuses to the runtime's errors and
+This module builds the JSON payload, maps HTTP statuses to the runtime's errors (with
+:func:`~llm_aug.llm.http_errors.error_from_status`, shared with the batch client) and
 parses completions; a :class:`~llm_aug.llm.transports.Transport` carries the bytes:
 ``client="http"`` (default, alias ``"aiohttp"``) through aiohttp, ``client="sdk"``
 through the ``openai`` package. Both go through the same code here, so they give
@@ -18,27 +19,23 @@ from typing import Any, Mapping, Sequence
 from pydantic import SecretStr
 
 from llm_aug.llm.backends.base import BaseBackend
+from llm_aug.llm.http_errors import (
+    error_from_status,
+    retry_after_s,  # noqa: F401  (its old import path)
+)
 from llm_aug.llm.privacy import (
     check_base_url,
     install_log_filter,
     redact,
     register_secret,
-    without_userinfo,
 )
 from llm_aug.llm.settings import ClientKind, StructuredMode, api_key_from_env
 from llm_aug.llm.transports import Transport, make_transport
-from llm_aug.llm.transports.routing import RoutingTransport, retry_after_s
+from llm_aug.llm.transports.routing import RoutingTransport
 from llm_aug.llm.types import (
-    AuthError,
-    BackendError,
-    BadRequest,
     ChatRequest,
     Generation,
     MalformedResponse,
-    RateLimited,
-    Redirected,
-    ServerError,
-    Timeout,
     estimate_prompt_tokens,
     estimate_tokens,
 )
@@ -176,33 +173,3 @@ def _split(total: int, parts: int) -> list[int]:
     # The API reports completion tokens per response, not per choice: share them out.
     base, rest = divmod(total, max(parts, 1))
     return [base + (1 if i < rest else 0) for i in range(parts)]
-
-
-def error_from_status(status: int, headers: Mapping[str, str], body: bytes) -> BackendError:
-    """Map an HTTP error status (or a redirect) to the BackendError the runner knows how to handle."""
-    if 300 <= status < 400:
-        target = without_userinfo(headers.get("location", "")) or "nowhere"
-        return Redirected(f"HTTP {status}: the server redirects to {redact(target)!r}; redirects "
-                          "are not followed (they could carry the posts past the check of "
-                          "--base-url): give the server's own URL", status=status)
-    message = f"HTTP {status}: {_error_message(body)}"
-    if status == 429:
-        return RateLimited(message, retry_after=retry_after_s(headers))
-    if status == 408:
-        return Timeout(message, status=status)
-    if status in (401, 403):
-        return AuthError(message, status=status)
-    if status >= 500:
-        return ServerError(message, status=status)
-    return BadRequest(message, status=status)
-
-
-def _error_message(body: bytes) -> str:
-    text = body[:2000].decode("utf-8", "replace")
-    try:
-        error = json.loads(text).get("error")
-        text = error.get("message", text) if isinstance(error, dict) else str(error or text)
-    except (ValueError, AttributeError):
-        pass
-    return redact(text.strip())[:300]
-

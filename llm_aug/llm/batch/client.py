@@ -1,10 +1,12 @@
-"""A small client of the OpenAI Files and Batches endpoints (aiohttp), for batch mode.
+"""A small client of the OpenAI Files and Batches endpoints, for batch mode.
 
 ``POST {base_url}/files`` (multipart, ``purpose=batch``), ``POST {base_url}/batches``,
-``GET {base_url}/batches/{id}`` and ``GET {base_url}/files/{id}/content``. The base URL
-passes the same privacy check as live calls; the key goes only into the
-``Authorization`` header, and error messages are redacted. Redirects are refused, not
-followed.
+``GET {base_url}/batches/{id}`` and ``GET {base_url}/files/{id}/content``, sent through the
+same :class:`~llm_aug.llm.transports.Transport` as live calls (``make_transport("http",
+...)``: its proxy handling, TLS, no redirects). The base URL passes the same privacy check
+as live calls; the key goes only into the ``Authorization`` header, and error messages
+are redacted. HTTP errors are mapped by :mod:`llm_aug.llm.http_errors` (the typed error
+is the ``__cause__`` of the one-line :class:`UserError`).
 """
 
 from __future__ import annotations
@@ -14,13 +16,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from pydantic import SecretStr
-from yarl import URL
 
 from llm_aug.core.errors import UserError
 from llm_aug.llm.batch.manifest import ENDPOINT, BatchCycle, BatchManifest, save_manifest
 from llm_aug.llm.batch.mode import BatchMode
+from llm_aug.llm.http_errors import error_from_status
 from llm_aug.llm.privacy import (
     check_base_url,
     install_log_filter,
@@ -28,13 +29,18 @@ from llm_aug.llm.privacy import (
     register_secret,
     without_userinfo,
 )
-from llm_aug.llm.transports.aiohttp_transport import env_proxy
+from llm_aug.llm.transports import FormField, HTTPRequest, HTTPResponse, make_transport
+from llm_aug.llm.types import BackendError, Redirected
 
 logger = install_log_filter(logging.getLogger(__name__))
 
 
 class BatchClient:
-    """Files and Batches calls against one OpenAI-compatible base URL (``.../v1``)."""
+    """Files and Batches calls against one OpenAI-compatible base URL (``.../v1``).
+
+    One plain transport, not a router: an upload and the batch made from it must reach
+    the same server.
+    """
 
     def __init__(self, base_url: str, api_key: SecretStr | None, *, allow_remote: bool = False,
                  timeout_s: float = 300.0) -> None:
@@ -42,71 +48,70 @@ class BatchClient:
         self.base_url = base_url.rstrip("/")
         secret = api_key.get_secret_value() if api_key else None
         register_secret(secret)
-        self._headers = {"User-Agent": "llm-aug"}
-        if secret:
-            self._headers["Authorization"] = f"Bearer {secret}"
-        self._proxy, self._proxy_auth = env_proxy(URL(self.base_url))
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._session: aiohttp.ClientSession | None = None
+        self._transport = make_transport("http", self.base_url, headers={"User-Agent": "llm-aug"},
+                                         timeout_s=timeout_s, max_connections=4,
+                                         api_key=api_key if secret else None)
 
     async def __aenter__(self) -> "BatchClient":
-        self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self._transport.aclose()
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> bytes:
-        assert self._session is not None, "use BatchClient as an async context manager"
-        url = f"{self.base_url}{path}"
+    async def _call(self, req: HTTPRequest) -> bytes:
+        url = f"{self.base_url}{req.path}"
         try:
-            # No redirects: one could send the request files to a host never checked.
-            async with self._session.request(method, url, proxy=self._proxy,
-                                             proxy_auth=self._proxy_auth, allow_redirects=False,
-                                             **kwargs) as resp:
-                body = await resp.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise UserError(redact(f"{method} {url}: {type(exc).__name__}: {exc}")) from None
-        if 300 <= resp.status < 400:
-            target = without_userinfo(resp.headers.get("Location", "")) or "nowhere"
-            raise UserError(redact(f"{method} {url}: HTTP {resp.status} redirect to {target!r}, "
-                                   "not followed; give the server's own URL"))
-        if resp.status >= 400:
-            text = body[:300].decode("utf-8", "replace").strip()
-            raise UserError(redact(f"{method} {url}: HTTP {resp.status}: {text}"))
-        return body
+            response = await self._transport.request(req)
+        except BackendError as exc:  # no response: refused, DNS, TLS, timeout, dropped
+            raise UserError(redact(f"{req.method} {url}: {type(exc).__name__}: {exc}")) from exc
+        if response.status >= 300:
+            error = error_from_status(response.status, response.headers, response.body)
+            raise UserError(_says(req.method, url, error, response)) from error
+        return response.body
 
-    async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        body = await self._call(method, path, **kwargs)
+    async def _json(self, req: HTTPRequest) -> dict[str, Any]:
+        body = await self._call(req)
+        where = f"{req.method} {self.base_url}{req.path}"
         try:
             data = json.loads(body)
         except ValueError:
-            raise UserError(f"{method} {self.base_url}{path}: the answer is not JSON") from None
+            raise UserError(f"{where}: the answer is not JSON") from None
         if not isinstance(data, dict) or "id" not in data:
-            raise UserError(f"{method} {self.base_url}{path}: the answer has no id")
+            raise UserError(f"{where}: the answer has no id")
         return data
 
     async def upload(self, path: Path) -> str:
         """Upload a request file with ``purpose=batch``; its file id."""
-        form = aiohttp.FormData()
-        form.add_field("purpose", "batch")
-        form.add_field("file", path.read_bytes(), filename=path.name,
-                       content_type="application/jsonl")
-        return str((await self._json("POST", "/files", data=form))["id"])
+        form = (FormField("purpose", "batch"),
+                FormField("file", path.read_bytes(), filename=path.name,
+                          content_type="application/jsonl"))
+        return str((await self._json(HTTPRequest("POST", "/files", multipart=form)))["id"])
 
     async def create_batch(self, file_id: str) -> dict[str, Any]:
         """Create a batch over an uploaded file; the batch object."""
-        return await self._json("POST", "/batches", json={
-            "input_file_id": file_id, "endpoint": ENDPOINT, "completion_window": "24h"})
+        body = json.dumps({"input_file_id": file_id, "endpoint": ENDPOINT,
+                           "completion_window": "24h"}).encode()
+        return await self._json(HTTPRequest("POST", "/batches", body=body))
 
     async def get_batch(self, batch_id: str) -> dict[str, Any]:
         """The batch object (``status``, ``request_counts``, ``output_file_id``, ...)."""
-        return await self._json("GET", f"/batches/{batch_id}")
+        return await self._json(HTTPRequest("GET", f"/batches/{batch_id}"))
 
     async def content(self, file_id: str) -> bytes:
         """The bytes of a file (a batch's output or error file)."""
-        return await self._call("GET", f"/files/{file_id}/content")
+        # Any type: the transport asks for JSON by default, and this is JSONL (or binary).
+        return await self._call(HTTPRequest("GET", f"/files/{file_id}/content",
+                                            headers={"Accept": "*/*"}))
+
+
+def _says(method: str, url: str, error: BackendError, response: HTTPResponse) -> str:
+    """The one-line message for an error status (its wording predates the typed errors)."""
+    if isinstance(error, Redirected):
+        target = without_userinfo(response.headers.get("location", "")) or "nowhere"
+        return redact(f"{method} {url}: HTTP {response.status} redirect to {target!r}, "
+                      "not followed; give the server's own URL")
+    text = response.body[:300].decode("utf-8", "replace").strip()
+    return redact(f"{method} {url}: HTTP {response.status}: {text}")
 
 
 def client_for(manifest: BatchManifest, *, api_key: SecretStr | None,

@@ -1,4 +1,4 @@
-"""Transports: how OpenAI-compatible backends put JSON on the wire.
+"""Transports: how OpenAI-compatible backends (and the batch client) put requests on the wire.
 
 :class:`AiohttpTransport` (``client="http"``, alias ``"aiohttp"``; the default) or
 :class:`SDKTransport` (``client="sdk"``, the ``openai`` package), both behind the
@@ -13,10 +13,11 @@ from pydantic import SecretStr
 
 from llm_aug.llm.settings import ClientKind
 from llm_aug.llm.transports.aiohttp_transport import AiohttpTransport
-from llm_aug.llm.transports.base import HTTPResponse, Transport
+from llm_aug.llm.transports.base import FormField, HTTPRequest, HTTPResponse, Transport
 from llm_aug.llm.transports.sdk import SDKTransport
 
-__all__ = ["AiohttpTransport", "HTTPResponse", "SDKTransport", "Transport", "make_transport"]
+__all__ = ["AiohttpTransport", "FormField", "HTTPRequest", "HTTPResponse", "SDKTransport",
+           "Transport", "make_transport"]
 
 
 def make_transport(kind: ClientKind, base_url: str, headers: Mapping[str, str] | None = None,

@@ -17,14 +17,15 @@ import ssl
 import weakref
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import aiohttp
 from aiohttp.helpers import get_env_proxy_for_url
+from aiohttp.payload import get_payload
 from yarl import URL
 
 from llm_aug.llm.privacy import is_loopback
-from llm_aug.llm.transports.base import HTTPResponse
+from llm_aug.llm.transports.base import FormField, HTTPRequest, HTTPResponse
 from llm_aug.llm.types import BackendError, ConnectionDropped, Timeout, Unreachable
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,8 @@ def env_proxy(url: URL) -> tuple[URL | None, aiohttp.BasicAuth | None]:
 
 
 class AiohttpTransport:
-    """JSON POSTs to one origin over at most ``max_connections`` keep-alive connections.
+    """Requests to one origin (JSON POSTs above all) over at most ``max_connections``
+    keep-alive connections.
 
     The runner may call ``asyncio.run`` several times with one backend; connections
     belong to one event loop, so a new loop gets a new session.
@@ -127,10 +129,20 @@ class AiohttpTransport:
 
     async def post_json(self, path: str, body: bytes) -> HTTPResponse:
         """POST ``body`` (JSON bytes) to ``path`` under the base URL; raise on network failure."""
+        return await self._exchange("POST", self._url(path), body, None, None)
+
+    async def request(self, req: HTTPRequest) -> HTTPResponse:
+        """Send ``req`` (GET, or POST with a JSON body or multipart fields); as :meth:`post_json`."""
+        headers = dict(req.headers) if req.headers else None
+        return await self._exchange(req.method, self._url(req.path), req.body, req.multipart,
+                                    headers)
+
+    async def _exchange(self, method: str, url: URL, body: bytes | None,
+                        form: Sequence[FormField] | None,
+                        headers: dict[str, str] | None) -> HTTPResponse:
         if asyncio.get_running_loop() is not self._loop or self._session is None:
             await self._rebind()
         assert self._slots is not None
-        url = self._url(path)
         # The slot is taken before the clock starts: time spent queueing behind
         # max_connections is not a server timeout.
         async with self._slots:
@@ -139,7 +151,7 @@ class AiohttpTransport:
             for _ in range(self._max + 1):
                 attempt = _Attempt()
                 try:
-                    return await self._send(url, body, attempt)
+                    return await self._send(method, url, body, form, headers, attempt)
                 except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
                     if not (attempt.reused and _closed_before_reply(exc)):
                         raise self._error(exc) from exc
@@ -148,12 +160,18 @@ class AiohttpTransport:
                     logger.debug("pooled connection closed by the server; resending")
             raise ConnectionDropped("every pooled connection was closed by the server")
 
-    async def _send(self, url: URL, body: bytes, attempt: _Attempt) -> HTTPResponse:
+    async def _send(self, method: str, url: URL, body: bytes | None,
+                    form: Sequence[FormField] | None, headers: dict[str, str] | None,
+                    attempt: _Attempt) -> HTTPResponse:
         assert self._session is not None
+        data: Any = body
+        if form is not None:  # built for each try: aiohttp consumes a multipart payload
+            data = _multipart(form)
+            headers = {**(headers or {}), "Content-Type": data.content_type}
         _attempt.set(attempt)  # read by _Connector.connect, in this same task
-        async with self._session.post(url, data=body, proxy=self.proxy,
-                                      proxy_auth=self._proxy_auth,
-                                      allow_redirects=False) as response:
+        async with self._session.request(method, url, data=data, headers=headers,
+                                         proxy=self.proxy, proxy_auth=self._proxy_auth,
+                                         allow_redirects=False) as response:
             data = await response.read()
             return HTTPResponse(response.status,
                                 {k.lower(): v for k, v in response.headers.items()}, data)
@@ -195,6 +213,20 @@ class AiohttpTransport:
         self._session, self._loop, self._slots = None, None, None
         if session is not None and loop is not None:
             await _close_session(session, loop)
+
+
+def _multipart(fields: Sequence[FormField]) -> aiohttp.MultipartWriter:
+    """A ``multipart/form-data`` body, part by part as :class:`aiohttp.FormData` builds it
+    (always multipart, even without a file: FormData would send those url-encoded)."""
+    writer = aiohttp.MultipartWriter("form-data")
+    for f in fields:
+        part = (get_payload(f.value, content_type=f.content_type) if f.content_type
+                else get_payload(f.value))
+        params = {"name": f.name} if f.filename is None else {"name": f.name, "filename": f.filename}
+        part.set_content_disposition("form-data", **params)
+        part.headers.popall("Content-Length", None)  # as FormData does
+        writer.append_payload(part)
+    return writer
 
 
 def _closed_before_reply(exc: BaseException) -> bool:

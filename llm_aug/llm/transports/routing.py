@@ -19,12 +19,14 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
-from typing import Callable, Mapping, Sequence
+from typing import Awaitable, Callable, Sequence
 
+from llm_aug.llm.http_errors import retry_after_s
 from llm_aug.llm.privacy import install_log_filter
-from llm_aug.llm.transports.base import HTTPResponse, Transport
+from llm_aug.llm.transports.base import HTTPRequest, HTTPResponse, Transport
 from llm_aug.llm.types import BackendError
+
+Send = Callable[[Transport], Awaitable[HTTPResponse]]
 
 logger = install_log_filter(logging.getLogger(__name__))
 
@@ -65,11 +67,22 @@ class RoutingTransport:
 
     async def post_json(self, path: str, body: bytes) -> HTTPResponse:
         """Send to the least-loaded ready endpoint, then to the others while they fail."""
+        return await self._route(lambda transport: transport.post_json(path, body))
+
+    async def request(self, req: HTTPRequest) -> HTTPResponse:
+        """Route ``req`` as :meth:`post_json` routes a POST (same health and failover).
+
+        Requests that must reach one server together (a file upload and the batch made
+        from it) need a plain transport: each routed request may go to another replica.
+        """
+        return await self._route(lambda transport: transport.request(req))
+
+    async def _route(self, send: Send) -> HTTPResponse:
         tried: list[int] = []
         last: HTTPResponse | BackendError | None = None
         while (index := self._pick(tried)) is not None:
             tried.append(index)
-            last = await self._send(self.endpoints[index], path, body)
+            last = await self._send(self.endpoints[index], send)
             if isinstance(last, HTTPResponse) and not _moves_on(last.status):
                 return last
         if isinstance(last, BackendError):
@@ -98,14 +111,13 @@ class RoutingTransport:
         endpoint.probing = endpoint.failures > 0 and now >= endpoint.resting_until
         return best
 
-    async def _send(self, endpoint: Endpoint, path: str,
-                    body: bytes) -> HTTPResponse | BackendError:
+    async def _send(self, endpoint: Endpoint, send: Send) -> HTTPResponse | BackendError:
         """One try on ``endpoint``: the response, or the retryable error it raised."""
         endpoint.in_flight += 1
         endpoint.sent += 1
         probing = endpoint.probing
         try:
-            response = await endpoint.transport.post_json(path, body)
+            response = await send(endpoint.transport)
         except BackendError as exc:
             if not exc.retryable:  # e.g. an untrusted TLS certificate: a setup mistake
                 raise
@@ -180,20 +192,3 @@ def _naming_all(exc: BackendError, urls: list[str]) -> BackendError:
 def _moves_on(status: int) -> bool:
     """Statuses that another replica may answer: rate limited, or the server failed."""
     return status == 429 or status >= 500
-
-
-def retry_after_s(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    try:
-        if "retry-after-ms" in lowered:
-            return max(0.0, float(lowered["retry-after-ms"]) / 1000)
-        value = lowered.get("retry-after")
-        if value is None:
-            return None
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None

@@ -13,13 +13,13 @@ import asyncio
 import importlib
 import json
 import logging
-from typing import Any, Mapping
+from typing import Any, Awaitable, Mapping
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
 from llm_aug.llm.privacy import is_loopback, redact
-from llm_aug.llm.transports.base import HTTPResponse
+from llm_aug.llm.transports.base import FormField, HTTPRequest, HTTPResponse
 from llm_aug.llm.types import BackendError, ConnectionDropped, Timeout
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def _http_library() -> Any:
 
 
 class SDKTransport:
-    """Sends JSON POSTs with ``openai.AsyncOpenAI`` (one client per event loop)."""
+    """Sends requests with ``openai.AsyncOpenAI`` (one client per event loop)."""
 
     def __init__(self, base_url: str, *, api_key: SecretStr | None = None,
                  headers: Mapping[str, str] | None = None, timeout_s: float = 60.0,
@@ -78,12 +78,35 @@ class SDKTransport:
 
     async def post_json(self, path: str, body: bytes) -> HTTPResponse:
         """POST ``body`` (JSON bytes) to ``path`` under the base URL; raise on network failure."""
+        client = self._get_client()
+        # Parsed back to an object: every SDK version takes JSON bodies that way.
+        return await self._answer(client.post(path, cast_to=self._response_type,
+                                              body=json.loads(body)))
+
+    async def request(self, req: HTTPRequest) -> HTTPResponse:
+        """Send ``req`` with the SDK's generic ``get`` / ``post`` (multipart as its ``files=``)."""
+        client = self._get_client()
+        headers = dict(req.headers)
+        if req.method == "GET":
+            return await self._answer(client.get(req.path, cast_to=self._response_type,
+                                                 options={"headers": headers}))
+        files = None
+        body: Any = json.loads(req.body) if req.body is not None else None
+        if req.multipart is not None:
+            # As the SDK's own files.create: plain fields in the body, files as (name, bytes,
+            # type), and a bare multipart Content-Type for httpx to add the boundary to.
+            body = {f.name: _text(f.value) for f in req.multipart if f.filename is None}
+            files = [(f.name, _file(f)) for f in req.multipart if f.filename is not None]
+            headers = {**headers, "Content-Type": "multipart/form-data"}
+        return await self._answer(client.post(req.path, cast_to=self._response_type, body=body,
+                                              files=files, options={"headers": headers}))
+
+    async def _answer(self, call: Awaitable[Any]) -> HTTPResponse:
+        """The raw response of an SDK call, error statuses included; typed network errors."""
         import openai
 
-        client = self._get_client()
         try:
-            # Parsed back to an object: every SDK version takes JSON bodies that way.
-            raw = await client.post(path, cast_to=self._response_type, body=json.loads(body))
+            raw = await call
         except openai.APIStatusError as exc:
             raw = exc.response
         except openai.APITimeoutError as exc:
@@ -103,3 +126,12 @@ class SDKTransport:
             except RuntimeError:
                 pass  # created on an event loop that has since closed
             self._client = None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def _file(f: FormField) -> tuple[Any, ...]:
+    data = f.value.encode("utf-8") if isinstance(f.value, str) else f.value
+    return (f.filename, data) if f.content_type is None else (f.filename, data, f.content_type)
