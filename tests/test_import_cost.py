@@ -61,9 +61,10 @@ def test_importing_the_classify_job_loads_no_heavy_library() -> None:
     probe = _probe("import json, sys\nimport llm_aug.jobs.classify\n"
                    "print('PROBE ' + json.dumps({'modules': sorted(sys.modules)}))")
     assert not _loaded(probe, HEAVY), _loaded(probe, HEAVY)
-    # nor the other jobs (augment, compare_prompts, train...) behind the package
+    # nor the other jobs (augment, compare_prompts, train...) behind the package; only the
+    # result base every job's result type stands on
     jobs = {m for m in probe["modules"] if m.startswith("llm_aug.jobs.")}
-    assert jobs == {"llm_aug.jobs.classify"}, jobs
+    assert jobs == {"llm_aug.jobs.classify", "llm_aug.jobs.results"}, jobs
 
 
 def test_help_loads_neither_the_jobs_nor_the_llm_runtime() -> None:

@@ -123,10 +123,10 @@ def test_prompt_compare_reports_deltas_and_flips(tmp_path, demo_dir):
     report = compare_datasets("classify/scene.v1", "classify/scene_levels.v1", data, data, FINE,
                              _runner(FakeBackend(reply), tmp_path), ClassifyConfig(), tmp_path / "cmp",
                              n_boot=200, html=True)
-    acc = report["deltas"]["accuracy"]
-    assert acc["b"] == 1.0 and acc["delta"] > 0.5 and acc["ci"][0] > 0 and acc["p_value"] < 0.05
+    acc = report.deltas["accuracy"]
+    assert acc.b == 1.0 and acc.delta > 0.5 and acc.ci[0] > 0 and acc.p_value < 0.05
     flips = list(jsonlines.open(tmp_path / "cmp" / "flips.jsonl"))
-    assert len(flips) == report["flips"] == sum(1 for r in data.rows if r.label != 0)
+    assert len(flips) == report.flips == sum(1 for r in data.rows if r.label != 0)
     assert all(f["better"] == "b" and f["raw_a"] == "等级：0" for f in flips)
     assert (tmp_path / "cmp" / "comparison.html").is_file()
 

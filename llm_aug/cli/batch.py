@@ -8,13 +8,14 @@ own command prints (its presenter), so the output is the one a live run gives.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
 from llm_aug.cli.batch_mode import report_deferred
 
 if TYPE_CHECKING:  # the LLM runtime is imported by the functions that use it (keeps --help fast)
+    from llm_aug.jobs.results import JobResult
     from llm_aug.llm.batch import JobCall
 
 app = typer.Typer(help="Batch inference runs (made with --batch export|submit): status and collect.",
@@ -32,10 +33,10 @@ def status(
     """
     from llm_aug.jobs.batch import batch_status
 
-    for row in batch_status(run, allow_remote=allow_remote):
-        counts = " ".join(f"{k}={v}" for k, v in sorted(row["request_counts"].items()))
-        typer.echo(f"cycle {row['cycle']} {row['file']}: {row['status']} {row['batch_id'] or '-'} "
-                   f"requests={row['requests']} {counts}{' collected' if row['collected'] else ''}")
+    for row in batch_status(run, allow_remote=allow_remote).files:
+        counts = " ".join(f"{k}={v}" for k, v in sorted(row.request_counts.items()))
+        typer.echo(f"cycle {row.cycle} {row.file}: {row.status} {row.batch_id or '-'} "
+                   f"requests={row.requests} {counts}{' collected' if row.collected else ''}")
 
 
 @app.command()
@@ -83,7 +84,7 @@ def collect(
         _present(job, job_result)
 
 
-def _present(job: JobCall, result: Any) -> None:
+def _present(job: JobCall, result: JobResult | None) -> None:
     """Print the continued job's result as its own command does (same lines, same exit code)."""
     if job.job == "classify":
         from llm_aug.cli.llm import show_classify

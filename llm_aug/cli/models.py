@@ -78,7 +78,7 @@ def train(
     if seeds:
         summary = train_seeds(task, train_file, val_file, out, seeds=parse_seeds(seeds), method=method,
                               load_kwargs=kwargs, params=params)
-        typer.echo(f"val weighted F1 {summary['mean']:.4f} ± {summary['std']:.4f} over seeds {summary['seeds']} -> {out}")
+        typer.echo(f"val weighted F1 {summary.mean:.4f} ± {summary.std:.4f} over seeds {summary.seeds} -> {out}")
         return
     res = train_model(task, train_file, val_file, out, method=method, seed=seed, load_kwargs=kwargs, params=params)
     typer.echo(f"{res.method} {json.dumps(res.params, default=str)}: val weighted F1 {res.val_weighted_f1:.4f} -> {res.out_dir}")
@@ -129,8 +129,8 @@ def predict(
         return
     from llm_aug.jobs.train import predict_file
 
-    path = predict_file(model_dir, input_file, output, load_kwargs=kwargs)
-    typer.echo(f"wrote {path}")
+    result = predict_file(model_dir, input_file, output, load_kwargs=kwargs)
+    typer.echo(f"wrote {result.output}")
 
 
 def evaluate(
@@ -154,7 +154,7 @@ def evaluate(
     results = evaluate_predictions(predictions, gold, task=task, binary_gold=binary_gold, threshold=threshold,
                                out_dir=out, n_boot=n_boot, load_kwargs=load_kwargs(text_col, label_col, id_col, fmt))
     if as_json:
-        typer.echo(json.dumps(results, ensure_ascii=False))
+        typer.echo(json.dumps(results.to_json(), ensure_ascii=False))
         return
     from llm_aug.jobs.evaluate import format_results, results_dir
 
@@ -214,9 +214,9 @@ def select(
 
     result = select_by_cv(task, train_file, val_file, [m.strip() for m in methods.split(",") if m.strip()],
                           out, folds=folds, repeats=repeats, seed=seed)
-    for row in result["ranking"]:
-        typer.echo(f"{row['method']:<12} CV weighted F1 {row['cv_mean']:.4f} ± {row['cv_std']:.4f}  {json.dumps(row['params'])}")
-    typer.echo(f"best: {result['best']}")
+    for row in result.ranking:
+        typer.echo(f"{row.method:<12} CV weighted F1 {row.cv_mean:.4f} ± {row.cv_std:.4f}  {json.dumps(row.params)}")
+    typer.echo(f"best: {result.best}")
 
 
 def register(app: typer.Typer) -> None:

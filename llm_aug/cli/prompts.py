@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
@@ -23,6 +23,9 @@ from llm_aug.cli.llm import (
 from llm_aug.cli.llm_options import LLMOptions, with_llm_options
 from llm_aug.core.errors import UserError
 from llm_aug.core.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from llm_aug.jobs.compare_prompts import CompareReport
 
 app = typer.Typer(help="List, show, render and A/B-compare prompt templates.", no_args_is_help=True)
 
@@ -122,11 +125,11 @@ def compare(
     show_compare(report)
 
 
-def show_compare(report: dict[str, Any]) -> None:
+def show_compare(report: CompareReport) -> None:
     """The comparison table; exit 4 when rows failed (also what ``batch collect`` prints for a compare run)."""
     from llm_aug.jobs.compare_prompts import format_report
 
     typer.echo(format_report(report))
-    failed, ok = report["failed"], report["ok"]
-    where = ", ".join(report["predictions"][k] for k in ("a", "b") if failed[k])
-    exit_if_rows_failed(ok["a"] + ok["b"], failed["a"] + failed["b"], where)
+    failed, ok, predictions = report.failed, report.ok, report.predictions
+    where = ", ".join(str(path) for path, n in ((predictions.a, failed.a), (predictions.b, failed.b)) if n)
+    exit_if_rows_failed(ok.a + ok.b, failed.a + failed.b, where)

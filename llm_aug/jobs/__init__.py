@@ -1,7 +1,8 @@
 """The jobs: the documented Python API, one function per thing a user runs.
 
 The CLI is a thin shell over these (parse, call, print). Each takes files and plain
-settings and writes its outputs and a manifest::
+settings, writes its outputs and a manifest, and returns a typed result (a
+:class:`~llm_aug.jobs.results.JobResult`: attributes, ``to_json()``)::
 
     from llm_aug import jobs
     jobs.train_model("fine", "train.tsv", "val.tsv", "runs/stack")
@@ -22,24 +23,34 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
     from llm_aug.jobs.augment import AugmentConfig, AugmentResult, run_augment
-    from llm_aug.jobs.batch import BatchCollectResult, batch_collect, batch_status
+    from llm_aug.jobs.batch import BatchCollectResult, BatchStatus, batch_collect, batch_status
     from llm_aug.jobs.classify import ClassifyResult, classify
-    from llm_aug.jobs.compare_prompts import compare_prompts
-    from llm_aug.jobs.demo import run_demo
-    from llm_aug.jobs.evaluate import evaluate_predictions
-    from llm_aug.jobs.select import select_by_cv
-    from llm_aug.jobs.train import TrainResult, predict_file, train_model, train_seeds
+    from llm_aug.jobs.compare_prompts import CompareReport, compare_prompts
+    from llm_aug.jobs.demo import DemoResult, run_demo
+    from llm_aug.jobs.evaluate import EvaluateResult, evaluate_predictions
+    from llm_aug.jobs.results import JobResult
+    from llm_aug.jobs.select import SelectResult, select_by_cv
+    from llm_aug.jobs.train import (
+        PredictResult,
+        SeedsResult,
+        TrainResult,
+        predict_file,
+        train_model,
+        train_seeds,
+    )
 
 #: Public name -> the submodule that defines it.
 _EXPORTS = {
+    "JobResult": "results",
     "AugmentConfig": "augment", "AugmentResult": "augment", "run_augment": "augment",
-    "BatchCollectResult": "batch", "batch_collect": "batch", "batch_status": "batch",
+    "BatchCollectResult": "batch", "BatchStatus": "batch", "batch_collect": "batch", "batch_status": "batch",
     "ClassifyResult": "classify", "classify": "classify",
-    "compare_prompts": "compare_prompts",
-    "run_demo": "demo",
-    "evaluate_predictions": "evaluate",
-    "select_by_cv": "select",
-    "TrainResult": "train", "predict_file": "train", "train_model": "train", "train_seeds": "train",
+    "CompareReport": "compare_prompts", "compare_prompts": "compare_prompts",
+    "DemoResult": "demo", "run_demo": "demo",
+    "EvaluateResult": "evaluate", "evaluate_predictions": "evaluate",
+    "SelectResult": "select", "select_by_cv": "select",
+    "PredictResult": "train", "SeedsResult": "train", "TrainResult": "train",
+    "predict_file": "train", "train_model": "train", "train_seeds": "train",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -16,6 +16,7 @@ from llm_aug.augment.filters import FilterConfig
 from llm_aug.augment.plan import Plan
 from llm_aug.augment.rounds import RoundStats
 from llm_aug.core.exit_codes import ExitCode
+from llm_aug.jobs.results import JobResult
 from llm_aug.llm import LLMConfig
 from llm_aug.llm.types import DryRunEstimate
 
@@ -52,24 +53,25 @@ class AugmentConfig(BaseModel):
     dry_run: bool = False
 
 
-class AugmentResult(BaseModel):
+class AugmentResult(JobResult):
     """Counts and paths of a run; ``exit_code`` 0, or 3 when a level stayed short."""
 
-    out: Path
-    plan: Plan
-    before: dict[int, int]
-    targets: dict[int, int]
-    after: dict[int, int] = Field(default_factory=dict)
-    shortfall: dict[int, int] = Field(default_factory=dict)
-    rounds: int = 0
-    n_candidates: int = 0
-    rejections: dict[str, int] = Field(default_factory=dict)
-    usage: dict[str, Any] = Field(default_factory=dict)
-    dry_run: DryRunEstimate | None = None
+    out: Path = Field(description="the output directory (corpus.tsv, report.md, manifest.json)")
+    plan: Plan = Field(description="what each level needed and the requests planned for it")
+    before: dict[int, int] = Field(description="posts per level in the training file")
+    targets: dict[int, int] = Field(description="posts per level the balance asks for")
+    after: dict[int, int] = Field(default_factory=dict, description="posts per level in the corpus written")
+    shortfall: dict[int, int] = Field(default_factory=dict, description="levels left short: posts missing")
+    rounds: int = Field(0, description="generation rounds run")
+    n_candidates: int = Field(0, description="candidate posts made over all rounds")
+    rejections: dict[str, int] = Field(default_factory=dict, description="candidates dropped, per reason")
+    usage: dict[str, Any] = Field(default_factory=dict, description="LLM usage totals (n_ok, n_failed, tokens)")
+    dry_run: DryRunEstimate | None = Field(None, description="a dry run's estimate of the first round")
     protected_copies: dict[str, Any] = Field(default_factory=dict, description="training posts copying protected ones")
     round_stats: list[RoundStats] = Field(default_factory=list, description="per round: candidates, accepted, time")
 
     @property
     def exit_code(self) -> int:
+        """The command's exit code for this result: 3 when a level stayed short, else 0."""
         return EXIT_SHORT if self.shortfall else ExitCode.OK
 

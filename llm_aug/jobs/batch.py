@@ -17,41 +17,97 @@ next round, if any, becomes the next batch cycle)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from pydantic import ConfigDict, Field, SerializeAsAny, field_serializer, model_validator
+
 from llm_aug.core.errors import UserError
+from llm_aug.jobs.results import JobResult, ResultPart
 from llm_aug.llm.batch import BatchDeferred, BatchManifest, BatchMode, JobCall
 from llm_aug.llm.batch.collect import CollectResult, collect_cycle, poll_status
 
 
-def batch_status(run_dir: str | Path, *, allow_remote: bool = False) -> list[dict[str, Any]]:
+class BatchFileStatus(ResultPart):
+    """One request file of a batch run and its batch, as last polled."""
+
+    cycle: int = Field(description="the cycle the file belongs to (1 for the first requests)")
+    file: str = Field(description="the request file's name in the run directory")
+    requests: int = Field(description="requests in the file")
+    batch_id: str | None = Field(description="the server's batch id (None for an exported file)")
+    status: str | None = Field(description="the batch's status ('exported' for a file not submitted)")
+    request_counts: dict[str, int] = Field(description="the server's counts (total, completed, failed)")
+    collected: bool = Field(description="its answers are imported into the request cache")
+
+
+class BatchStatus(JobResult):
+    """What :func:`batch_status` found: one row per request file, in cycle order."""
+
+    files: list[BatchFileStatus]
+
+
+def batch_status(run_dir: str | Path, *, allow_remote: bool = False) -> BatchStatus:
     """One row per request file of the run: its batch, status and request counts (polled now)."""
-    return poll_status(run_dir, allow_remote=allow_remote)
+    return BatchStatus(files=poll_status(run_dir, allow_remote=allow_remote))
 
 
-@dataclass
-class BatchCollectResult:
+#: The result type of each continuable job, by the name it records (module, class).
+RESULT_TYPES = {"classify": ("classify", "ClassifyResult"),
+                "compare_prompts": ("compare_prompts", "CompareReport"),
+                "run_augment": ("augment_types", "AugmentResult")}
+
+
+def _deferral(value: BatchDeferred) -> dict[str, Any]:
+    return {"run_dir": str(value.run_dir), "n_requests": value.n_requests, "files": list(value.files),
+            "submitted": value.submitted, "cycle": value.cycle, "model": value.model}
+
+
+class BatchCollectResult(JobResult):
     """What a collect did, and what the continued job returned (or where it stopped again).
 
-    ``job_result`` is the continued job's own result (a ``ClassifyResult``, the compare
-    report, an ``AugmentResult``); ``deferred`` is set instead when its next cycle was
-    written. Neither is set while batches are still running, or after ``continue_job=False``.
+    ``job_result`` is the continued job's own result (a ``ClassifyResult``, a
+    ``CompareReport``, an ``AugmentResult``); ``deferred`` is set instead when its next
+    cycle was written. Neither is set while batches are still running, or after
+    ``continue_job=False``.
     """
 
-    collected: CollectResult
-    job: JobCall | None = None
-    job_result: Any = None
-    deferred: BatchDeferred | None = None
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    collected: CollectResult = Field(description="what the collect imported, and whether the cycle closed")
+    job: JobCall | None = Field(None, description="the job the run records (continued once a cycle closes)")
+    job_result: SerializeAsAny[JobResult] | None = Field(None, description="the continued job's result")
+    deferred: BatchDeferred | None = Field(None, description="where the continued job stopped again: "
+                                           "its next cycle's request files")
 
     @property
     def manifest(self) -> BatchManifest:
         """The run's ``batch.json`` as the collect left it."""
         return self.collected.manifest
 
+    @field_serializer("deferred")
+    def _deferred_json(self, value: BatchDeferred | None) -> dict[str, Any] | None:
+        return None if value is None else _deferral(value)
 
-def _classify(kwargs: dict[str, Any], batch: BatchMode | None, extra: Mapping[str, Any]) -> Any:
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_parts(cls, data: Any) -> Any:
+        """From JSON: the job's result as its own type, the deferral as a BatchDeferred."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if isinstance(data.get("deferred"), dict):
+            deferred = dict(data["deferred"])
+            data["deferred"] = BatchDeferred(**{**deferred, "run_dir": Path(deferred["run_dir"])})
+        job, result = data.get("job"), data.get("job_result")
+        name = job.get("job") if isinstance(job, dict) else getattr(job, "job", None)
+        if isinstance(result, dict) and name in RESULT_TYPES:
+            module, type_name = RESULT_TYPES[name]
+            result_type = getattr(importlib.import_module(f"llm_aug.jobs.{module}"), type_name)
+            data["job_result"] = result_type.model_validate(result)
+        return data
+
+
+def _classify(kwargs: dict[str, Any], batch: BatchMode | None, extra: Mapping[str, Any]) -> JobResult:
     from llm_aug.jobs.classify import classify
     from llm_aug.prompting.classify import ClassifyConfig
 
@@ -59,7 +115,7 @@ def _classify(kwargs: dict[str, Any], batch: BatchMode | None, extra: Mapping[st
     return classify(**kwargs, config=config, batch=batch, **extra)
 
 
-def _compare(kwargs: dict[str, Any], batch: BatchMode | None, extra: Mapping[str, Any]) -> Any:
+def _compare(kwargs: dict[str, Any], batch: BatchMode | None, extra: Mapping[str, Any]) -> JobResult:
     from llm_aug.jobs.compare_prompts import compare_prompts
     from llm_aug.prompting.classify import ClassifyConfig
 
@@ -67,7 +123,7 @@ def _compare(kwargs: dict[str, Any], batch: BatchMode | None, extra: Mapping[str
     return compare_prompts(**kwargs, config=config, batch=batch, **extra)
 
 
-def _augment(kwargs: dict[str, Any], batch: BatchMode | None, extra: Mapping[str, Any]) -> Any:
+def _augment(kwargs: dict[str, Any], batch: BatchMode | None, extra: Mapping[str, Any]) -> JobResult:
     from llm_aug.jobs.augment import run_augment
     from llm_aug.jobs.augment_types import AugmentConfig
 
@@ -75,12 +131,12 @@ def _augment(kwargs: dict[str, Any], batch: BatchMode | None, extra: Mapping[str
 
 
 #: The jobs a batch run can continue, by the name they record.
-CONTINUABLE: dict[str, Callable[[dict[str, Any], BatchMode | None, Mapping[str, Any]], Any]] = {
+CONTINUABLE: dict[str, Callable[[dict[str, Any], BatchMode | None, Mapping[str, Any]], JobResult]] = {
     "classify": _classify, "compare_prompts": _compare, "run_augment": _augment}
 
 
 def resume_recorded_job(manifest: BatchManifest, run_dir: Path, *, live: bool = False,
-                 job_kwargs: Mapping[str, Any] | None = None) -> tuple[Any, BatchDeferred | None]:
+                        job_kwargs: Mapping[str, Any] | None = None) -> tuple[JobResult | None, BatchDeferred | None]:
     """Call the recorded job again under the run's batch mode (no batch mode with ``live``).
 
     Returns (its result, None), or (None, the deferral) when it wrote its next cycle.
@@ -111,7 +167,7 @@ def batch_collect(run_dir: str | Path, *, results: Sequence[str | Path] = (), al
     """
     run_dir = Path(run_dir)
     collected = collect_cycle(run_dir, results=results, allow_remote=allow_remote, live=live)
-    out = BatchCollectResult(collected, job=collected.manifest.job)
+    out = BatchCollectResult(collected=collected, job=collected.manifest.job)
     if collected.nothing_to_do or collected.stale or not collected.closed or not continue_job:
         return out
     out.job_result, out.deferred = resume_recorded_job(collected.manifest, run_dir, live=live,

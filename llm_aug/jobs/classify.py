@@ -14,11 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from pydantic import Field
+
 from llm_aug.core.lock import locks_output
 from llm_aug.core.manifest import write_manifest
 from llm_aug.core.paths import check_outputs
 from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
+from llm_aug.jobs.results import JobResult
 from llm_aug.llm import LLMConfig, Runner, build_runner, load_llm_config
 from llm_aug.llm.batch import BatchMode, JobCall
 from llm_aug.prompting.classify import (
@@ -31,18 +34,18 @@ from llm_aug.prompting.classify import (
 from llm_aug.prompting.templates import Prompt
 
 
-@dataclass
-class ClassifyResult:
+class ClassifyResult(JobResult):
     """What a classify run did: the runner's summary (or dry-run estimate) and where it wrote.
 
-    ``n_ok`` and ``n_failed`` count the written predictions with and without an error.
+    The CLI prints ``summary`` (the JSON on stdout) and exits 4 when ``n_failed``.
     """
 
-    output: Path
-    summary: dict[str, Any]
-    dry_run: bool = False
-    n_ok: int = 0
-    n_failed: int = 0
+    output: Path = Field(description="the predictions JSONL (not written by a dry run)")
+    summary: dict[str, Any] = Field(description="the runner's summary as the manifest's usage records it, "
+                                    "or the dry run's estimate")
+    dry_run: bool = Field(False, description="True when nothing was sent (summary is the estimate)")
+    n_ok: int = Field(0, description="written predictions without an error")
+    n_failed: int = Field(0, description="written predictions with an error (their error field says why)")
 
 
 def prediction_counts(predictions: Path) -> tuple[int, int]:
@@ -94,7 +97,7 @@ def classify(task: Task | str, input_file: str | Path, output: str | Path, *,
     if dry_run:
         requests, _ = build_requests(inputs.data, inputs.scheme, inputs.prompt, cfg, inputs.train)
         estimate = runner.dry_run(requests, raw_results_path(output))
-        return ClassifyResult(output, estimate.model_dump(mode="json"), dry_run=True)
+        return ClassifyResult(output=output, summary=estimate.model_dump(mode="json"), dry_run=True)
     summary, n_ok, n_failed = classify_counted(inputs.data, inputs.scheme, runner, cfg, output,
                                                train=inputs.train, prompt=inputs.prompt)
     prompt = inputs.prompt
@@ -104,4 +107,4 @@ def classify(task: Task | str, input_file: str | Path, output: str | Path, *,
                            "llm": llm.model_dump(mode="json")},
                    extra={"prompt": {"name": prompt.name, "version": prompt.version, "sha256": prompt.sha256},
                           "usage": summary.to_manifest()})
-    return ClassifyResult(output, summary.to_manifest(), False, n_ok, n_failed)
+    return ClassifyResult(output=output, summary=summary.to_manifest(), n_ok=n_ok, n_failed=n_failed)

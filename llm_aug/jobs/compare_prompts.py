@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar, Generic, Mapping, TypeVar
 
 import jsonlines
+from pydantic import Field
 
 from llm_aug.core.errors import UserError
 from llm_aug.core.files import PREDICTIONS_FILE, atomic_write, atomic_write_text
@@ -21,6 +22,7 @@ from llm_aug.eval.metrics import headline_metrics
 from llm_aug.eval.report import compare_runs
 from llm_aug.eval.results import score_predictions, write_results
 from llm_aug.jobs.classify import prediction_counts
+from llm_aug.jobs.results import JobResult, ResultPart
 from llm_aug.llm import LLMConfig, build_runner, load_llm_config
 from llm_aug.llm.batch import BatchMode, JobCall
 from llm_aug.llm.runner import Runner
@@ -28,6 +30,42 @@ from llm_aug.prompting.classify import ClassifyConfig, classify_dataset, load_ch
 
 # Files written at the top of the output directory (the prompts' runs go in subdirectories).
 _WRITES = ("flips.jsonl", "prompt_compare.json", "manifest.json", "comparison.md", "comparison.html")
+T = TypeVar("T")
+
+
+class PerPrompt(ResultPart, Generic[T]):
+    """One value for each prompt: ``a`` (the baseline) and ``b`` (the candidate)."""
+
+    a: T
+    b: T
+
+
+class MetricDelta(ResultPart):
+    """One headline metric under both prompts and B - A with its paired bootstrap interval."""
+
+    a: float | None = Field(description="the metric under prompt A (None where undefined)")
+    b: float | None = Field(description="the metric under prompt B")
+    delta: float = Field(description="B - A on all items")
+    ci: list[float] = Field(description="95% paired bootstrap interval of the delta, [low, high]")
+    p_value: float = Field(description="two-sided paired bootstrap p-value")
+
+
+class CompareReport(JobResult):
+    """What ``prompts compare`` found; its JSON is ``OUT/prompt_compare.json``, key for key."""
+
+    omit_unset: ClassVar[frozenset[str]] = frozenset({"html"})
+    a: str = Field(description="prompt A's name")
+    b: str = Field(description="prompt B's name")
+    n: int = Field(description="items scored")
+    deltas: dict[str, MetricDelta] = Field(description="per headline metric: both values and B - A")
+    per_class_f1_delta: dict[str, float] = Field(description="per level: F1 of B - F1 of A, 4 decimals")
+    invalid_rate: PerPrompt[float] = Field(description="share of replies without a valid label")
+    flips: int = Field(description="items whose prediction changed")
+    flips_file: Path = Field(description="those items with both replies (flips.jsonl)")
+    ok: PerPrompt[int] = Field(description="rows answered")
+    failed: PerPrompt[int] = Field(description="rows that ended in error (no prediction)")
+    predictions: PerPrompt[Path] = Field(description="each prompt's predictions JSONL")
+    html: Path | None = Field(None, description="comparison.html (only with html=True; absent otherwise)")
 
 
 def _slug(name: str) -> str:
@@ -64,7 +102,7 @@ def compare_prompts(prompt_a: str, prompt_b: str, task: Task | str, input_file: 
                     llm: LLMConfig | Mapping[str, Any], out: str | Path = "runs/prompt-compare",
                     gold: str | Path | None = None, config: ClassifyConfig | None = None,
                     train: str | Path | None = None, n_boot: int = 1000, html: bool = False,
-                    runner: Runner | None = None, batch: BatchMode | None = None) -> dict[str, Any]:
+                    runner: Runner | None = None, batch: BatchMode | None = None) -> CompareReport:
     """The ``prompts compare`` job on files: both prompts checked first, then run, scored, written.
 
     ``batch``: both prompts' requests go to batch files (one cycle per prompt still
@@ -97,7 +135,7 @@ def compare_prompts(prompt_a: str, prompt_b: str, task: Task | str, input_file: 
 
 def compare_datasets(prompt_a: str, prompt_b: str, data: Dataset, gold: Dataset, scheme: LabelScheme,
                      runner: Runner, cfg: ClassifyConfig, out: Path, *, train: Dataset | None = None,
-                     n_boot: int = 1000, html: bool = False) -> dict[str, Any]:
+                     n_boot: int = 1000, html: bool = False) -> CompareReport:
     """Classify ``data`` with both prompts, score on ``gold``; deltas are B - A with paired CIs."""
     if prompt_a == prompt_b:
         raise UserError("compare needs two different prompts")
@@ -114,35 +152,35 @@ def compare_datasets(prompt_a: str, prompt_b: str, data: Dataset, gold: Dataset,
     per_class = {lab: round(res_b["per_class"][lab]["f1"] - res_a["per_class"][lab]["f1"], 4)
                  for lab in res_a["per_class"]}
     n_flips = _flips(preds_a, preds_b, gold, out / "flips.jsonl")
-    report = {"a": prompt_a, "b": prompt_b, "n": res_a["n"], "deltas": deltas, "per_class_f1_delta": per_class,
-              "invalid_rate": {"a": res_a["invalid_rate"], "b": res_b["invalid_rate"]},
-              "flips": n_flips, "flips_file": str(out / "flips.jsonl"), **_row_counts(preds_a, preds_b)}
+    extra = {}
     if html:
-        report["html"] = str(compare_runs([preds_a.parent, preds_b.parent], out, n_boot=n_boot)["html"])
-    atomic_write_text(out / "prompt_compare.json", json.dumps(report, indent=2, ensure_ascii=False))
+        extra["html"] = compare_runs([preds_a.parent, preds_b.parent], out, n_boot=n_boot)["html"]
+    report = CompareReport(a=prompt_a, b=prompt_b, n=res_a["n"], deltas=deltas, per_class_f1_delta=per_class,
+                           invalid_rate=PerPrompt(a=res_a["invalid_rate"], b=res_b["invalid_rate"]),
+                           flips=n_flips, flips_file=out / "flips.jsonl", **_row_counts(preds_a, preds_b), **extra)
+    atomic_write_text(out / "prompt_compare.json", json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     return report
 
 
-def _row_counts(preds_a: Path, preds_b: Path) -> dict[str, dict[str, Any]]:
+def _row_counts(preds_a: Path, preds_b: Path) -> dict[str, PerPrompt[Any]]:
     """Rows answered and rows failed per prompt, and where their predictions are."""
     (ok_a, failed_a), (ok_b, failed_b) = prediction_counts(preds_a), prediction_counts(preds_b)
-    return {"ok": {"a": ok_a, "b": ok_b}, "failed": {"a": failed_a, "b": failed_b},
-            "predictions": {"a": str(preds_a), "b": str(preds_b)}}
+    return {"ok": PerPrompt[int](a=ok_a, b=ok_b), "failed": PerPrompt[int](a=failed_a, b=failed_b),
+            "predictions": PerPrompt[Path](a=preds_a, b=preds_b)}
 
 
-def format_report(report: dict[str, Any]) -> str:
+def format_report(report: CompareReport) -> str:
     """The comparison as a short Markdown table."""
-    lines = [f"A = {report['a']}   B = {report['b']}   n = {report['n']}", "",
+    lines = [f"A = {report.a}   B = {report.b}   n = {report.n}", "",
              "| metric | A | B | B - A [95% CI] | p |", "|---|---|---|---|---|"]
-    for metric, d in report["deltas"].items():
-        a, b = (f"{v:.4f}" if v is not None else "n/a" for v in (d["a"], d["b"]))
-        lines.append(f"| {metric} | {a} | {b} | {d['delta']:+.4f} [{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}] "
-                     f"| {d['p_value']:.3f} |")
-    inv = report["invalid_rate"]
-    lines += ["", f"invalid rate: A {inv['a']:.3f} -> B {inv['b']:.3f}",
-              "per-class F1 change (B - A): " + "  ".join(f"{k}:{v:+.2f}" for k, v in report["per_class_f1_delta"].items()),
-              f"{report['flips']} items changed prediction: {report['flips_file']}"]
-    failed = report.get("failed", {})
-    if any(failed.values()):
-        lines.append(f"failed rows (no prediction): A {failed['a']}, B {failed['b']}")
+    for metric, d in report.deltas.items():
+        a, b = (f"{v:.4f}" if v is not None else "n/a" for v in (d.a, d.b))
+        lines.append(f"| {metric} | {a} | {b} | {d.delta:+.4f} [{d.ci[0]:+.4f}, {d.ci[1]:+.4f}] "
+                     f"| {d.p_value:.3f} |")
+    inv = report.invalid_rate
+    lines += ["", f"invalid rate: A {inv.a:.3f} -> B {inv.b:.3f}",
+              "per-class F1 change (B - A): " + "  ".join(f"{k}:{v:+.2f}" for k, v in report.per_class_f1_delta.items()),
+              f"{report.flips} items changed prediction: {report.flips_file}"]
+    if report.failed.a or report.failed.b:
+        lines.append(f"failed rows (no prediction): A {report.failed.a}, B {report.failed.b}")
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 from sklearn.model_selection import RepeatedStratifiedKFold
 
 from llm_aug.classifiers.registry import get_method
@@ -24,9 +25,31 @@ from llm_aug.core.progress import progress
 from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
 from llm_aug.eval.metrics import weighted_f1
+from llm_aug.jobs.results import JobResult, ResultPart
 from llm_aug.jobs.train import fit, select_on_val
 
 log = logging.getLogger(__name__)
+
+
+class CVScore(ResultPart):
+    """One method's cross-validated weighted F1."""
+
+    method: str
+    params: dict[str, Any] = Field(description="its parameters, chosen on val")
+    cv_mean: float = Field(description="mean weighted F1 over the held-out folds")
+    cv_std: float = Field(description="their standard deviation")
+    folds: list[float] = Field(description="weighted F1 of every held-out fold, in split order")
+
+
+class SelectResult(JobResult):
+    """What :func:`select_by_cv` ranked; its JSON is ``OUT/selection.json``, key for key."""
+
+    task: Task
+    folds: int
+    repeats: int
+    seed: int
+    best: str = Field(description="the method with the highest mean")
+    ranking: list[CVScore] = Field(description="every method, best first")
 
 
 def cv_scores(method: str, params: dict[str, Any], data: Dataset, scheme: LabelScheme, *,
@@ -50,7 +73,7 @@ def cv_scores(method: str, params: dict[str, Any], data: Dataset, scheme: LabelS
 
 
 def select_by_cv(task: Task | str, train_path: Path, val_path: Path, methods: list[str], out: Path, *,
-                 folds: int = 5, repeats: int = 3, seed: int = 0) -> dict[str, Any]:
+                 folds: int = 5, repeats: int = 3, seed: int = 0) -> SelectResult:
     """Rank ``methods`` by CV over train+val (params chosen on val); write ``selection.json``."""
     scheme = scheme_for_task(task)
     train, val = load_dataset(train_path, scheme), load_dataset(val_path, scheme)
@@ -63,9 +86,9 @@ def select_by_cv(task: Task | str, train_path: Path, val_path: Path, methods: li
                      "cv_std": float(np.std(scores)), "folds": scores})
         log.info("%s: CV weighted F1 %.4f ± %.4f", method, rows[-1]["cv_mean"], rows[-1]["cv_std"])
     rows.sort(key=lambda r: -r["cv_mean"])
-    result = {"task": task, "folds": folds, "repeats": repeats, "seed": seed, "best": rows[0]["method"],
-              "ranking": rows}
-    atomic_write_text(out / "selection.json", json.dumps(result, indent=2))
+    result = SelectResult(task=task, folds=folds, repeats=repeats, seed=seed, best=rows[0]["method"],
+                          ranking=rows)
+    atomic_write_text(out / "selection.json", json.dumps(result.to_json(), indent=2))
     write_manifest(out, "select", data_files=[train_path, val_path], seed=seed,
                    config={"task": task, "methods": methods, "folds": folds, "repeats": repeats})
     return result

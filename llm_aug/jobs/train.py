@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jsonlines
 import numpy as np
+from pydantic import Field
 
 from llm_aug.classifiers.frozen import warm_embeddings
 from llm_aug.classifiers.registry import DEFAULT_METHOD, MethodSpec, build, get_method
@@ -22,6 +22,7 @@ from llm_aug.core.progress import progress, progress_bar
 from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
 from llm_aug.eval.metrics import weighted_f1
+from llm_aug.jobs.results import JobResult, ResultPart
 
 log = logging.getLogger(__name__)
 VAL_PREDICTIONS_FILE, SEEDS_FILE = "val_predictions.jsonl", "seeds.json"
@@ -32,15 +33,38 @@ PREDICT_CHUNK = 5_000
 MODEL_WRITES = (MODEL_FILE, CONFIG_FILE, SCHEME_FILE, VAL_PREDICTIONS_FILE, MANIFEST_FILE)
 
 
-@dataclass
-class TrainResult:
+class Candidate(ResultPart):
+    """One hyper-parameter candidate of the grid, as the train manifest's selection_table lists it."""
+
+    params: dict[str, Any] = Field(description="the estimator parameters tried")
+    val_weighted_f1: float = Field(description="its weighted F1 on val")
+    fit_seconds: float = Field(description="time to fit it (on the selection sample, if one was drawn)")
+
+
+class TrainResult(JobResult):
     """What :func:`train_model` produced."""
 
-    out_dir: Path
-    method: str
-    params: dict[str, Any]
-    val_weighted_f1: float
-    selection: list[dict[str, Any]]
+    out_dir: Path = Field(description="the model directory written")
+    method: str = Field(description="the method trained")
+    params: dict[str, Any] = Field(description="the parameters chosen on val (and the fixed ones)")
+    val_weighted_f1: float = Field(description="the chosen model's weighted F1 on val")
+    selection: list[Candidate] = Field(description="every candidate tried, in grid order")
+
+
+class SeedsResult(JobResult):
+    """What :func:`train_seeds` produced; its JSON is ``OUT/seeds.json``, key for key."""
+
+    seeds: list[int] = Field(description="the seeds, one model each in OUT/seed-N")
+    val_weighted_f1: dict[int, float] = Field(description="val weighted F1 per seed")
+    mean: float = Field(description="mean over the seeds")
+    std: float = Field(description="sample standard deviation over the seeds (0 for one seed)")
+
+
+class PredictResult(JobResult):
+    """What :func:`predict_file` wrote."""
+
+    output: Path = Field(description="the predictions JSONL (id, text, pred, proba), in input order")
+    n_rows: int = Field(description="predictions written, one per input row")
 
 
 def _score(estimator: Any, data: Dataset, scheme: LabelScheme) -> float:
@@ -166,7 +190,7 @@ def train_model(task: Task | str, train_path: str | Path, val_path: str | Path, 
     write_manifest(out, "train", data_files=[train_path, val_path], config=config, seed=seed,
                    extra={"selection_table": table})
     log.info("trained %s: val weighted F1 %.4f with %s", spec.name, val_f1, params)
-    return TrainResult(out, spec.name, params, val_f1, table)
+    return TrainResult(out_dir=out, method=spec.name, params=params, val_weighted_f1=val_f1, selection=table)
 
 
 def selection_note(n_train: int, n_candidates: int) -> str:
@@ -179,7 +203,7 @@ def selection_note(n_train: int, n_candidates: int) -> str:
 
 def train_seeds(task: Task | str, train_path: str | Path, val_path: str | Path, out_dir: str | Path, *,
                 seeds: list[int], method: str | None = None, load_kwargs: dict | None = None,
-                params: dict[str, Any] | None = None) -> dict[str, Any]:
+                params: dict[str, Any] | None = None) -> SeedsResult:
     """One model per seed in ``out_dir/seed-N``; writes ``seeds.json`` with mean and std."""
     out = Path(out_dir)
     check_outputs(out_dir=out, inputs=(train_path, val_path), writes=(SEEDS_FILE,))
@@ -189,14 +213,14 @@ def train_seeds(task: Task | str, train_path: str | Path, val_path: str | Path, 
                           load_kwargs=load_kwargs, params=params)
         scores[seed] = res.val_weighted_f1
     values = np.array(list(scores.values()))
-    summary = {"seeds": seeds, "val_weighted_f1": scores, "mean": float(values.mean()),
-               "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
-    atomic_write_text(out / SEEDS_FILE, json.dumps(summary, indent=2))
+    summary = SeedsResult(seeds=seeds, val_weighted_f1=scores, mean=float(values.mean()),
+                          std=float(values.std(ddof=1)) if len(values) > 1 else 0.0)
+    atomic_write_text(out / SEEDS_FILE, json.dumps(summary.to_json(), indent=2))
     return summary
 
 
 def predict_file(model_dir: str | Path, input_path: str | Path, output_path: str | Path,
-                 *, load_kwargs: dict | None = None) -> Path:
+                 *, load_kwargs: dict | None = None) -> PredictResult:
     """Predict every row of ``input_path`` (labels optional) into a JSONL file."""
     check_outputs(output=output_path, inputs=(input_path,))
     estimator, scheme, config = load_model(model_dir)
@@ -206,4 +230,4 @@ def predict_file(model_dir: str | Path, input_path: str | Path, output_path: str
     write_manifest(output.parent, "predict", data_files=[input_path],
                    config={"model_dir": str(model_dir), "model": config, "output": str(output)},
                    name=f"{output.stem}.manifest.json")
-    return output
+    return PredictResult(output=output, n_rows=len(data))
