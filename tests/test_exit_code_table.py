@@ -47,6 +47,33 @@ def test_help_lists_come_from_the_table(command):
                       ExitCode.TERMINATED: ExitCode.TERMINATED.meaning}
 
 
+def _every_command() -> list[tuple[str, object]]:
+    """(name, callback) of every command of the root app and its groups."""
+    from llm_aug.cli import app
+
+    out = [(info.name or info.callback.__name__, info.callback) for info in app.registered_commands]
+    for group in app.registered_groups:
+        out += [(f"{group.name} {info.name or info.callback.__name__}", info.callback)
+                for info in group.typer_instance.registered_commands]
+    return out
+
+
+@pytest.mark.parametrize("name,command", _every_command(), ids=lambda x: x if isinstance(x, str) else "")
+def test_every_command_lists_its_exit_codes_from_the_table(name, command):
+    listed = dict(_help_codes(command))
+    assert ExitCode.OK in listed and ExitCode.USER_ERROR in listed, name
+    assert set(listed) <= {int(code) for code in ExitCode}
+    if ExitCode.TERMINATED in listed:
+        assert listed[ExitCode.TERMINATED] == ExitCode.TERMINATED.meaning
+
+
+def test_the_commands_that_exit_1_3_or_4_list_it():
+    listed = {name: set(dict(_help_codes(command))) for name, command in _every_command()}
+    assert ExitCode.STEPS_FAILED in listed["experiment run"]
+    assert {ExitCode.LEVEL_SHORT, ExitCode.ROWS_FAILED} <= listed["batch collect"]
+    assert [n for n, codes in listed.items() if ExitCode.STEPS_FAILED in codes] == ["experiment run"]
+
+
 def test_only_augment_lists_the_short_level_code():
     assert ExitCode.LEVEL_SHORT in dict(_help_codes(augment))
     assert ExitCode.LEVEL_SHORT not in dict(_help_codes(classify)) | dict(_help_codes(compare))

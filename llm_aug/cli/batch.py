@@ -13,16 +13,29 @@ from typing import TYPE_CHECKING, List, Optional
 import typer
 
 from llm_aug.cli.batch_mode import report_deferred
+from llm_aug.cli.common import COMMON_EXIT_CODES, exit_codes
+from llm_aug.core.exit_codes import ExitCode
 
 if TYPE_CHECKING:  # the LLM runtime is imported by the functions that use it (keeps --help fast)
     from llm_aug.jobs.results import JobResult
     from llm_aug.llm.batch import JobCall
+
+#: ``batch status`` polls the server: its 2 is the table's (unreachable, key rejected).
+STATUS_EXIT_CODES: dict[ExitCode, str | None] = {**COMMON_EXIT_CODES, ExitCode.USER_ERROR: None}
+#: ``batch collect`` exits as the job it continues would (classify, prompts compare, augment).
+COLLECT_EXIT_CODES: dict[ExitCode, str | None] = {
+    **STATUS_EXIT_CODES,
+    ExitCode.OK: "collected (or nothing to collect, or batches still running); a continued job answered every post",
+    ExitCode.LEVEL_SHORT: "the continued augment run left a level short (reported, never padded)",
+    ExitCode.ROWS_FAILED: 'the continued job wrote its outputs, but some rows failed: their "error" field says why',
+    ExitCode.INTERRUPTED: None}
 
 app = typer.Typer(help="Batch inference runs (made with --batch export|submit): status and collect.",
                   no_args_is_help=True)
 
 
 @app.command()
+@exit_codes(STATUS_EXIT_CODES)
 def status(
     run: Path = typer.Argument(..., help="Batch run directory (holds batch.json)."),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a non-local server URL."),
@@ -30,6 +43,9 @@ def status(
     """Poll the run's batches and print one line per request file.
 
     Example: llm-aug batch status runs/zs/predictions.batch
+
+    Exit codes:
+      {exit_codes}
     """
     from llm_aug.jobs.batch import batch_status
 
@@ -40,6 +56,7 @@ def status(
 
 
 @app.command()
+@exit_codes(COLLECT_EXIT_CODES)
 def collect(
     run: Path = typer.Argument(..., help="Batch run directory (holds batch.json)."),
     results: Optional[List[Path]] = typer.Option(None, "--results", "-r", help="Local output file of `vllm run-batch` (repeatable); default: download finished batches."),
@@ -53,6 +70,9 @@ def collect(
     sends them as a new batch cycle (or live with --live).
 
     Example: llm-aug batch collect runs/zs/predictions.batch --results results.jsonl
+
+    Exit codes:
+      {exit_codes}
     """
     from llm_aug.jobs.batch import batch_collect, resume_recorded_job
 

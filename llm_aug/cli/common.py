@@ -21,6 +21,14 @@ ID_COL = typer.Option(None, "--id-col", help="Column holding a unique id (defaul
 FORMAT = typer.Option(None, "--format", help="tsv, csv or jsonl (default: from the file extension).")
 
 
+#: What every command can exit with: done, bad input, Ctrl-C, SIGTERM (None: the table's
+#: wording; its 2 also names the LLM server, which these commands do not call). Commands
+#: that can also exit 1, 3 or 4 add those.
+COMMON_EXIT_CODES: dict[ExitCode, str | None] = {
+    ExitCode.OK: "done", ExitCode.USER_ERROR: "bad input or option, or a full disk (one line on stderr says which)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C)", ExitCode.TERMINATED: None}
+
+
 def load_kwargs(text_col: str, label_col: str, id_col: str | None, fmt: str | None) -> dict[str, Any]:
     """Keyword arguments for :func:`llm_aug.data.io.load_dataset` from the column options."""
     return {"text_col": text_col, "label_col": label_col, "id_col": id_col, "fmt": fmt}

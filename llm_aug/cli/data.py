@@ -8,13 +8,14 @@ from typing import Optional
 
 import typer
 
-from llm_aug.cli.common import FORMAT, ID_COL, LABEL_COL, TEXT_COL, load_kwargs
+from llm_aug.cli.common import COMMON_EXIT_CODES, FORMAT, ID_COL, LABEL_COL, TEXT_COL, exit_codes, load_kwargs
 from llm_aug.core.errors import UserError
 
 app = typer.Typer(help="Inspect and fetch data files.", no_args_is_help=True)
 
 
 @app.command()
+@exit_codes(COMMON_EXIT_CODES)
 def stats(
     files: list[Path] = typer.Argument(..., help="One or more files; with several, overlap between each pair is shown."),
     task: Optional[str] = typer.Option(None, "--task", "-t", help="fine or binary: validate labels against the scheme."),
@@ -25,6 +26,9 @@ def stats(
     """Counts per label, length distribution, duplicates, and train/val/test overlap.
 
     Example: llm-aug data stats train.tsv val.tsv test.tsv --task fine
+
+    Exit codes:
+      {exit_codes}
     """
     from llm_aug.data.io import load_dataset  # imported here: numpy, pydantic (keep --help fast)
     from llm_aug.data.schemes import scheme_for_task
@@ -48,6 +52,7 @@ def stats(
 
 
 @app.command()
+@exit_codes(COMMON_EXIT_CODES)
 def fetch(
     name: str = typer.Argument("sos1k", help="Data set name (only sos1k)."),
     dest: Path = typer.Option(..., "--dest", "-d", help="Directory to write fine/ and binary/ into."),
@@ -56,6 +61,9 @@ def fetch(
     """Download the public SOS-1K files from the authors' GitHub repository (or copy a local copy).
 
     Example: llm-aug data fetch sos1k --dest data/sos1k --from ../shared/data/sos1k
+
+    Exit codes:
+      {exit_codes}
     """
     from llm_aug.core.manifest import write_manifest
     from llm_aug.data.fetch import copy_local, download

@@ -7,16 +7,24 @@ from typing import Optional
 
 import typer
 
+from llm_aug.cli.common import COMMON_EXIT_CODES, exit_codes
 from llm_aug.core.exit_codes import ExitCode
 
 app = typer.Typer(help="Run an experiment matrix from a YAML config and report it.", no_args_is_help=True)
 
 OUT = typer.Option(Path("runs/experiment"), "--out", "-o", help="Output folder (results, run.json, report).")
+#: ``experiment run``: finished steps are cached, so a rerun (after 1, 130 or 143) goes on from them.
+RUN_EXIT_CODES: dict[ExitCode, str | None] = {
+    **COMMON_EXIT_CODES, ExitCode.OK: "every step done (computed now or cached)",
+    ExitCode.STEPS_FAILED: "some steps failed: each is listed with its reason in OUT/run.json and the "
+                           "report; the others are done",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C); finished steps are cached, rerun the same command to go on"}
 README = typer.Option(None, "--readme", help="Also write the summary table into this Markdown file, between "
                       "its <!-- experiment-results:begin --> and <!-- experiment-results:end --> lines.")
 
 
 @app.command()
+@exit_codes(RUN_EXIT_CODES)
 def run(
     config: Path = typer.Argument(..., help="Experiment YAML (see experiments/sos1k.yaml)."),
     out: Path = OUT,
@@ -33,6 +41,9 @@ def run(
       llm-aug experiment run experiments/sos1k.yaml --out runs/sos1k
       llm-aug experiment run experiments/sos1k.yaml --out runs/sos1k --only 'fine/stack/*'
       llm-aug experiment run experiments/ci.yaml --dry-run
+
+    Exit codes:
+      {exit_codes}
     """
     from llm_aug.experiment import load_config, plan, run_experiment, write_report
 
@@ -55,11 +66,15 @@ def run(
 
 
 @app.command("report")
+@exit_codes(COMMON_EXIT_CODES)
 def report_cmd(out: Path = OUT, readme: Optional[Path] = README) -> None:
     """Write OUT/report.md, a self-contained OUT/report.html and OUT/summary.md from the last run.
 
     Example (the README's results table):
       llm-aug experiment report --out runs/sos1k --readme README.md
+
+    Exit codes:
+      {exit_codes}
     """
     from llm_aug.experiment import write_report
 

@@ -9,7 +9,16 @@ from typing import Any, Optional
 import typer
 from typer.core import TyperCommand
 
-from llm_aug.cli.common import FORMAT, ID_COL, LABEL_COL, TASK, TEXT_COL, load_kwargs
+from llm_aug.cli.common import (
+    COMMON_EXIT_CODES,
+    FORMAT,
+    ID_COL,
+    LABEL_COL,
+    TASK,
+    TEXT_COL,
+    exit_codes,
+    load_kwargs,
+)
 from llm_aug.core.errors import UserError
 
 DRY_RUN_HELP = ("Print the plan and stop: rows, hyper-parameter candidates, posts to embed and how long "
@@ -42,6 +51,7 @@ class TrainCommand(TyperCommand):
         super().format_help(ctx, formatter)
 
 
+@exit_codes(COMMON_EXIT_CODES)
 def train(
     task: str = TASK,
     train_file: Path = typer.Option(..., "--train", help="Training file (SOS-1K TSV or mapped columns)."),
@@ -62,6 +72,9 @@ def train(
       llm-aug train --task fine --method tfidf-svm --train train.tsv --val val.tsv --out runs/svm
       llm-aug train --task fine --method stack --train big.tsv --val val.tsv --out runs/stack --dry-run
       llm-aug train --task fine --method bert --model-path hfl/chinese-bert-wwm-ext --set device=\"cuda\" --set precision=\"bf16\" --seeds 1,2,3 --train train.tsv --val val.tsv --out runs/bert
+
+    Exit codes:
+      {exit_codes}
     """
     from llm_aug.jobs.train import train_model, train_seeds
 
@@ -109,6 +122,7 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+@exit_codes(COMMON_EXIT_CODES)
 def predict(
     model_dir: Path = typer.Argument(..., help="Directory written by `llm-aug train`."),
     input_file: Path = typer.Option(..., "--input", "-i", help="Posts to classify (labels optional)."),
@@ -120,6 +134,9 @@ def predict(
     """Write one JSON object per input row (id, text, pred, proba) in input order.
 
     Example: llm-aug predict runs/svm --input val.tsv --output runs/svm/val.jsonl
+
+    Exit codes:
+      {exit_codes}
     """
     kwargs = load_kwargs(text_col, label_col, id_col, fmt)
     if dry_run:
@@ -133,6 +150,7 @@ def predict(
     typer.echo(f"wrote {result.output}")
 
 
+@exit_codes(COMMON_EXIT_CODES)
 def evaluate(
     predictions: Path = typer.Argument(..., help="Predictions JSONL (from predict or classify)."),
     gold: Path = typer.Option(..., "--gold", "-g", help="Gold-labelled file with the same rows."),
@@ -148,6 +166,9 @@ def evaluate(
     """Score predictions against gold labels, with bootstrap 95% CIs.
 
     Example: llm-aug evaluate runs/svm/val.jsonl --gold val.tsv --json
+
+    Exit codes:
+      {exit_codes}
     """
     from llm_aug.jobs.evaluate import evaluate_predictions
 
@@ -161,6 +182,7 @@ def evaluate(
     typer.echo(format_results(results, results_dir(predictions, out)))
 
 
+@exit_codes(COMMON_EXIT_CODES)
 def compare(
     runs: list[Path] = typer.Argument(..., help="Run directories, each holding a results.json."),
     out: Path = typer.Option(Path("comparison"), "--out", "-o", help="Directory for comparison.md/.html."),
@@ -170,6 +192,9 @@ def compare(
     """Compare runs in one table (Markdown) and one self-contained HTML page.
 
     Example: llm-aug compare runs/majority runs/svm --out runs/compare
+
+    Exit codes:
+      {exit_codes}
     """
     from llm_aug.eval.report import compare_runs
 
@@ -180,6 +205,7 @@ def compare(
     typer.echo(f"wrote {Path(out) / 'comparison.md'}" + (f" and {report['html']}" if report.get("html") else ""))
 
 
+@exit_codes(COMMON_EXIT_CODES)
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Output directory."),
     data: Optional[Path] = typer.Option(None, "--data", help="Directory with train/val/test.tsv (default: examples/demo)."),
@@ -188,6 +214,9 @@ def demo(
     """Run the whole pipeline offline on the demo corpus: data -> baselines -> evaluation -> report.
 
     Example: llm-aug demo --out runs/demo
+
+    Exit codes:
+      {exit_codes}
     """
     from llm_aug.jobs.demo import demo_trailer, format_demo, run_demo
 
@@ -196,6 +225,7 @@ def demo(
     typer.echo(demo_trailer(result, out))
 
 
+@exit_codes(COMMON_EXIT_CODES)
 def select(
     task: str = TASK,
     train_file: Path = typer.Option(..., "--train", help="Training file."),
@@ -209,6 +239,9 @@ def select(
     """Rank methods by repeated stratified k-fold CV over train+val (never test).
 
     Example: llm-aug select --task fine --train train.tsv --val val.tsv --methods tfidf-svm,stack
+
+    Exit codes:
+      {exit_codes}
     """
     from llm_aug.jobs.select import select_by_cv
 

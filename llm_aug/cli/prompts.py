@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from llm_aug.cli.common import TASK, exit_codes
+from llm_aug.cli.common import COMMON_EXIT_CODES, TASK, exit_codes
 from llm_aug.cli.llm import (
     LLM_EXIT_CODES,
     MAX_TOKENS,
@@ -31,10 +31,14 @@ app = typer.Typer(help="List, show, render and A/B-compare prompt templates.", n
 
 
 @app.command("list")
+@exit_codes(COMMON_EXIT_CODES)
 def list_cmd() -> None:
     """Every shipped prompt with its version, tasks and output format.
 
     Example: llm-aug prompts list
+
+    Exit codes:
+      {exit_codes}
     """
     from llm_aug.prompting import list_prompts
 
@@ -44,10 +48,14 @@ def list_cmd() -> None:
 
 
 @app.command()
+@exit_codes(COMMON_EXIT_CODES)
 def show(name: str = typer.Argument(..., help="Prompt name, e.g. classify/scene_levels.v1.")) -> None:
     """Print a prompt's template file, with its content hash.
 
     Example: llm-aug prompts show classify/structured
+
+    Exit codes:
+      {exit_codes}
     """
     from llm_aug.prompting import load_prompt
 
@@ -57,6 +65,7 @@ def show(name: str = typer.Argument(..., help="Prompt name, e.g. classify/scene_
 
 
 @app.command()
+@exit_codes(COMMON_EXIT_CODES)
 def render(
     name: str = typer.Argument(..., help="Prompt name."),
     task: str = TASK,
@@ -67,6 +76,9 @@ def render(
     """Render a prompt for one post exactly as the model would receive it.
 
     Example: llm-aug prompts render classify/fewshot --task fine --input val.tsv --row 3 --shots 3 --train train.tsv
+
+    Exit codes:
+      {exit_codes}
     """
     from llm_aug.data.io import Dataset, load_dataset
     from llm_aug.data.schemes import scheme_for_task

@@ -1,7 +1,7 @@
 """The exit codes of every ``llm-aug`` command, in one table.
 
-The commands exit with these members; the ``--help`` lists (``classify``, ``augment``,
-``prompts compare``) are generated from them by :func:`help_lines`; a test checks that
+The commands exit with these members; every command's ``--help`` list is generated from
+them by :func:`help_lines` (through ``cli.common.exit_codes``); a test checks that
 README.md's "Exit codes" documents exactly these codes. Usage errors that click itself
 reports (an unknown option) exit 2 as well, the same as :attr:`ExitCode.USER_ERROR`.
 """
