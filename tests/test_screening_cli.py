@@ -76,3 +76,35 @@ def test_bad_inputs_are_one_line_errors(model, tmp_path, demo_dir):
     assert isinstance(res.exception, UserError) and "isotonic" in str(res.exception)
     res = invoke("triage", preds, "--profile", tmp_path, "--out", tmp_path / "q.csv")
     assert isinstance(res.exception, UserError) and "screening.json" in str(res.exception)
+
+
+def test_predict_under_a_profile_writes_level_sets_and_the_queue(model, tmp_path):
+    assert_ok(invoke("calibrate-threshold", model))
+    out, queue = tmp_path / "p.jsonl", tmp_path / "queue.csv"
+    assert_ok(invoke("predict", model, "--input", DEMO / "test.tsv", "--output", out, "--triage", queue))
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert all(isinstance(r["levels"], list) and r["levels"] and r["pred"] is not None for r in rows)
+    assert all(0 <= r["p_high"] <= 1 and set(r["alerts"]) == {"recall>=0.9", "recall>=0.95", "recall>=0.99"}
+               for r in rows)
+    # ordinal sets are contiguous ranges of levels
+    assert all(r["levels"] == list(range(r["levels"][0], r["levels"][-1] + 1)) for r in rows)
+    assert len(list(csv.DictReader(queue.open(encoding="utf-8")))) == len(rows)
+
+
+def test_train_calibrates_on_cross_fitted_train_and_records_it(tmp_path):
+    out = tmp_path / "cal"
+    assert_ok(invoke("train", "--task", "fine", "--method", "tfidf-lr", "--train", DEMO / "train.tsv",
+                     "--val", DEMO / "val.tsv", "--out", out, "--calibrate", "sigmoid"))
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert config["calibration"]["method"] == "sigmoid" and config["calibration"]["split"] == "cv"
+    rows = [json.loads(line) for line in (out / "val_predictions.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert all(abs(sum(r["proba"]) - 1) < 1e-4 for r in rows)
+    plain = tmp_path / "plain"
+    assert_ok(invoke("train", "--task", "fine", "--method", "tfidf-lr", "--train", DEMO / "train.tsv",
+                     "--val", DEMO / "val.tsv", "--out", plain))
+    assert "calibration" not in json.loads((plain / "config.json").read_text(encoding="utf-8"))
+    before = [json.loads(line)["proba"] for line in (plain / "val_predictions.jsonl").read_text().splitlines()]
+    assert before != [r["proba"] for r in rows]  # the map changed the probabilities
+    res = invoke("train", "--task", "fine", "--train", DEMO / "train.tsv", "--val", DEMO / "val.tsv",
+                 "--out", tmp_path / "x", "--calibrate", "platt")
+    assert isinstance(res.exception, UserError) and "temperature" in str(res.exception)

@@ -62,6 +62,8 @@ def train(
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds: one model per seed in OUT/seed-N, mean ± std reported."),
     model_path: Optional[str] = typer.Option(None, "--model-path", help="bert: local model directory or hub id (e.g. hfl/chinese-bert-wwm-ext)."),
     set_params: list[str] = typer.Option([], "--set", help="Fix an estimator parameter, KEY=VALUE (JSON value), repeatable; e.g. --set epochs=3."),
+    calibrate: str = typer.Option("none", "--calibrate", help="Recalibrate the probabilities after selection: none, sigmoid, isotonic or temperature."),
+    calibrate_on: str = typer.Option("cv", "--calibrate-on", help="Where the calibration map is fitted: cv (out-of-fold train, val untouched) or val."),
     dry_run: bool = typer.Option(False, "--dry-run", help=DRY_RUN_HELP),
     text_col: str = TEXT_COL, label_col: str = LABEL_COL, id_col: Optional[str] = ID_COL,
     fmt: Optional[str] = FORMAT,
@@ -93,7 +95,8 @@ def train(
                               load_kwargs=kwargs, params=params)
         typer.echo(f"val weighted F1 {summary.mean:.4f} ± {summary.std:.4f} over seeds {summary.seeds} -> {out}")
         return
-    res = train_model(task, train_file, val_file, out, method=method, seed=seed, load_kwargs=kwargs, params=params)
+    res = train_model(task, train_file, val_file, out, method=method, seed=seed, load_kwargs=kwargs, params=params,
+                      calibrate=calibrate, calibrate_on=calibrate_on)
     typer.echo(f"{res.method} {json.dumps(res.params, default=str)}: val weighted F1 {res.val_weighted_f1:.4f} -> {res.out_dir}")
 
 
@@ -127,11 +130,16 @@ def predict(
     model_dir: Path = typer.Argument(..., help="Directory written by `llm-aug train`."),
     input_file: Path = typer.Option(..., "--input", "-i", help="Posts to classify (labels optional)."),
     output: Path = typer.Option(..., "--output", "-o", help="Predictions JSONL to write."),
+    profile: Optional[Path] = typer.Option(None, "--profile", help="Screening profile directory (default: the model directory's screening.json, if any): adds p_high, levels and alerts."),
+    triage: Optional[Path] = typer.Option(None, "--triage", help="Also write the review queue (CSV) under the profile: see `llm-aug triage`."),
     dry_run: bool = typer.Option(False, "--dry-run", help=DRY_RUN_HELP),
     text_col: str = TEXT_COL, label_col: str = LABEL_COL, id_col: Optional[str] = ID_COL,
     fmt: Optional[str] = FORMAT,
 ) -> None:
     """Write one JSON object per input row (id, text, pred, proba) in input order.
+
+    Under a screening profile (`llm-aug calibrate-threshold`) rows also carry p_high (the
+    calibrated high-risk probability), levels (the conformal level set) and alerts.
 
     Example: llm-aug predict runs/svm --input val.tsv --output runs/svm/val.jsonl
 
@@ -146,8 +154,8 @@ def predict(
         return
     from llm_aug.jobs.train import predict_file
 
-    result = predict_file(model_dir, input_file, output, load_kwargs=kwargs)
-    typer.echo(f"wrote {result.output}")
+    result = predict_file(model_dir, input_file, output, load_kwargs=kwargs, profile=profile, triage=triage)
+    typer.echo(f"wrote {result.output}" + (f" and the review queue {triage}" if triage is not None else ""))
 
 
 @exit_codes(COMMON_EXIT_CODES)

@@ -8,16 +8,15 @@ from typing import List, Optional
 
 import typer
 
-from llm_aug.cli.common import exit_codes
+from llm_aug.cli.common import COMMON_EXIT_CODES, exit_codes
 from llm_aug.core.errors import UserError
-from llm_aug.core.exit_codes import ExitCode
 
 TARGET = typer.Option(None, "--target", help="Recall target for high-risk posts, repeatable (default: recall=0.9, 0.95, 0.99).")
 DELTA = typer.Option(0.1, "--delta", help="The guarantee holds with probability >= 1 - delta.")
 COVERAGE = typer.Option(0.9, "--coverage", help="Conformal level sets cover the true level with this probability.")
 CALIBRATE = typer.Option("none", "--calibrate", help="Recalibrate the probabilities first: none, sigmoid, isotonic or temperature (cross-fitted on the calibration rows).")
 LEVEL = typer.Option(6, "--level", help="Levels at or above this count as high risk (11-level task).")
-CODES: dict[ExitCode, str | None] = {ExitCode.OK: None, ExitCode.USER_ERROR: None}
+CODES = COMMON_EXIT_CODES
 
 
 def _calibration_inputs(run: Path, gold: Optional[Path]) -> tuple[Path, Path, str | None]:

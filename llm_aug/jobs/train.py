@@ -15,6 +15,7 @@ from pydantic import Field
 from llm_aug.classifiers.frozen import warm_embeddings
 from llm_aug.classifiers.registry import DEFAULT_METHOD, MethodSpec, build, get_method
 from llm_aug.classifiers.store import CONFIG_FILE, MODEL_FILE, SCHEME_FILE, load_model, save_model
+from llm_aug.core.errors import UserError
 from llm_aug.core.files import atomic_write, atomic_write_text
 from llm_aug.core.manifest import MANIFEST_FILE, write_manifest
 from llm_aug.core.paths import check_outputs
@@ -23,6 +24,7 @@ from llm_aug.data.io import Dataset, load_dataset
 from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
 from llm_aug.eval.metrics import weighted_f1
 from llm_aug.jobs.results import JobResult, ResultPart
+from llm_aug.jobs.train_calibrate import calibrate_trained, check_calibration
 
 log = logging.getLogger(__name__)
 VAL_PREDICTIONS_FILE, SEEDS_FILE = "val_predictions.jsonl", "seeds.json"
@@ -168,23 +170,31 @@ def _predict_lines(estimator: Any, data: Dataset, out: jsonlines.Writer, bar: An
 
 def train_model(task: Task | str, train_path: str | Path, val_path: str | Path, out_dir: str | Path,
                 *, method: str | None = None, seed: int = 0, load_kwargs: dict | None = None,
-                params: dict[str, Any] | None = None) -> TrainResult:
+                params: dict[str, Any] | None = None, calibrate: str = "none",
+                calibrate_on: str = "cv") -> TrainResult:
     """Train ``method`` on train, choose its hyper-parameters on val, save a model directory.
 
     ``params`` fix estimator parameters (e.g. ``model_name_or_path`` for ``bert``).
+    ``calibrate`` (sigmoid, isotonic, temperature) recalibrates its probabilities after
+    selection, on cross-fitted train (``calibrate_on="cv"``) or on val
+    (:mod:`llm_aug.jobs.train_calibrate`); the config records which.
     """
     check_outputs(out_dir=out_dir, inputs=(train_path, val_path), writes=MODEL_WRITES)
     scheme = scheme_for_task(task)
     spec = get_method(method or DEFAULT_METHOD[task])
+    check_calibration(calibrate, calibrate_on, spec)
     kwargs = load_kwargs or {}
     train = load_dataset(train_path, scheme, **kwargs)
     val = load_dataset(val_path, scheme, **kwargs)
     out = Path(out_dir)
     params, estimator, table = select_on_val(spec, train, val, scheme, seed, params)
+    estimator, calibration = calibrate_trained(estimator, spec, params, seed, calibrate, calibrate_on, train, val)
     val_f1 = _score(estimator, val, scheme)
     config = {"task": task, "scheme": scheme.name, "method": spec.name, "params": params,
               "seed": seed, "selection": selection_note(len(train), len(table)),
               "load": kwargs, "val_weighted_f1": val_f1}
+    if calibration is not None:  # absent otherwise: uncalibrated model directories keep their bytes
+        config["calibration"] = calibration
     save_model(out, estimator, scheme, config)
     write_predictions(estimator, val, out / VAL_PREDICTIONS_FILE)
     write_manifest(out, "train", data_files=[train_path, val_path], config=config, seed=seed,
@@ -220,14 +230,35 @@ def train_seeds(task: Task | str, train_path: str | Path, val_path: str | Path, 
 
 
 def predict_file(model_dir: str | Path, input_path: str | Path, output_path: str | Path,
-                 *, load_kwargs: dict | None = None) -> PredictResult:
-    """Predict every row of ``input_path`` (labels optional) into a JSONL file."""
+                 *, load_kwargs: dict | None = None, profile: str | Path | None = None,
+                 triage: str | Path | None = None) -> PredictResult:
+    """Predict every row of ``input_path`` (labels optional) into a JSONL file.
+
+    Under a screening profile (``profile``, default the model directory's own
+    ``screening.json`` when it has one) each row also gets ``p_high``, ``levels`` (the
+    conformal level set) and ``alerts``; ``triage`` also writes the review queue there.
+    """
+    from llm_aug.jobs.screening import PROFILE_FILE
+
     check_outputs(output=output_path, inputs=(input_path,))
     estimator, scheme, config = load_model(model_dir)
     data = load_dataset(input_path, scheme, require_labels=False, **(load_kwargs or {}))
     output = Path(output_path)
     write_predictions(estimator, data, output)
+    if profile is None and (Path(model_dir) / PROFILE_FILE).is_file():
+        profile = model_dir
+    if profile is None and triage is not None:
+        raise UserError(f"--triage needs a screening profile: run `llm-aug calibrate-threshold {model_dir}` "
+                        "first, or give --profile DIR")
+    if profile is not None:
+        from llm_aug.jobs.triage import annotate_predictions
+        from llm_aug.jobs.triage import triage as write_queue
+
+        annotate_predictions(output, profile)
+        if triage is not None:
+            write_queue(output, profile, triage)
     write_manifest(output.parent, "predict", data_files=[input_path],
-                   config={"model_dir": str(model_dir), "model": config, "output": str(output)},
+                   config={"model_dir": str(model_dir), "model": config, "output": str(output),
+                           **({"profile": str(profile)} if profile is not None else {})},
                    name=f"{output.stem}.manifest.json")
     return PredictResult(output=output, n_rows=len(data))

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from llm_aug.core.errors import UserError
 from llm_aug.core.files import atomic_write_text
 from llm_aug.core.manifest import write_manifest
 from llm_aug.core.paths import check_outputs
@@ -65,6 +66,29 @@ def triage(predictions: str | Path, profile_dir: str | Path, out: str | Path, *,
                    name=f"{out.stem}.manifest.json",
                    config={"profile": str(profile_dir), "set_kind": set_kind})
     return result
+
+
+def annotate_predictions(path: str | Path, profile_dir: str | Path, set_kind: str = "ordinal") -> int:
+    """Add ``p_high``, ``levels``, ``levels_text`` and ``alerts`` to each row of ``path`` that has ``proba``.
+
+    The file is rewritten whole (temp file, rename); rows without probabilities are kept as
+    they are. Returns the number of rows annotated.
+    """
+    import json
+
+    path = Path(path)
+    profile, calibrator = load_profile(profile_dir)
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    idx = [i for i, r in enumerate(rows) if r.get("proba") is not None]
+    if idx:
+        proba = np.array([rows[i]["proba"] for i in idx], dtype=float)
+        if proba.shape[1] != len(profile.labels):
+            raise UserError(f"{path}: {proba.shape[1]} probabilities per row, the profile has "
+                            f"{len(profile.labels)} labels ({profile.task})")
+        for i, screened in zip(idx, screen_rows(profile, calibrator, proba, set_kind)):
+            rows[i].update(screened)
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return len(idx)
 
 
 def _queue(scored: Any, screened: list[dict[str, Any]]) -> list[dict[str, Any]]:
