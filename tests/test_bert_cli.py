@@ -38,3 +38,25 @@ def test_train_bert_with_seeds_then_predict(tmp_path, demo_dir, one_thread):
     assert_ok(invoke("predict", out / "seed-1", "--input", demo_dir / "test.tsv", "--output", preds))
     rows = [json.loads(line) for line in preds.read_text().splitlines()]
     assert len(rows) == 33 and len(rows[0]["proba"]) == 11
+
+
+def test_bert_calibrates_on_val_then_screens(tmp_path, demo_dir, one_thread):
+    """Issue 21 on the fine-tuner: cross-fitting is refused (it early-stops on val), val works."""
+    from llm_aug.core.errors import UserError
+
+    texts = load_dataset(demo_dir / "train.tsv").texts + load_dataset(demo_dir / "val.tsv").texts
+    tiny = build_tiny_bert(texts, tmp_path / "tiny", hidden=32, layers=1, heads=2)
+    common = ["train", "--task", "fine", "--method", "bert", "--model-path", tiny, "--set", "epochs=1",
+              "--set", "batch_size=16", "--set", "progress=false", "--set", "device=\"cpu\"",
+              "--train", demo_dir / "train.tsv", "--val", demo_dir / "val.tsv", "--calibrate", "temperature"]
+    refused = invoke(*common, "--out", tmp_path / "cv")
+    assert isinstance(refused.exception, UserError) and "--calibrate-on val" in str(refused.exception)
+    out = tmp_path / "bert"
+    assert_ok(invoke(*common, "--calibrate-on", "val", "--out", out))
+    config = json.loads((out / "config.json").read_text())
+    assert config["calibration"]["split"] == "val" and "optimistic" in config["calibration"]["note"]
+    assert_ok(invoke("calibrate-threshold", out, "--target", "recall=0.9"))
+    preds = tmp_path / "p.jsonl"
+    assert_ok(invoke("predict", out, "--input", demo_dir / "test.tsv", "--output", preds))
+    rows = [json.loads(line) for line in preds.read_text().splitlines()]
+    assert len(rows) == 33 and all(r["levels"] and 0 <= r["p_high"] <= 1 for r in rows)

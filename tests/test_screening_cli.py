@@ -108,3 +108,17 @@ def test_train_calibrates_on_cross_fitted_train_and_records_it(tmp_path):
     res = invoke("train", "--task", "fine", "--train", DEMO / "train.tsv", "--val", DEMO / "val.tsv",
                  "--out", tmp_path / "x", "--calibrate", "platt")
     assert isinstance(res.exception, UserError) and "temperature" in str(res.exception)
+
+
+@pytest.mark.slow
+def test_the_embedding_stack_calibrates_cross_fitted_and_screens(tmp_path):
+    out = tmp_path / "stack"
+    assert_ok(invoke("train", "--task", "fine", "--method", "stack", "--train", DEMO / "train.tsv",
+                     "--val", DEMO / "val.tsv", "--out", out, "--calibrate", "isotonic"))
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert config["calibration"]["method"] == "isotonic" and config["calibration"]["split"] == "cv"
+    assert_ok(invoke("calibrate-threshold", out))
+    preds = tmp_path / "p.jsonl"
+    assert_ok(invoke("predict", out, "--input", DEMO / "test.tsv", "--output", preds))
+    rows = [json.loads(line) for line in preds.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 33 and all(r["levels"] for r in rows)
