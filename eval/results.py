@@ -3,7 +3,10 @@
 ``results.json`` holds the flat metrics of :func:`llm_aug.eval.metrics.compute_metrics`
 plus provenance (``task``, ``scheme``, ``predictions``, ``gold``...), bootstrap
 intervals under ``ci`` and the per-item ``items`` (ids, gold, pred) that
-:func:`llm_aug.eval.report.compare_runs` uses for paired tests.
+:func:`llm_aug.eval.report.compare_runs` uses for paired tests. Predictions that carry
+``proba``, ``levels`` or ``alerts`` add the ``calibration``, ``conformal`` and
+``operating_points`` blocks (:mod:`llm_aug.eval.probability_scores`) and, with
+``calibration``, a reliability diagram beside the confusion matrix.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from llm_aug.data.io import Dataset
 from llm_aug.data.schemes import LabelScheme
 from llm_aug.eval.bootstrap import bootstrap_ci
 from llm_aug.eval.metrics import clean_preds, collapse_binary, compute_metrics, headline_metrics
-from llm_aug.eval.plots import plot_confusion
+from llm_aug.eval.plots import plot_confusion, plot_reliability
 from llm_aug.eval.predictions import _examples, align, read_predictions
+from llm_aug.eval.probability_scores import alerts_block, calibration_block, conformal_block
 
 logger = logging.getLogger(__name__)
 
 ALPHA = 0.05
+RELIABILITY_FILE = "reliability.png"
 _BINARY_CI = ("accuracy", "weighted_f1", "macro_f1")
 
 
@@ -95,10 +100,22 @@ def score_predictions(
     if bgold is not None and n_boot:
         collapsed = collapse_binary(pred_l, results["binary"]["threshold"])
         results["binary"]["ci"] = _cis(bgold, collapsed, list(_BINARY_CI), [0, 1], n_boot, seed)
+    results.update(_probability_blocks(preds, ids, gold_l, scheme, n_boot, seed, pred_path))
     results["items"] = {"ids": ids, "gold": gold_l, "pred": pred_l}
     logger.info("%s: n=%d accuracy=%.4f weighted_f1=%.4f", pred_path, results["n"],
                 results["accuracy"], results["weighted_f1"])
     return results
+
+
+def _probability_blocks(preds: list[dict], ids: list[str], gold: list[int], scheme: LabelScheme, n_boot: int,
+                        seed: int, source: str | Path) -> dict:
+    """The blocks of the fields the rows carry (none of them: an empty dict, results as before)."""
+    records = {str(p["id"]): p for p in preds}
+    blocks = {"calibration": calibration_block(records, ids, gold, scheme.labels, n_boot=n_boot, seed=seed,
+                                               source=source),
+              "conformal": conformal_block(records, ids, gold, scheme.labels, source=source),
+              "operating_points": alerts_block(records, ids, gold, scheme)}
+    return {k: v for k, v in blocks.items() if v is not None}
 
 
 def _clean(obj: object) -> object:
@@ -128,7 +145,8 @@ def _dumps(obj: object, indent: int = 0) -> str:
 def write_results(out_dir: str | Path, results: dict, scheme: LabelScheme, name: str | None = None) -> Path:
     """Write ``results.json`` and ``confusion.png`` into ``out_dir``; return the JSON path.
 
-    ``name`` is stored as ``results['system']`` (the system name in comparisons).
+    ``name`` is stored as ``results['system']`` (the system name in comparisons). With a
+    ``calibration`` block, ``reliability.png`` (its reliability diagram) is written too.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -141,5 +159,8 @@ def write_results(out_dir: str | Path, results: dict, scheme: LabelScheme, name:
     invalid = [c.get("invalid", 0) for c in data.get("per_class", {}).values()] or None
     plot_confusion(data["confusion"], scheme, out_dir / CONFUSION_FILE,
                    f"{system}: {scheme.name} (n={data.get('n')})", invalid=invalid)
+    curve = (data.get("calibration") or {}).get("curve")
+    if curve:
+        plot_reliability({system: curve}, out_dir / RELIABILITY_FILE, f"{system}: reliability ({scheme.name})")
     logger.info("wrote %s", path)
     return path

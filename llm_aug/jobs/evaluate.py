@@ -13,7 +13,7 @@ from llm_aug.core.manifest import write_manifest
 from llm_aug.data.io import load_dataset
 from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
 from llm_aug.eval.metrics import METRICS
-from llm_aug.eval.results import score_predictions, write_results
+from llm_aug.eval.results import RELIABILITY_FILE, score_predictions, write_results
 from llm_aug.jobs.results import JobResult, ResultPart
 
 
@@ -48,6 +48,49 @@ class BinaryScores(ResultPart):
                                        "(accuracy, weighted_f1, macro_f1); absent with n_boot=0")
 
 
+class CalibrationScores(ResultPart):
+    """Calibration of the rows' ``proba`` (:func:`llm_aug.eval.calibration.calibration_metrics`)."""
+
+    omit_unset: ClassVar[frozenset[str]] = frozenset({"ece_if_calibrated"})
+    ece: float = Field(description="top-label ECE, equal-mass bins")
+    brier: float
+    log_loss: float
+    n: int = Field(description="rows with proba scored")
+    n_bins: int
+    n_boot: int
+    interval: str
+    ci: dict[str, list[float]] = Field(description="95% bootstrap intervals of ece, brier, log_loss")
+    ece_if_calibrated: list[float] | None = Field(None, description="the ECE range of a perfectly calibrated "
+                                                  "model with these confidences (absent with n_boot=0)")
+    n_without_proba: int = Field(description="rows left out: no proba (e.g. a failed LLM answer)")
+    curve: list[dict[str, float | int]] = Field(description="reliability bins: lo, hi, confidence, accuracy, count")
+
+
+class CoverageScores(ResultPart):
+    """Coverage of the rows' ``levels`` (:func:`llm_aug.eval.conformal.coverage_report`)."""
+
+    coverage: float | None
+    mean_size: float | None
+    n: int
+    per_level: dict[str, dict[str, float | int | None]] = Field(description="per gold level: coverage, n, mean_size")
+    size_histogram: dict[str, int]
+    n_without_levels: int
+
+
+class AlertScores(ResultPart):
+    """One recall target's alerts scored against gold (rows without alerts count as flagged)."""
+
+    name: str = Field(description="the alert's name, e.g. recall>=0.9")
+    recall: float | None
+    precision: float | None
+    alert_rate_per_1000: float | None
+    flagged: int
+    missed: int = Field(description="high-risk posts not flagged")
+    n: int
+    n_pos: int = Field(description="high-risk gold posts")
+    unscored: int = Field(description="rows without alerts, counted as flagged")
+
+
 class ScoredItems(ResultPart):
     """The aligned items, for paired tests between runs."""
 
@@ -61,10 +104,12 @@ class EvaluateResult(JobResult):
 
     ``results.json`` holds the same keys (and ``system``). The ordinal metrics (``mae``,
     ``qwk``, ``within1``, ``ordinal_n``) are present for an ordinal scheme (fine) only,
-    ``binary`` only with a binary gold file.
+    ``binary`` only with a binary gold file, ``calibration`` / ``conformal`` /
+    ``operating_points`` only when rows carry ``proba`` / ``levels`` / ``alerts``.
     """
 
-    omit_unset: ClassVar[frozenset[str]] = frozenset({"mae", "qwk", "within1", "ordinal_n", "binary"})
+    omit_unset: ClassVar[frozenset[str]] = frozenset({"mae", "qwk", "within1", "ordinal_n", "binary", "calibration",
+                                                      "conformal", "operating_points"})
     task: str
     scheme: str = Field(description="the label scheme's name")
     predictions: str = Field(description="the predictions file scored")
@@ -92,6 +137,9 @@ class EvaluateResult(JobResult):
     confusion: list[list[int]] = Field(description="rows gold, columns predicted, in labels order")
     binary: BinaryScores | None = None
     ci: dict[str, list[float]] = Field(description="95% bootstrap intervals of the headline metrics")
+    calibration: CalibrationScores | None = Field(None, description="when rows carry proba")
+    conformal: CoverageScores | None = Field(None, description="when rows carry levels")
+    operating_points: list[AlertScores] | None = Field(None, description="when rows carry alerts")
     items: ScoredItems
 
 
@@ -105,7 +153,11 @@ def evaluate_predictions(pred_path: str | Path, gold_path: str | Path, *, task: 
                          binary_gold: str | Path | None = None, threshold: int | None = None,
                          out_dir: str | Path | None = None, n_boot: int = 1000,
                          load_kwargs: dict[str, Any] | None = None) -> EvaluateResult:
-    """Score ``pred_path`` against ``gold_path``; write results.json, confusion.png and a manifest."""
+    """Score ``pred_path`` against ``gold_path``; write results.json, confusion.png and a manifest.
+
+    Rows with ``proba`` also give calibration metrics and ``reliability.png``; rows with
+    ``levels`` the sets' coverage; rows with ``alerts`` the operating points.
+    """
     kwargs = load_kwargs or {}
     scheme: LabelScheme = scheme_for_task(task or infer_task(gold_path, kwargs))
     gold = load_dataset(gold_path, scheme, **kwargs)
@@ -133,7 +185,8 @@ def format_results(results: EvaluateResult | Mapping[str, Any], out_dir: str | P
 
     Headline metrics with their bootstrap CIs, weighted and macro precision/recall, a
     per-class table (precision, recall, F1, support), the collapsed binary scores when
-    present and, given ``out_dir``, a last line naming results.json and confusion.png.
+    present, the calibration / level-set / alert blocks when present and, given
+    ``out_dir``, a last line naming results.json and the figures.
     """
     from llm_aug.eval.report import split_of, split_title
 
@@ -166,7 +219,45 @@ def format_results(results: EvaluateResult | Mapping[str, Any], out_dir: str | P
                       f"accuracy {_num(b.get('accuracy'))}  weighted_f1 {_num(b.get('weighted_f1'))}  "
                       f"high-risk precision {_num(b.get('precision'))} recall {_num(b.get('recall'))} "
                       f"f1 {_num(b.get('f1'))}"]
+    lines += probability_lines(results)
     if out_dir is not None:
         out = Path(out_dir)
-        lines += ["", f"wrote {out / RESULTS_FILE} and {out / CONFUSION_FILE}"]
+        names = [RESULTS_FILE, CONFUSION_FILE] + ([RELIABILITY_FILE] if results.get("calibration") else [])
+        files = [str(out / name) for name in names]
+        lines += ["", f"wrote {', '.join(files[:-1])} and {files[-1]}"]
     return "\n".join(lines)
+
+
+def _ci(block: Mapping[str, Any], key: str) -> str:
+    lo, hi = (block.get("ci") or {}).get(key) or (None, None)
+    return f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""
+
+
+def probability_lines(results: Mapping[str, Any]) -> list[str]:
+    """Short lines for the calibration, level-set coverage and operating-point blocks (none: [])."""
+    lines = []
+    cal = results.get("calibration")
+    if cal:
+        left = f", {cal['n_without_proba']} without" if cal.get("n_without_proba") else ""
+        lines += ["", f"calibration (n={cal['n']} with proba{left}, {cal['n_bins']} equal-mass bins):",
+                  f"  ECE {cal['ece']:.3f}{_ci(cal, 'ece')}  Brier {cal['brier']:.3f}{_ci(cal, 'brier')}  "
+                  f"log loss {cal['log_loss']:.3f}{_ci(cal, 'log_loss')}"]
+        if cal.get("ece_if_calibrated"):
+            lo, hi = cal["ece_if_calibrated"]
+            lines.append(f"  a calibrated model at this n shows ECE {lo:.3f}-{hi:.3f}")
+    sets = results.get("conformal")
+    if sets:
+        left = f", {sets['n_without_levels']} without" if sets.get("n_without_levels") else ""
+        lines += ["", f"level sets (n={sets['n']}{left}): coverage {_num(sets.get('coverage'))}  "
+                      f"mean size {_num(sets.get('mean_size'))}"]
+        per = [f"{lv}:{row['coverage']:.2f}" for lv, row in sets.get("per_level", {}).items()
+               if row.get("coverage") is not None]
+        lines.append("  coverage per level " + " ".join(per))
+    ops = results.get("operating_points") or []
+    if ops:
+        lines += ["", "operating points (alerts; rows without alerts count as flagged):"]
+    for op in ops:
+        rate = op.get("alert_rate_per_1000")
+        lines.append(f"  {op['name']}: recall {_num(op.get('recall'))}  precision {_num(op.get('precision'))}  "
+                     f"alerts/1000 {'n/a' if rate is None else f'{rate:.0f}'}  missed {op['missed']}/{op['n_pos']}")
+    return lines
