@@ -21,6 +21,7 @@ from llm_aug.cli import experiment as experiment_cmds
 from llm_aug.cli import llm as llm_cmds
 from llm_aug.cli import models as model_cmds
 from llm_aug.cli import prompts as prompt_cmds
+from llm_aug.cli import prompts_optimize
 from llm_aug.cli import screening as screening_cmds
 from llm_aug.cli.help import show_flags_as_flags
 from llm_aug.cli.signals import terminate_like_interrupt, terminated
@@ -39,6 +40,7 @@ app = typer.Typer(
 )
 app.add_typer(data_cmds.app, name="data")
 app.add_typer(prompt_cmds.app, name="prompts")
+prompts_optimize.register(prompt_cmds.app)
 app.add_typer(experiment_cmds.app, name="experiment")
 app.add_typer(batch_cmds.app, name="batch")
 model_cmds.register(app)

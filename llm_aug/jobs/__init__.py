@@ -48,6 +48,7 @@ _EXPORTS = {
     "CompareReport": "compare_prompts", "compare_prompts": "compare_prompts",
     "DemoResult": "demo", "run_demo": "demo",
     "EvaluateResult": "evaluate", "evaluate_predictions": "evaluate",
+    "OptimizeResult": "optimize_prompt", "optimize_prompt": "optimize_prompt",
     "SelectResult": "select", "select_by_cv": "select",
     "PredictResult": "train", "SeedsResult": "train", "TrainResult": "train",
     "predict_file": "train", "train_model": "train", "train_seeds": "train",

@@ -55,6 +55,7 @@ def batch_status(run_dir: str | Path, *, allow_remote: bool = False) -> BatchSta
 #: The result type of each continuable job, by the name it records (module, class).
 RESULT_TYPES = {"classify": ("classify", "ClassifyResult"),
                 "compare_prompts": ("compare_prompts", "CompareReport"),
+                "optimize_prompt": ("optimize_prompt", "OptimizeResult"),
                 "run_augment": ("augment_types", "AugmentResult")}
 
 
@@ -130,9 +131,18 @@ def _augment(kwargs: dict[str, Any], batch: BatchMode | None, extra: Mapping[str
     return run_augment(AugmentConfig.model_validate(kwargs["cfg"]), batch=batch, **extra)
 
 
+def _optimize(kwargs: dict[str, Any], batch: BatchMode | None, extra: Mapping[str, Any]) -> JobResult:
+    from llm_aug.jobs.optimize_prompt import optimize_prompt
+    from llm_aug.prompting.classify import ClassifyConfig
+
+    config = ClassifyConfig.model_validate(kwargs.pop("config"))
+    return optimize_prompt(**kwargs, config=config, batch=batch, **extra)
+
+
 #: The jobs a batch run can continue, by the name they record.
 CONTINUABLE: dict[str, Callable[[dict[str, Any], BatchMode | None, Mapping[str, Any]], JobResult]] = {
-    "classify": _classify, "compare_prompts": _compare, "run_augment": _augment}
+    "classify": _classify, "compare_prompts": _compare, "run_augment": _augment,
+    "optimize_prompt": _optimize}
 
 
 def resume_recorded_job(manifest: BatchManifest, run_dir: Path, *, live: bool = False,
