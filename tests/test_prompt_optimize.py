@@ -129,12 +129,7 @@ def test_rerun_after_a_crash_sends_no_request_twice(task, tmp_path):
 
 
 def test_cli_against_the_loopback_server(task, tmp_path):
-    def reply(body, index):
-        class _Req:  # the fake's reply reads request.messages[-1].content
-            messages = [type("M", (), {"content": body["messages"][-1]["content"]})]
-        return task["reply"](_Req, index)
-
-    with LLMServer(reply=reply) as srv:
+    with LLMServer(reply=_server_reply(task)) as srv:
         args = ["prompts", "optimize", "classify/fewshot.v1", "--task", "binary", "--train", task["train"],
                 "--val", task["val"], "--budget", 300, "--out", tmp_path / "cli", "--candidates", 3,
                 "--shots", 2, "--n-boot", 200, "--backend", "openai", "--base-url", srv.url, "--model", "m"]
@@ -144,3 +139,49 @@ def test_cli_against_the_loopback_server(task, tmp_path):
         assert_ok(invoke(*args))
         assert srv.request_count == made
     assert re.search(r"winner written to .*fewshot\.v2\.jinja", first.stdout)
+
+
+def _server_reply(task):
+    def reply(body, index):
+        class _Req:  # the fake's reply reads request.messages[-1].content
+            messages = [type("M", (), {"content": body["messages"][-1]["content"]})]
+        return task["reply"](_Req, index)
+    return reply
+
+
+def test_batch_mode_stops_at_each_round_and_collect_finishes_as_live(task, tmp_path, monkeypatch):
+    from batch_server import BatchServer
+    from llm_aug.llm.batch import load_manifest
+    from llm_aug.llm.config import API_KEY_ENV
+
+    for name in API_KEY_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    args = ["prompts", "optimize", "classify/fewshot.v1", "--task", "binary", "--train", task["train"],
+            "--val", task["val"], "--budget", 300, "--candidates", 3, "--shots", 2, "--n-boot", 200,
+            "--backend", "openai", "--model", "m"]
+    with LLMServer(reply=_server_reply(task)) as srv:
+        assert_ok(invoke(*args, "--base-url", srv.url, "--out", tmp_path / "live"))
+    run = tmp_path / "run"
+    with BatchServer(reply=_server_reply(task)) as srv:
+        first = assert_ok(invoke(*args, "--base-url", srv.url, "--out", tmp_path / "b", "--batch", "submit",
+                                 "--batch-dir", run))
+        assert json.loads(first.stdout)["batch"]["requests"] == task["n_train"]  # round 1: the base on train
+        outputs = [assert_ok(invoke("batch", "collect", run)) for _ in range(3)]
+        assert srv.chat_requests == 0
+    assert len(load_manifest(run).cycles) == 3  # bootstrap, candidates, val check
+    assert "val check" in outputs[-1].stdout
+    live, batch = (json.loads((tmp_path / d / "report.json").read_text().replace(str(tmp_path / d), "OUT"))
+                   for d in ("live", "b"))
+    assert batch == live and live["improved"]
+
+
+def test_instruction_variants_are_candidates_too(task, tmp_path):
+    source = load_prompt("classify/fewshot.v1").info.path.read_text("utf-8")
+    write(tmp_path / "variants" / "classify" / "hint.v1.jinja", source.replace("已标注的示例：", f"已标注的示例（{MAGIC}）："))
+    result = _run(task, tmp_path, FakeBackend(task["reply"]), variants=tmp_path / "variants", candidates=2)
+    templates = [c.template for c in result.candidates]
+    assert templates[:2] == ["classify/fewshot.v1", "classify/hint.v1"] and templates.count("classify/hint.v1") == 3
+    best = next(c for c in result.candidates if c.id == result.winner)
+    assert best.template == "classify/hint.v1" and best.exemplar_ids == [] and best.cv_score == 1.0
+    assert load_prompt(str(result.prompt_file)).meta["optimized"]["template"] == "classify/hint.v1"
