@@ -18,6 +18,7 @@ from llm_aug.llm.backends.fake import FakeBackend
 from llm_aug.llm.config import RunnerConfig
 from llm_aug.llm.runner import Runner
 from llm_aug.prompting import load_prompt
+from llm_aug.prompting.classify import ClassifyConfig, classify_dataset
 from llm_server import LLMServer
 
 MAGIC = "帖子3 钥匙"  # the one exemplar that makes the model right
@@ -86,6 +87,12 @@ def test_finds_the_exemplar_and_confirms_it_paired_on_val(task, tmp_path):
     assert prompt.meta["optimized"]["from"] == "classify/fewshot.v1"
     text = "\n".join(m.content for m in prompt.render(scheme=scheme_for_task("binary"), post="x"))
     assert MAGIC in text
+    # classify with the written prompt sends the val check's requests again: all cached
+    again = FakeBackend(task["reply"])
+    val = load_dataset(task["val"], scheme_for_task("binary"))
+    summary = classify_dataset(val, scheme_for_task("binary"), _runner(again, tmp_path),
+                               ClassifyConfig(prompt=str(result.prompt_file)), tmp_path / "winner.jsonl")
+    assert again.calls == 0 and summary.n_cached == len(val.rows)
     report = json.loads((tmp_path / "opt" / "report.json").read_text())
     assert report["winner"] == result.winner and len(report["candidates"]) == len(result.candidates)
     assert "| base |" in (tmp_path / "opt" / "report.md").read_text()
@@ -108,6 +115,8 @@ def test_budget_stops_adding_candidates(task, tmp_path):
     result = _run(task, tmp_path, backend, budget=30 + 80 + 28 + 10)
     assert len(result.candidates) == 2 and result.skipped == 3
     assert backend.calls == result.requests_spent <= 30 + 80 + 28 + 10
+    with pytest.raises(UserError, match="maximises"):
+        _run(task, tmp_path / "mae", FakeBackend(task["reply"]), metric="mae")
     with pytest.raises(UserError, match="too small"):
         _run(task, tmp_path / "small", FakeBackend(task["reply"]), budget=100)
 

@@ -31,7 +31,7 @@ from llm_aug.core.paths import check_outputs
 from llm_aug.data.io import Dataset, Row, load_dataset
 from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
 from llm_aug.eval.bootstrap import paired_bootstrap
-from llm_aug.eval.metrics import headline_metrics
+from llm_aug.eval.metrics import LOWER_IS_BETTER, headline_metrics
 from llm_aug.jobs import optimize_search as search
 from llm_aug.jobs.optimize_report import Candidate, OptimizeResult, ValCheck, format_report
 from llm_aug.llm import LLMConfig, build_runner, load_llm_config
@@ -168,6 +168,9 @@ def optimize_prompt(base: str, task: Task | str, train: str | Path, val: str | P
     llm = load_llm_config(llm)
     if folds < 2 or candidates < 1 or shots < 1 or budget < 1:
         raise UserError("--folds must be >= 2, --candidates, --shots and --budget >= 1")
+    maximised = [m for m in headline_metrics(scheme) if m not in LOWER_IS_BETTER]
+    if metric not in maximised:
+        raise UserError(f"--metric {metric!r}: the search maximises one of {', '.join(maximised)}")
     variant_dir = Path(variants) if variants is not None else None
     check_outputs(out_dir=out, inputs=(train, val), writes=_WRITES, cache=llm.runner.cache_path)
     base_prompt = load_prompt(base)
