@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from llm_aug.core.errors import UserError
-from llm_aug.eval.metrics import METRICS
+from llm_aug.eval.metrics import LOWER_IS_BETTER, METRICS
 
 logger = logging.getLogger(__name__)
 
@@ -190,3 +190,52 @@ def paired_bootstrap(
         "n": len(gold),
         "n_boot": n_boot,
     }
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the input order (NaN stays NaN, not counted).
+
+    The i-th smallest of m p-values is multiplied by ``m - i`` (i from 0), made
+    non-decreasing in that order, and capped at 1.
+    """
+    finite = [i for i, p in enumerate(p_values) if np.isfinite(p)]
+    order = sorted(finite, key=lambda i: p_values[i])
+    adjusted = [float("nan")] * len(p_values)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * float(p_values[i])))
+        adjusted[i] = running
+    return adjusted
+
+
+def worse_p_value(
+    gold: Sequence[int],
+    pred_new: Sequence[int | None],
+    pred_base: Sequence[int | None],
+    metric: str,
+    margin: float = 0.0,
+    n_boot: int = 1000,
+    seed: int = 0,
+    *,
+    labels: Sequence[int] | None = None,
+) -> float:
+    """One-sided paired bootstrap p-value that ``pred_new`` is worse than ``pred_base`` by more than ``margin``.
+
+    Null: the new system is at most ``margin`` worse. The p-value is the (+1 smoothed)
+    share of resampled deltas (new - base) on the null's side of ``-margin`` (of
+    ``+margin`` for metrics where lower is better, such as ``mae``); the resamples are
+    those of :func:`paired_bootstrap` with the same seed.
+    """
+    _check(metric, n_boot, 0.05)
+    if len(pred_new) != len(pred_base):
+        raise UserError(f"paired systems differ in length: {len(pred_new)} vs {len(pred_base)}")
+    if labels is None:
+        labels = sorted({int(g) for g in gold} | {int(p) for p in [*pred_new, *pred_base] if p is not None})
+    stats_new, stats_base = _resampled([_encode(gold, pred_new, labels), _encode(gold, pred_base, labels)],
+                                       metric, n_boot, seed)
+    deltas = stats_new - stats_base
+    deltas = deltas[np.isfinite(deltas)]
+    if not deltas.size:
+        return float("nan")
+    on_null_side = deltas <= margin if metric in LOWER_IS_BETTER else deltas >= -margin
+    return float((np.sum(on_null_side) + 1) / (deltas.size + 1))

@@ -141,6 +141,7 @@ def test_every_llm_job_takes_batch_and_batch_collect_can_continue_it():
 
     from llm_aug.jobs.batch import CONTINUABLE
 
-    llm_jobs = {"classify": jobs.classify, "compare_prompts": jobs.compare_prompts, "run_augment": jobs.run_augment}
+    llm_jobs = {"classify": jobs.classify, "compare_prompts": jobs.compare_prompts, "run_augment": jobs.run_augment,
+                "compare_matrix": jobs.compare_matrix, "optimize_prompt": jobs.optimize_prompt}
     assert all("batch" in inspect.signature(fn).parameters for fn in llm_jobs.values())
     assert set(CONTINUABLE) == set(llm_jobs)

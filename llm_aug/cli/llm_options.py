@@ -95,6 +95,7 @@ class LLMOptions:
     batch_dir: Optional[Path] = None
     batch_max_requests: int = 50_000
     batch_mode: Optional[BatchMode] = None  # set by with_llm_options, not a flag: the command's job takes it
+    models: Optional[List[str]] = None  # every --model given, under with_llm_options(repeat_model=True)
 
     def config(self, default_cache: Path) -> LLMConfig:
         """The validated ``LLMConfig``; the request cache defaults to ``default_cache``."""
@@ -113,19 +114,31 @@ F = TypeVar("F", bound=Callable[..., Any])
 _CTX = "llm_options_ctx"
 
 
-def with_llm_options(command: F) -> F:
+MODELS = typer.Option(None, "--model", help="Model id (server), GGUF path or 'test' (llamacpp), HF id (vllm); repeat it to compare models (one runner each).")
+
+
+def with_llm_options(command: F | None = None, *, repeat_model: bool = False) -> Any:
     """Give a typer command the shared LLM flags; it receives them as its ``llm`` argument.
 
     One definition of the flags instead of the same eight parameters in every command.
+    ``repeat_model``: ``--model`` may be given several times (``llm.models``; ``llm.model``
+    is the first).
     """
+    if command is None:
+        return functools.partial(with_llm_options, repeat_model=repeat_model)
     sig = inspect.signature(command)
     kept = [p for p in sig.parameters.values() if p.name != "llm"]
-    flags = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+    specs = [("model", Optional[List[str]], MODELS) if repeat_model and name == "model" else (name, kind, option)
              for name, kind, option in _FLAGS]
+    flags = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+             for name, kind, option in specs]
 
     @functools.wraps(command)
     def wrapper(**kwargs: Any) -> Any:
-        llm = LLMOptions(**{name: kwargs.pop(name) for name, _, _ in _FLAGS})
+        models = list(kwargs.pop("model") or []) if repeat_model else None
+        if repeat_model:
+            kwargs["model"] = models[0] if models else None
+        llm = LLMOptions(**{name: kwargs.pop(name) for name, _, _ in _FLAGS}, models=models)
         ctx = kwargs.pop(_CTX)
         llm.batch_mode = make_mode(llm.batch, llm.batch_dir, llm.batch_max_requests, kwargs, ctx)
         return run_deferrable(lambda: command(llm=llm, **kwargs))

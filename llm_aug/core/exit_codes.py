@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     USER_ERROR = 2
     LEVEL_SHORT = 3
     ROWS_FAILED = 4
+    REGRESSION = 5
     INTERRUPTED = 130
     TERMINATED = 128 + 15  # the shell's code for a death by SIGTERM (signal 15)
 
@@ -36,6 +37,8 @@ _MEANINGS: dict[ExitCode, str] = {
                           "or it rejected the key or model (stops at once)"),
     ExitCode.LEVEL_SHORT: "a level could not be filled (reported, never padded)",
     ExitCode.ROWS_FAILED: 'outputs written, but some rows failed: their "error" field says why',
+    ExitCode.REGRESSION: ("prompts compare --fail-if-worse only: a cell is significantly worse than the "
+                          "baseline (one-sided paired bootstrap, Holm, alpha 0.05); outputs written"),
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); answered posts are kept, rerun the same command to resume",
     ExitCode.TERMINATED: f"terminated (SIGTERM): the same as {int(ExitCode.INTERRUPTED)}",
 }

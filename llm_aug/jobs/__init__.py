@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     from llm_aug.jobs.augment import AugmentConfig, AugmentResult, run_augment
     from llm_aug.jobs.batch import BatchCollectResult, BatchStatus, batch_collect, batch_status
     from llm_aug.jobs.classify import ClassifyResult, classify
+    from llm_aug.jobs.compare_matrix import MatrixReport, compare_matrix
     from llm_aug.jobs.compare_prompts import CompareReport, compare_prompts
     from llm_aug.jobs.demo import DemoResult, run_demo
     from llm_aug.jobs.evaluate import EvaluateResult, evaluate_predictions
@@ -46,6 +47,7 @@ _EXPORTS = {
     "BatchCollectResult": "batch", "BatchStatus": "batch", "batch_collect": "batch", "batch_status": "batch",
     "ClassifyResult": "classify", "classify": "classify",
     "CompareReport": "compare_prompts", "compare_prompts": "compare_prompts",
+    "MatrixReport": "compare_matrix", "compare_matrix": "compare_matrix",
     "DemoResult": "demo", "run_demo": "demo",
     "EvaluateResult": "evaluate", "evaluate_predictions": "evaluate",
     "OptimizeResult": "optimize_prompt", "optimize_prompt": "optimize_prompt",

@@ -55,6 +55,7 @@ def batch_status(run_dir: str | Path, *, allow_remote: bool = False) -> BatchSta
 #: The result type of each continuable job, by the name it records (module, class).
 RESULT_TYPES = {"classify": ("classify", "ClassifyResult"),
                 "compare_prompts": ("compare_prompts", "CompareReport"),
+                "compare_matrix": ("compare_matrix", "MatrixReport"),
                 "optimize_prompt": ("optimize_prompt", "OptimizeResult"),
                 "run_augment": ("augment_types", "AugmentResult")}
 
@@ -124,6 +125,14 @@ def _compare(kwargs: dict[str, Any], batch: BatchMode | None, extra: Mapping[str
     return compare_prompts(**kwargs, config=config, batch=batch, **extra)
 
 
+def _matrix(kwargs: dict[str, Any], batch: BatchMode | None, extra: Mapping[str, Any]) -> JobResult:
+    from llm_aug.jobs.compare_matrix import compare_matrix
+    from llm_aug.prompting.classify import ClassifyConfig
+
+    config = ClassifyConfig.model_validate(kwargs.pop("config"))
+    return compare_matrix(**kwargs, config=config, batch=batch, **extra)
+
+
 def _augment(kwargs: dict[str, Any], batch: BatchMode | None, extra: Mapping[str, Any]) -> JobResult:
     from llm_aug.jobs.augment import run_augment
     from llm_aug.jobs.augment_types import AugmentConfig
@@ -141,7 +150,7 @@ def _optimize(kwargs: dict[str, Any], batch: BatchMode | None, extra: Mapping[st
 
 #: The jobs a batch run can continue, by the name they record.
 CONTINUABLE: dict[str, Callable[[dict[str, Any], BatchMode | None, Mapping[str, Any]], JobResult]] = {
-    "classify": _classify, "compare_prompts": _compare, "run_augment": _augment,
+    "classify": _classify, "compare_prompts": _compare, "compare_matrix": _matrix, "run_augment": _augment,
     "optimize_prompt": _optimize}
 
 
