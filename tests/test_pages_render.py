@@ -2,8 +2,8 @@
 
 Builds the three pages cheaply (``compare_runs`` on two small evaluated runs with Chinese
 system names, ``experiment report`` on the demo corpus with a majority baseline and the
-fake LLM backend, ``augment --method eda`` on the demo corpus), screenshots each in
-headless Chromium and fails on
+fake LLM backend, ``augment --method eda`` on the demo corpus; the prompt matrix's grid page, ``matrix.html``,
+of two prompts x two fake models), screenshots each in headless Chromium and fails on
 
 * a blank page: the screenshot is (nearly) one colour;
 * tofu: the page's own CSS (its ``<head>``, so the font stack it really ships) renders a
@@ -176,10 +176,27 @@ def _augment_page(root: Path) -> Path:
     return out / "report.html"
 
 
-BUILDERS = {"compare": _compare_page, "experiment": _experiment_page, "augment": _augment_page}
+def _grid_page(root: Path) -> Path:
+    """matrix.html of a four-cell prompt matrix (two prompts x two models) on the demo corpus, fake backend."""
+    from llm_aug.jobs.compare_matrix import compare_matrix
+
+    llm = {"backend": {"kind": "fake", "replies": ["等级：4", "等级：6", "等级：2"]},
+           "runner": {"cache_path": str(root / "cache.sqlite"), "quiet": True}}
+    report = compare_matrix(["classify/scene.v1", "classify/scene_levels.v1"], "fine", DEMO / "val.tsv",
+                            llm=llm, models=["fake-a", "fake-b"], out=root / "matrix", n_boot=50, html=True,
+                            fail_if_worse="weighted_f1:0.01")
+    page = report.html
+    assert page is not None and page.name == "matrix.html"
+    text = page.read_text(encoding="utf-8")
+    assert text.count("<tr>") == 1 + 4 and "flips.jsonl" in text and "ΔF1" in text  # head + 4 cells
+    return page
+
+
+BUILDERS = {"compare": _compare_page, "experiment": _experiment_page, "augment": _augment_page,
+            "grid": _grid_page}
 # Pages whose own text is Chinese (the experiment report's text is English; its probe
 # still renders Chinese with the page's CSS, as a post or system note there would).
-CHINESE_PAGES = {"compare", "augment"}
+CHINESE_PAGES = {"compare", "augment", "grid"}
 
 
 @pytest.fixture(scope="module")
