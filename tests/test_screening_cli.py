@@ -122,3 +122,15 @@ def test_the_embedding_stack_calibrates_cross_fitted_and_screens(tmp_path):
     assert_ok(invoke("predict", out, "--input", DEMO / "test.tsv", "--output", preds))
     rows = [json.loads(line) for line in preds.read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 33 and all(r["levels"] for r in rows)
+
+
+def test_calibrate_threshold_reports_on_an_evaluation_split(model, tmp_path):
+    preds = tmp_path / "test.jsonl"
+    assert_ok(invoke("predict", model, "--input", DEMO / "test.tsv", "--output", preds))
+    out = tmp_path / "prof"
+    result = assert_ok(invoke("calibrate-threshold", model, "--out", out, "--eval", preds,
+                              "--eval-gold", DEMO / "test.tsv"))
+    assert f"on {preds}: 33 posts" in result.stdout and "alerts / 1,000" in result.stdout
+    assert "coverage" in result.stdout and "ECE" in result.stdout
+    half = invoke("calibrate-threshold", model, "--out", out, "--eval", preds)
+    assert isinstance(half.exception, UserError) and "--eval-gold" in str(half.exception)

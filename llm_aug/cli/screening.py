@@ -60,6 +60,8 @@ def calibrate_threshold(
     calibrate: str = CALIBRATE, level: int = LEVEL,
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Profile directory (default: the model directory, or beside the predictions)."),
     seed: int = typer.Option(0, "--seed", help="Cross-fitting folds' seed."),
+    eval_predictions: Optional[Path] = typer.Option(None, "--eval", help="Predictions of an evaluation split to report the operating points on (with --eval-gold)."),
+    eval_gold: Optional[Path] = typer.Option(None, "--eval-gold", help="Labels of the --eval split."),
 ) -> None:
     """Pick high-risk thresholds with a recall guarantee and fit conformal level sets.
 
@@ -85,6 +87,13 @@ def calibrate_threshold(
                   delta=delta, coverage=coverage, calibrate=calibrate, level=level, seed=seed)
     typer.echo(profile_table(profile))
     typer.echo(f"wrote {out_dir / 'screening.json'}", err=True)
+    if (eval_predictions is None) != (eval_gold is None):
+        raise UserError("--eval and --eval-gold go together (predictions and labels of the evaluation split)")
+    if eval_predictions is not None:
+        from llm_aug.jobs.triage import evaluate_split
+
+        typer.echo("\n" + format_operating_points(evaluate_split(out_dir, eval_predictions, eval_gold),
+                                                   f"on {eval_predictions}"))
 
 
 @exit_codes(CODES)
@@ -108,16 +117,30 @@ def triage(
     typer.echo(format_triage(result))
 
 
+def _op_lines(operating_points: list[dict]) -> list[str]:
+    lines = ["| recall target | threshold | flagged | recall | precision | alerts / 1,000 | missed |",
+             "|---|---|---|---|---|---|---|"]
+    for op in operating_points:
+        cells = [f"{op[k]:.3f}" if isinstance(op.get(k), float) else str(op.get(k, "-"))
+                 for k in ("recall", "precision", "alert_rate_per_1000", "missed")]
+        lines.append(f"| {op['target']:g} | {op['threshold']:.4f} | {op['flagged']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def format_operating_points(evaluation: dict, where: str) -> str:
+    """The profile's operating points and sets measured on a labelled split."""
+    cov, after = evaluation["coverage"], evaluation["calibration_after"]
+    return "\n".join([f"{where}: {evaluation['n']} posts ({evaluation['unscored']} without probabilities)", "",
+                      *_op_lines(evaluation["operating_points"]), "",
+                      f"level sets: coverage {cov['coverage']:.3f}, mean size {cov['mean_size']:.2f}; "
+                      f"ECE {evaluation['calibration_before']['ece']:.3f} -> {after['ece']:.3f} after calibration"])
+
+
 def format_triage(result: object) -> str:
     """Counts above each operating point, and recall/precision/alert rate when labelled."""
     r = result  # a TriageResult
     lines = [f"{r.n} posts: {r.unscored} unscored (at the top), {r.uncertain} uncertain; queue in {r.queue}", "",
-             "| recall target | threshold | flagged | recall | precision | alerts / 1,000 | missed |",
-             "|---|---|---|---|---|---|---|"]
-    for op in r.operating_points:
-        cells = [f"{op[k]:.3f}" if isinstance(op.get(k), float) else str(op.get(k, "-"))
-                 for k in ("recall", "precision", "alert_rate_per_1000", "missed")]
-        lines.append(f"| {op['target']:g} | {op['threshold']:.4f} | {op['flagged']} | " + " | ".join(cells) + " |")
+             *_op_lines(r.operating_points)]
     if r.evaluation is not None:
         cov = r.evaluation["coverage"]
         lines += ["", f"level sets: coverage {cov['coverage']:.3f}, mean size {cov['mean_size']:.2f}"]

@@ -68,6 +68,19 @@ def triage(predictions: str | Path, profile_dir: str | Path, out: str | Path, *,
     return result
 
 
+def evaluate_split(profile_dir: str | Path, predictions: str | Path, gold: str | Path,
+                   set_kind: str = "ordinal") -> dict[str, Any]:
+    """A profile on a labelled evaluation split: per target recall, precision, alerts per 1,000,
+    posts missed; the sets' coverage; calibration before and after. Nothing is written."""
+    profile, calibrator = load_profile(profile_dir)
+    scored = load_scored(predictions, scheme_for_task(profile.task), gold)
+    screened = screen_rows(profile, calibrator, scored.proba, set_kind)
+    p_high = np.array([r["p_high"] for r in screened])
+    y_high = high_risk_truth([profile.labels[j] for j in scored.y], profile.labels, profile.level)
+    return {**summary_on(profile, screened, y_high, p_high), "unscored": len(scored.unscored),
+            **_evaluate(profile, calibrator, scored, screened)}
+
+
 def annotate_predictions(path: str | Path, profile_dir: str | Path, set_kind: str = "ordinal") -> int:
     """Add ``p_high``, ``levels``, ``levels_text`` and ``alerts`` to each row of ``path`` that has ``proba``.
 
