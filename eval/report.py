@@ -22,14 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from llm_aug.core.errors import UserError, did_you_mean
-from llm_aug.core.files import PREDICTIONS_FILE, atomic_write_text
+from llm_aug.core.files import PREDICTIONS_FILE, atomic_write_binary, atomic_write_text
 from llm_aug.data.schemes import load_scheme
 from llm_aug.eval.bootstrap import paired_bootstrap
 from llm_aug.eval.metrics import LOWER_IS_BETTER, METRICS, ORDINAL_METRICS
 from llm_aug.eval.plots import plot_confusion, plot_metric_bars
 from llm_aug.eval.predictions import _is_int, read_predictions
 from llm_aug.eval.render import render
-from llm_aug.eval.results import CONFUSION_FILE, RESULTS_FILE
+from llm_aug.eval.report_screening import NO_PROBA, reliability_png, screening_data
+from llm_aug.eval.results import CONFUSION_FILE, RELIABILITY_FILE, RESULTS_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +124,8 @@ def _row(run: RunRecord, metrics: list[str], best: RunRecord | None, paired: dic
         row[f"{m}_ci"] = res.get("ci", {}).get(m)
     if "binary" in res:
         row["binary_f1"] = res["binary"].get("f1")
+    if isinstance(res.get("calibration"), dict):
+        row["ece"], row["ece_ci"] = res["calibration"].get("ece"), res["calibration"].get("ci", {}).get("ece")
     row.update(delta=None, delta_ci=None, p_value=None, paired_n=None)
     if paired is not None:
         row.update(delta=paired["delta"], delta_ci=list(paired["ci"]), p_value=paired["p_value"],
@@ -142,13 +145,16 @@ def _fmt(v: object, ci: object = None, digits: int = 3) -> str:
 def _table(rows: list[dict], metrics: list[str], metric: str) -> tuple[list[str], list[list[str]]]:
     """Header and cells shared by the Markdown and HTML tables."""
     has_bin = any("binary_f1" in r for r in rows)
+    has_ece = any("ece" in r for r in rows)
     head = ["System", "n", "invalid", *metrics] + (["binary F1 (high)"] if has_bin else [])
+    head += ["ECE [95% CI]"] if has_ece else []
     head += [f"Δ {metric} vs best [CI]", "p"]
     cells = []
     for r in rows:
         line = [r["system"] + (" (best)" if r["best"] else ""), str(r["n"]), _fmt(r["invalid_rate"])]
         line += [_fmt(r[m], r[f"{m}_ci"]) for m in metrics]
         line += [_fmt(r.get("binary_f1"))] if has_bin else []
+        line += [(_fmt(r["ece"], r["ece_ci"]) if "ece" in r else NO_PROBA)] if has_ece else []
         if r["best"]:
             line += ["—", "—"]
         elif r["delta"] is None:
@@ -259,7 +265,8 @@ def page_data(rows: list[dict], runs: list[RunRecord], metrics: list[str], metri
             "split": split_label, "n_posts": n,
             "split_title": split_title(split_label, n),
             "table": _table(rows, metrics, metric), "best": [r["best"] for r in rows],
-            "notes": _notes(first, metric), "bars_file": f"{metric}_bars.png"}
+            "notes": _notes(first, metric), "bars_file": f"{metric}_bars.png",
+            "screening": screening_data([(r.name, r.results) for r in runs], RELIABILITY_FILE)}
 
 
 def _write_pages(out_dir: Path, data: dict[str, Any], rows: list[dict], runs: list[RunRecord],
@@ -271,6 +278,11 @@ def _write_pages(out_dir: Path, data: dict[str, Any], rows: list[dict], runs: li
     metric, bars = data["metric"], out_dir / data["bars_file"]
     plot_metric_bars([r["system"] for r in rows], [r[metric] for r in rows],
                      [r[f"{metric}_ci"] for r in rows], bars, metric, subtitle=data["split_title"])
+    reliability = data["screening"]["reliability"]
+    if reliability is not None:
+        png = reliability_png([(r.name, r.results) for r in runs], f"Reliability, {data['split_title']}")
+        atomic_write_binary(out_dir / reliability["file"], lambda fh: fh.write(png))
+        reliability["png"] = png
     if not html:
         return markdown, None
     vmax = _confusion_vmax(runs) or None

@@ -118,3 +118,27 @@ def test_cli_evaluate_prints_and_json_carries_the_blocks(tmp_path):
     assert "reliability.png" in out.stdout.splitlines()[-1]
     data = json.loads(assert_ok(invoke("evaluate", preds, "--gold", GOLD, "--n-boot", "50", "--json")).stdout)
     assert set(BLOCKS) <= set(data) and data["calibration"]["n"] == 33
+
+
+def test_compare_page_shows_ece_and_the_screening_section_only_with_probabilities(tmp_path):
+    from llm_aug.eval.report import compare_runs
+
+    runs = []
+    for name, rows in (("with-proba", _rows(0)), ("plain", [{k: v for k, v in r.items() if k == "id" or k == "pred"}
+                                                            for r in _rows(1)])):
+        runs.append(_write(tmp_path / name / "predictions.jsonl", rows).parent)
+        evaluate_predictions(runs[-1] / "predictions.jsonl", GOLD, task="fine", n_boot=50)
+    both = compare_runs(runs, tmp_path / "both", n_boot=50)
+    md = both["markdown"]
+    head = md.split("\n\n")[2].splitlines()[0]
+    assert "ECE [95% CI]" in head and "| plain | 33 |" in md and "no probabilities" in md
+    ece = json.loads((runs[0] / "results.json").read_text())["calibration"]["ece"]
+    assert f"| with-proba | 33 | {ece:.3f} [" in md  # the calibration table's row
+    assert "## Risk screening" in md and "### High-risk alerts at each recall target" in md
+    assert (tmp_path / "both" / "reliability.png").is_file()
+    page = both["html"].read_text(encoding="utf-8")
+    assert '<section class="screening">' in page and 'alt="reliability diagram"' in page
+    plain = compare_runs(runs[1:], tmp_path / "plain", n_boot=50)
+    assert "ECE" not in plain["markdown"] and "Risk screening" not in plain["markdown"]
+    assert not (tmp_path / "plain" / "reliability.png").exists()
+    assert '<section class="screening">' not in plain["html"].read_text(encoding="utf-8")

@@ -16,6 +16,8 @@ from llm_aug.eval.render import FONT_STACK, TEMPLATE_DIR, md_table, page_templat
 POST = "好累<script>alert(1)</script> & 挂科了"
 PNG = b"\x89PNG fake"
 TABLE = (["System", "n"], [["paper: best †", "—"], [POST, "7"]])
+# The risk-screening section with nothing to show (runs without probabilities): renders nothing.
+NO_SCREENING = {"calibration": None, "operating": None, "sets": None, "note": "ECE.", "reliability": None}
 
 # One full context per page template; every branch is taken, so every key is read.
 CONTEXTS: dict[str, dict] = {
@@ -23,24 +25,25 @@ CONTEXTS: dict[str, dict] = {
                          "notes": "Intervals: 95%.", "banner": "Demo numbers are not results.",
                          "links": [{"text": "Augmentation report", "href": "../augmented/report.html"}],
                          "metric": "weighted_f1", "bars_file": "weighted_f1_bars.png", "split": "test",
-                         "split_title": "TEST split (33 posts)"},
+                         "split_title": "TEST split (33 posts)", "screening": NO_SCREENING},
     "compare.html.jinja": {"scheme": "sos11", "scheme_title": "fine (11 levels)", "task": "fine", "table": TABLE,
                            "best": [True, False], "banner": POST,
                            "links": [{"text": POST, "href": "../augmented/report.html"}],
                            "notes": "Intervals: 95%.", "metric": "weighted_f1", "bars": PNG, "split": "test",
-                           "n_posts": "33", "split_title": "TEST split (33 posts)",
+                           "n_posts": "33", "split_title": "TEST split (33 posts)", "screening": NO_SCREENING,
                            "confusions": [{"name": POST, "png": PNG}, {"name": "no image", "png": None}]},
     "experiment.md.jinja": {
         "name": "sos1k", "notes": ["Ours: VAL.", "† Paper rows."], "cost_note": "Seconds are wall time.",
         "tasks": [{"title": "Fine-grained risk", "reference": "svm", "results": TABLE, "gains": TABLE,
                    "cost": TABLE, "bars": {"caption": "fine: weighted F1", "png": PNG, "path": "report_files/f.png"},
+                   "screening": NO_SCREENING,
                    "confusions": [{"caption": POST, "png": PNG, "path": "results/fine/x/confusion.png"}]}],
         "status": (["Step", "Status", "Reason"], [["fine/gone/s0", "skipped", POST]]),
     },
     "experiment.html.jinja": {
         "name": "sos1k", "notes": ["Ours: VAL.", POST], "cost_note": "Seconds are wall time.",
         "tasks": [{"title": "Fine-grained risk", "reference": "svm", "results": TABLE, "gains": TABLE,
-                   "cost": TABLE, "bars": {"caption": "fine: weighted F1", "png": PNG},
+                   "cost": TABLE, "bars": {"caption": "fine: weighted F1", "png": PNG}, "screening": NO_SCREENING,
                    "confusions": [{"caption": POST, "png": PNG}]}],
         "status": (["Step", "Status", "Reason"], [["fine/gone/s0", "skipped", POST]]),
     },
