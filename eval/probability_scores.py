@@ -57,13 +57,20 @@ def calibration_block(records: Mapping[str, dict], ids: Sequence[str], gold: Seq
     p = p / np.clip(p.sum(axis=1, keepdims=True), 1e-12, None)  # rounded to 6 digits when written
     column = {int(label): j for j, label in enumerate(labels)}
     y = np.array([column[int(gold[i])] for i in have])
+    return calibration_summary(p, y, n_boot=n_boot, seed=seed, n_without_proba=len(ids) - len(have))
+
+
+def calibration_summary(proba: np.ndarray, y: np.ndarray, *, n_boot: int, seed: int,
+                        n_without_proba: int = 0) -> dict[str, Any]:
+    """:func:`calibration_metrics` (point values only with ``n_boot=0``) plus ``n_without_proba`` and ``curve``."""
     if n_boot:
-        block = calibration_metrics(p, y, n_boot=n_boot, seed=seed)
+        block = calibration_metrics(proba, y, n_boot=n_boot, seed=seed)
     else:
-        block = {"ece": expected_calibration_error(p, y), "brier": brier_score(p, y), "log_loss": log_loss(p, y),
-                 "n": len(have), "n_bins": min(15, len(have)), "n_boot": 0, "interval": "percentile", "ci": {}}
-    block["n_without_proba"] = len(ids) - len(have)
-    block["curve"] = reliability_curve(p, y)
+        block = {"ece": expected_calibration_error(proba, y), "brier": brier_score(proba, y),
+                 "log_loss": log_loss(proba, y), "n": len(y), "n_bins": min(15, len(y)), "n_boot": 0,
+                 "interval": "percentile", "ci": {}}
+    block["n_without_proba"] = n_without_proba
+    block["curve"] = reliability_curve(proba, y)
     return block
 
 

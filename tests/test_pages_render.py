@@ -1,14 +1,19 @@
 """Every HTML page the toolkit writes renders in a real browser, Chinese included.
 
 Builds the three pages cheaply (``compare_runs`` on two small evaluated runs with Chinese
-system names, ``experiment report`` on the demo corpus with a majority baseline and the
-fake LLM backend, ``augment --method eda`` on the demo corpus; the prompt matrix's grid page, ``matrix.html``,
-of two prompts x two fake models), screenshots each in headless Chromium and fails on
+system names, one with probabilities, level sets and alerts; ``experiment report`` on the
+demo corpus with a majority baseline, the fake LLM backend and a ``screening:`` section;
+``augment --method eda`` on the demo corpus; the prompt matrix's grid page, ``matrix.html``, of
+two prompts x two fake models), screenshots each in headless Chromium and
+fails on
 
 * a blank page: the screenshot is (nearly) one colour;
 * tofu: the page's own CSS (its ``<head>``, so the font stack it really ships) renders a
   line of the page's Chinese text as boxes. Tofu boxes are identical rectangles, so the
   rendered line has only a handful of distinct pixel columns; real glyphs give dozens.
+
+The risk-screening section of the compare and experiment pages is also screenshot alone
+(with the page's CSS): its tables and its reliability diagram must be drawn.
 
 ``test_the_tofu_check_sees_boxes_without_a_cjk_font`` proves the check on every run: it
 renders the same probe with every CJK font hidden from fontconfig and expects tofu.
@@ -146,7 +151,13 @@ def _compare_page(root: Path) -> Path:
         run.mkdir(parents=True)
         with (run / "predictions.jsonl").open("w", encoding="utf-8") as fh:
             for i, g in zip(gold.ids, gold.labels):
-                fh.write(json.dumps({"id": i, "pred": g if rng.random() < p_right else (g + 4) % 11}) + "\n")
+                row = {"id": i, "pred": g if rng.random() < p_right else (g + 4) % 11}
+                if p_right > 0.5:  # the strong run has probabilities, sets and alerts: the screening section
+                    p = rng.dirichlet(np.ones(11))
+                    p[row["pred"]] += 1.5
+                    row.update(proba=(p / p.sum()).round(6).tolist(), levels=[row["pred"]],
+                               alerts={"recall>=0.9": bool(row["pred"] >= 5)})
+                fh.write(json.dumps(row) + "\n")
         write_results(run, score_predictions(run / "predictions.jsonl", gold, scheme, n_boot=50), scheme, name=name)
         runs.append(run)
     # with the demo's banner and link, as `llm-aug demo` writes the page
@@ -159,7 +170,7 @@ def _experiment_page(root: Path) -> Path:
     data = root / "data"
     for split in ("train", "val"):
         write(data / "fine" / f"{split}.tsv", (DEMO / f"{split}.tsv").read_text(encoding="utf-8"))
-    cfg = {"data_dir": str(data), "tasks": ["fine"], "seeds": [0], "n_boot": 50,
+    cfg = {"data_dir": str(data), "tasks": ["fine"], "seeds": [0], "n_boot": 50, "screening": {},
            "systems": [{"name": "majority", "method": "majority", "train_sets": ["original"]},
                        {"name": "zs", "kind": "llm", "backend": {"kind": "fake", "replies": ['{"level": 4}']},
                         "limit": 10}]}
@@ -222,6 +233,25 @@ def test_page_renders_with_chinese_glyphs(name, pages, tmp_path):
     assert columns >= MIN_GLYPH_COLUMNS, (
         f"{name}: {line!r} rendered as boxes (tofu) with the page's fonts: only {columns} distinct "
         f"pixel columns (need >= {MIN_GLYPH_COLUMNS}); is a CJK font installed and in the stack?")
+
+
+@pytest.mark.parametrize("name", ["compare", "experiment"])
+def test_the_screening_section_renders_tables_and_the_reliability_diagram(name, pages, tmp_path):
+    """The risk-screening section alone, with the page's own CSS: its tables and its figure are drawn."""
+    page_html = pages[name].read_text(encoding="utf-8")
+    section = re.search(r'<section class="screening">.*?</section>', page_html, re.S)
+    assert section, f"{name}: no risk-screening section"
+    assert section.group(0).count("<table>") >= 2 and 'alt="reliability diagram" src="data:image/png;base64,' in \
+        section.group(0)
+    head = re.search(r"<head>.*?</head>", page_html, re.S).group(0)
+    alone = write(tmp_path / f"{name}.screening.html",
+                  f'<!DOCTYPE html>\n<html lang="en">\n{head}\n<body>{section.group(0)}</body>\n</html>\n')
+    img = screenshot(alone, tmp_path / f"{name}.screening.png", PAGE_SIZE)
+    ink = ink_fraction(img)
+    assert ink > 0.02, f"{name}: the screening section is (nearly) blank: {ink:.4%} of pixels differ"
+    # the reliability diagram itself was drawn: its lower half holds the image, not only table text
+    lower = np.asarray(img)[PAGE_SIZE[1] // 3:]
+    assert (np.abs(lower.astype(int) - 255) > 40).mean() > 0.01, f"{name}: no figure below the tables"
 
 
 def test_the_tofu_check_sees_boxes_without_a_cjk_font(pages, tmp_path):

@@ -71,11 +71,13 @@ def _cv(step: Step, params: dict[str, Any], train: Dataset, val: Dataset) -> dic
 
 
 def run_classifier(step: Step, val_path: Path, eval_path: Path, work: Path,
-                   eval_split: str = "val", original_path: Path | None = None) -> tuple[dict[str, Any], Dataset]:
+                   eval_split: str = "val", original_path: Path | None = None,
+                   val_predictions: Path | None = None) -> tuple[dict[str, Any], Dataset]:
     """Fit, predict ``eval_path`` into ``work/predictions.jsonl``; return timing/selection and gold.
 
     On the test split the training set first loses its copies of test posts (:mod:`.train_filter`;
     ``original_path``, the task's original training file, tells real posts from synthetic ones).
+    ``val_predictions`` also gets the model's predictions of val (what a screening profile is fitted on).
     """
     scheme = scheme_for_task(step.task)
     assert step.train_path is not None
@@ -92,6 +94,8 @@ def run_classifier(step: Step, val_path: Path, eval_path: Path, work: Path,
     t1 = time.perf_counter()
     write_predictions(estimator, data, work / PREDICTIONS_FILE)
     predict_s = time.perf_counter() - t1
+    if val_predictions is not None:
+        write_predictions(estimator, val, val_predictions)
     log.info("%s: val weighted F1 %.4f with %s", step.id, selection["val_weighted_f1"], selection["params"])
     extra = {"timing": {"fit_seconds": round(fit_s, 3), "predict_seconds": round(predict_s, 3)},
              "selection": selection, "n_train": len(train)}

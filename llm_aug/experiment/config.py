@@ -116,6 +116,43 @@ class CVSettings(_Strict):
     systems: list[str] | None = Field(None, description="default: every classifier system that can be CV'd")
 
 
+class ScreeningSettings(_Strict):
+    """Risk screening per system with probabilities (issue 21): a profile fitted on val predictions.
+
+    Calibration map, recall-guaranteed high-risk thresholds and conformal level sets
+    (:func:`llm_aug.jobs.screening.fit_profile`) are fitted on the system's val predictions and
+    applied to its eval-split predictions. When the eval split is val, val is cross-fitted
+    (``folds`` stratified folds): each post is screened by a profile fitted on the other folds.
+    """
+
+    targets: list[float] = Field(default_factory=lambda: [0.9, 0.95], min_length=1,
+                                 description="recall targets, 0.95 or 'recall=0.95'")
+    delta: float = Field(0.1, gt=0, lt=1, description="the guarantee holds with probability >= 1 - delta")
+    coverage: float = Field(0.9, gt=0, lt=1, description="target coverage of the level sets")
+    calibrate: Literal["none", "sigmoid", "isotonic", "temperature"] = "temperature"
+    folds: int = Field(5, ge=2, description="cross-fit folds when val is the eval split")
+    systems: list[str] | None = Field(None, description="default: every system")
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _recall_targets(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        out = []
+        for t in value:
+            name, _, number = str(t).rpartition("=")
+            if name not in ("", "recall"):
+                raise ValueError(f"target {t!r}: only recall targets are supported (recall=0.95)")
+            try:
+                v = float(number)
+            except ValueError:
+                raise ValueError(f"target {t!r}: not a number") from None
+            if not 0 < v < 1:
+                raise ValueError(f"target {t!r}: a recall target lies between 0 and 1")
+            out.append(v)
+        return out
+
+
 class ExperimentConfig(_Strict):
     """The whole experiment file."""
 
@@ -129,6 +166,8 @@ class ExperimentConfig(_Strict):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     n_boot: int = Field(1000, ge=0)
     cv: CVSettings | None = Field(None, description="CV weighted F1 over train+val per classifier system")
+    screening: ScreeningSettings | None = Field(None, description="calibration, recall targets and level sets "
+                                                "per system with probabilities, fitted on val")
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentConfig:
@@ -153,6 +192,10 @@ class ExperimentConfig(_Strict):
             if unknown:
                 raise ValueError(f"system {s.name!r}: unknown train set(s) {', '.join(unknown)}")
         self._check_cv()
+        if self.screening is not None and self.screening.systems is not None:
+            unknown = sorted(set(self.screening.systems) - set(names))
+            if unknown:
+                raise ValueError(f"screening.systems: {', '.join(unknown)} is not a system of this file")
         if self.eval_files and self.eval_split != "test":
             raise ValueError("eval_files gives the held-out test files: set eval_split: test")
         if len(set(self.seeds)) != len(self.seeds):

@@ -31,6 +31,13 @@ from llm_aug.eval.results import RESULTS_FILE, score_predictions, write_results
 from llm_aug.experiment.config import ORIGINAL, LLMSystem
 from llm_aug.experiment.matrix import FileHashes, expand, key_inputs, select, step_key
 from llm_aug.experiment.resolve import ResolvedConfig
+from llm_aug.experiment.screening_step import (
+    VAL_PREDICTIONS_FILE,
+    needs_val_predictions,
+    screen_step,
+    screening_manifest,
+    settings_for,
+)
 from llm_aug.experiment.step import Step, StepSkipped
 
 log = logging.getLogger(__name__)
@@ -96,6 +103,20 @@ def _evaluate(step: Step, res: ResolvedConfig, work: Path, gold: Dataset, extra:
     write_results(work, results, scheme, name=step.label)
 
 
+def _screen(step: Step, res: ResolvedConfig, work: Path, gold: Dataset, extra: dict[str, Any]) -> None:
+    """The step's risk screening (``screening:`` in the config), into ``extra["screening"]``."""
+    settings = settings_for(step, res.config)
+    if settings is None:
+        return
+    split = res.config.eval_split
+    val = None if split == "val" else load_dataset(res.val_files[step.task], scheme_for_task(step.task))
+    if val is not None and isinstance(step.system, LLMSystem):
+        from llm_aug.experiment.llm_step import subset
+
+        val = subset(val, step.system.limit)
+    extra["screening"] = screen_step(step, settings, work, gold, val, split, res.config.n_boot)
+
+
 def _swap(tmp: Path, final: Path) -> None:
     """Replace ``final`` by ``tmp`` (renames only, so no reader sees a half-written folder)."""
     old = final.with_name(f".{final.name}.old-{os.getpid()}")
@@ -128,12 +149,15 @@ def _compute(step: Step, res: ResolvedConfig, out: Path, key: str, inputs: dict)
     tmp.mkdir()
     try:
         original = res.train_files[step.task].get(ORIGINAL)
+        val_preds = tmp / VAL_PREDICTIONS_FILE if needs_val_predictions(step, res.config) else None
         if isinstance(step.system, LLMSystem):
             extra, gold = run_llm(step, res.eval_files[step.task], tmp, out / "cache" / "llm.sqlite",
-                                  res.config.eval_split, original)
+                                  res.config.eval_split, original,
+                                  val=(res.val_files[step.task], val_preds) if val_preds else None)
         else:
             extra, gold = run_classifier(step, res.val_files[step.task], res.eval_files[step.task], tmp,
-                                         res.config.eval_split, original)
+                                         res.config.eval_split, original, val_predictions=val_preds)
+        _screen(step, res, tmp, gold, extra)
         _evaluate(step, res, tmp, gold, extra)
         _write_step_file(tmp, step, key, inputs)
         _swap(tmp, final)
@@ -196,7 +220,8 @@ def run_experiment(res: ResolvedConfig, out: str | Path, *, only: str | None = N
     planned = plan(res, out, only)
     files = sorted({p for p in [*res.val_files.values(), *res.eval_files.values(), *res.binary_gold.values(),
                                 *(p for sets in res.train_files.values() for p in sets.values())]})
-    write_manifest(out, "experiment run", data_files=files, config=res.config.model_dump(mode="json"))
+    write_manifest(out, "experiment run", data_files=files, config=res.config.model_dump(mode="json"),
+                   extra=screening_manifest(res))
     statuses: list[StepStatus] = []
     todo = sum(status == "to-compute" for *_, status in planned)
     log.info("%d steps: %d to compute, %d cached", len(planned), todo,

@@ -46,11 +46,20 @@ def _runner(step: Step, cache_path: Path) -> Any:
         raise StepSkipped(f"LLM backend unavailable: {' '.join(str(exc).split())}") from None
 
 
+def _classify_val(step: Step, val: tuple[Path, Path], runner: Any, cfg: Any, train: Dataset | None) -> dict:
+    """Classify val (the system's ``limit`` applies) into ``val[1]``; its usage."""
+    scheme = scheme_for_task(step.task)
+    data = subset(load_dataset(val[0], scheme), _system(step).limit)
+    return classify_dataset(data, scheme, runner, cfg, val[1], train=train).to_manifest()
+
+
 def run_llm(step: Step, eval_path: Path, work: Path, cache_path: Path,
-            eval_split: str = "val", original_path: Path | None = None) -> tuple[dict[str, Any], Dataset]:
+            eval_split: str = "val", original_path: Path | None = None,
+            val: tuple[Path, Path] | None = None) -> tuple[dict[str, Any], Dataset]:
     """Classify the eval posts into ``work/predictions.jsonl``; return usage/timing and the gold.
 
     On the test split the exemplars' training set first loses its copies of test posts.
+    ``val`` = (val file, output) also classifies val (the same ``limit``) for a screening profile.
     """
     scheme = scheme_for_task(step.task)
     full = load_dataset(eval_path, scheme)
@@ -72,7 +81,9 @@ def run_llm(step: Step, eval_path: Path, work: Path, cache_path: Path,
         raise StepSkipped(f"LLM backend answered none of {summary.n_items} requests "
                           f"(errors: {summary.errors or 'none recorded'})")
     usage = summary.to_manifest()
-    write_manifest(work, "experiment-classify", data_files=[eval_path] + ([step.train_path] if train else []),
+    val_usage = _classify_val(step, val, runner, cfg, train) if val is not None else None
+    read = [eval_path] + ([val[0]] if val is not None else []) + ([step.train_path] if train else [])
+    write_manifest(work, "experiment-classify", data_files=read,
                    seed=step.seed, name="classify.manifest.json",
                    config={"task": step.task, "classify": cfg.model_dump(), "llm": llm.model_dump(mode="json")},
                    extra={"usage": usage})
@@ -82,4 +93,6 @@ def run_llm(step: Step, eval_path: Path, work: Path, cache_path: Path,
              "subset": _system(step).limit, "n_train": len(train) if train else 0}
     if filtered is not None:
         extra["train_filter"] = filtered
+    if val_usage is not None:
+        extra["val_usage"] = val_usage  # the val posts classified for screening (not in the cost table)
     return extra, gold

@@ -14,6 +14,7 @@ from llm_aug.classifiers.registry import get_method
 from llm_aug.core.files import file_sha256
 from llm_aug.experiment.config import ORIGINAL, ZERO_SHOT, ClassifierSystem, ExperimentConfig, LLMSystem
 from llm_aug.experiment.resolve import ResolvedConfig
+from llm_aug.experiment.screening_step import settings_for
 from llm_aug.experiment.step import Step, classify_config
 from llm_aug.experiment.train_filter import filter_split
 from llm_aug.prompting import load_prompt
@@ -122,8 +123,11 @@ def source_digest() -> str:
 
 
 def key_inputs(step: Step, res: ResolvedConfig, hashes: FileHashes) -> dict[str, Any]:
-    """Everything a step's result depends on (and nothing that only names it)."""
-    return {
+    """Everything a step's result depends on (and nothing that only names it).
+
+    A screened step adds its screening settings (other steps keep their keys).
+    """
+    inputs = {
         "key_version": KEY_VERSION,
         "llm_aug": __version__,
         "source_sha256": source_digest(),
@@ -139,6 +143,11 @@ def key_inputs(step: Step, res: ResolvedConfig, hashes: FileHashes) -> dict[str,
         "n_boot": res.config.n_boot,
         "cv": step.cv,
     }
+    screening = settings_for(step, res.config)
+    if screening is not None:
+        inputs["screening"] = {**screening.model_dump(mode="json", exclude={"systems"}),
+                               "eval_split": res.config.eval_split}
+    return inputs
 
 
 def step_key(step: Step, res: ResolvedConfig, hashes: FileHashes) -> str:

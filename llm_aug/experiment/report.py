@@ -15,6 +15,7 @@ from typing import Any
 from llm_aug.core.errors import UserError
 from llm_aug.core.files import atomic_write_binary, atomic_write_text
 from llm_aug.eval.render import render
+from llm_aug.eval.report_screening import reliability_png, screening_data
 from llm_aug.eval.results import CONFUSION_FILE
 from llm_aug.experiment import paper
 from llm_aug.experiment.collect import PAIRED_METRIC, Collected, collect
@@ -92,14 +93,28 @@ def _figures(task: str, c: Collected, out: Path) -> dict[str, Any]:
     return {"bars": bars, "confusions": confusions}
 
 
+def _screening(task: str, c: Collected, out: Path) -> dict[str, Any]:
+    """The task's risk-screening tables (first seed of each group) and its reliability diagram."""
+    entries = [(g.label, g.runs[0].results) for g in c.groups.get(task, []) if g.runs]
+    name = f"{ASSETS}/{task}_reliability.png"
+    data = screening_data(entries, name)
+    if data["reliability"] is not None:
+        split = str(c.run.get("eval_split", "val")).upper()
+        png = reliability_png(entries, f"{task}: reliability on {split} (first seed; + method: after calibration)")
+        atomic_write_binary(out / name, lambda fh: fh.write(png))
+        data["reliability"].update(png=png, path=name)
+    return data
+
+
 def _task_data(task: str, c: Collected, out: Path) -> dict[str, Any]:
-    """One task's section: title, reference, results / gains / cost tables, figures."""
+    """One task's section: title, reference, results / gains / cost / screening tables, figures."""
     ref = c.reference.get(task)
     show_gains = bool(c.gains.get(task)) or task == "fine"
     return {"title": TASK_TITLES.get(task, task),
             "reference": ref.label if ref else "none (no majority/TF-IDF run)",
             "results": results_table(task, c), "gains": gains_table(task, c) if show_gains else None,
-            "filtered": filtered_table(task, c), "cost": cost_table(task, c), **_figures(task, c, out)}
+            "filtered": filtered_table(task, c), "cost": cost_table(task, c),
+            "screening": _screening(task, c, out), **_figures(task, c, out)}
 
 
 def report_data(c: Collected, out: Path) -> dict[str, Any]:

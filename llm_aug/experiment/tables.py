@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Any
 
 from llm_aug.classifiers.registry import DEFAULT_METHOD
+from llm_aug.eval.report_screening import NO_PROBA
 from llm_aug.experiment import paper
 from llm_aug.experiment.collect import TASK_METRICS, Collected, Group
 from llm_aug.experiment.config import ORIGINAL
@@ -41,6 +43,19 @@ def metric_cell(group: Group, metric: str) -> str:
     if isinstance(ci, list) and len(ci) == 2 and all(isinstance(c, (int, float)) for c in ci):
         return f"{num(mean * k, d)} [{num(ci[0] * k, d)}, {num(ci[1] * k, d)}]"
     return num(mean * k, d)
+
+
+def ece_cell(group: Group) -> str:
+    """ECE of the probabilities on the eval split: with its 95% CI (one seed) or mean ± std over seeds."""
+    blocks = [r.results["calibration"] for r in group.runs if isinstance(r.results.get("calibration"), dict)]
+    if not blocks:
+        return NO_PROBA
+    if len(blocks) > 1:
+        values = [b["ece"] for b in blocks]
+        return f"{num(statistics.fmean(values), 3)} ± {num(statistics.stdev(values), 3)}"
+    ci = (blocks[0].get("ci") or {}).get("ece")
+    text = num(blocks[0]["ece"], 3)
+    return text + (f" [{num(ci[0], 3)}, {num(ci[1], 3)}]" if isinstance(ci, list) and len(ci) == 2 else "")
 
 
 def cv_cell(group: Group) -> str:
@@ -85,8 +100,9 @@ def results_table(task: str, c: Collected) -> Table:
     # Optional columns (e.g. the collapsed binary F1, which needs binary gold for the same posts).
     metrics = [m for m in TASK_METRICS[task] if m == "weighted_f1" or any(g.values(m) for g in groups)]
     cv = cv_head(c, task)
+    ece = any(isinstance(r.results.get("calibration"), dict) for g in groups for r in g.runs)
     head = ["System", "Train set", "Split", "n / seeds", *(NAMES[m] for m in metrics),
-            *([cv] if cv else []), "Δ weighted F1 vs ref [95% CI]", "p"]
+            *(["ECE [95% CI]"] if ece else []), *([cv] if cv else []), "Δ weighted F1 vs ref [95% CI]", "p"]
     rows = []
     paper_row = _paper_row(task, metrics, len(head))
     if paper_row:
@@ -97,6 +113,7 @@ def results_table(task: str, c: Collected) -> Table:
         n = g.runs[0].results.get("n")
         cells = [g.system, g.train_set, split, f"{n} / {len(g.runs)}"]
         cells += [metric_cell(g, m) for m in metrics]
+        cells += [ece_cell(g)] if ece else []
         cells += [cv_cell(g)] if cv else []
         cells += delta_cells(c.paired.get((task, g.system, g.train_set)), g is ref)
         rows.append(cells)
