@@ -310,6 +310,11 @@ def test_ci_config_end_to_end_through_the_cli(sos1k_dir, tmp_path):
     for label in ("majority", "tfidf-svm", "stack", "paper-llms-g-1"):
         assert f"| {label} |" in md and label in page
     assert "88.39" in md and "50.89" in md
+    # ci.yaml's screening: val cross-fitted over 5 folds, a guaranteed threshold per recall target
+    svm = json.loads((out / "results/fine/tfidf-svm/original/s0/results.json").read_text())["screening"]
+    assert svm["cross_fit"]["folds"] == 5 and svm["n"] == 200 and [op["name"] for op in svm["operating_points"]] \
+        == ["recall>=0.9", "recall>=0.95"] and all(op["valid"] for op in svm["operating_points"])
+    assert md.count("### Risk screening") == 2 and (out / "report_files" / "fine_reliability.png").is_file()
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert "CV weighted F1 (train+val, 3-fold x1)" in summary and "| stack (default of `llm-aug train`) |" in summary
 
