@@ -200,3 +200,15 @@ def test_matrix_in_batch_mode_equals_live(files, tmp_path, monkeypatch):
         return data
 
     assert norm(tmp_path / "b") == norm(tmp_path / "live")
+
+
+def test_models_listed_in_the_llm_config_are_matrix_columns(files, tmp_path):
+    with LLMServer(reply=reply) as srv:
+        cfg = write(tmp_path / "llm.yaml", f"backend: {{kind: openai, base_url: {srv.url}, model: m1}}\n"
+                                           "models: [m1, m-weak]\n")
+        res = invoke("prompts", "compare", files["good1"], files["good2"], "--task", "fine", "--input",
+                     files["val"], "--n-boot", 50, "--out", tmp_path / "o", "--llm-config", cfg, "--json")
+    assert res.exit_code == 0, res.output
+    cells = json.loads(res.stdout)["cells"]
+    assert [c["model"] for c in cells] == ["m1", "m-weak", "m1", "m-weak"]
+    assert cells[1]["metrics"]["accuracy"] < cells[0]["metrics"]["accuracy"] == cells[2]["metrics"]["accuracy"]
