@@ -114,6 +114,10 @@ def _present(job: JobCall, result: JobResult | None) -> None:
         from llm_aug.cli.prompts import show_compare
 
         show_compare(result)
+    elif job.job == "compare_matrix":
+        from llm_aug.cli.prompts import show_matrix
+
+        show_matrix(result)
     elif job.job == "optimize_prompt":
         from llm_aug.jobs.optimize_prompt import format_report
 
