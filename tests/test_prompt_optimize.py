@@ -194,3 +194,10 @@ def test_instruction_variants_are_candidates_too(task, tmp_path):
     best = next(c for c in result.candidates if c.id == result.winner)
     assert best.template == "classify/hint.v1" and best.exemplar_ids == [] and best.cv_score == 1.0
     assert load_prompt(str(result.prompt_file)).meta["optimized"]["template"] == "classify/hint.v1"
+
+
+def test_a_model_that_labels_nothing_right_still_gets_labelled_exemplar_sets(task, tmp_path):
+    result = _run(task, tmp_path, FakeBackend(lambda req, i: "等级：7"), candidates=3)
+    assert result.pool == 0 and len(result.candidates) == 4
+    assert all(len(c.exemplar_ids) == 2 for c in result.candidates[1:]) and not result.improved
+    assert result.val is None and result.prompt_file is None

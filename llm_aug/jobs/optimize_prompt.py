@@ -107,7 +107,7 @@ def _plan(s: _Search, pool: list[Row], shots: int, n: int, seed: int, budget: in
     if "plan" in s.state:
         return s.state["plan"], s.state["skipped"]
     specs: list[tuple[Prompt, list[Row]]] = [(t, []) for t in s.templates[1:]]
-    for ex_set in search.draw_sets(pool, shots, n, seed):
+    for ex_set in search.exemplar_sets(pool, s.train.rows, shots, n, seed):
         specs += [(t, ex_set) for t in s.templates if "exemplars" in t.variables]
     plan, skipped = [], 0
     for i, (template, ex_set) in enumerate(specs, 1):

@@ -73,6 +73,18 @@ def draw_sets(pool: Sequence[Row], shots: int, n: int, seed: int) -> list[list[R
     return sets
 
 
+def exemplar_sets(pool: Sequence[Row], train: Sequence[Row], shots: int, n: int, seed: int) -> list[list[Row]]:
+    """``n`` sets from the bootstrapped ``pool``; when it is too small for that many distinct
+    sets (a weak model labels few train posts right), the rest drawn from all labelled
+    train posts (DSPy's labelled demos), after the bootstrapped ones."""
+    sets = draw_sets(pool, shots, n, seed) if len(pool) >= shots else []
+    if len(sets) < n:
+        seen = {tuple(sorted(r.id for r in chosen)) for chosen in sets}
+        extra = [c for c in draw_sets(train, shots, n, seed + 1) if tuple(sorted(r.id for r in c)) not in seen]
+        sets += extra[:n - len(sets)]
+    return sets
+
+
 def requests_for(prompt: Prompt, scheme: LabelScheme, rows: Sequence[Row], exemplars: Sequence[Row],
                  params: SamplingParams, prefix: str, structured: bool = True) -> list[ChatRequest]:
     """One request per row (id ``prefix/row id``) with the fixed ``exemplars``, as classify builds it."""
