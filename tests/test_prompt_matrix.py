@@ -213,3 +213,28 @@ def test_models_listed_in_the_llm_config_are_matrix_columns(files, tmp_path):
     cells = json.loads(res.stdout)["cells"]
     assert [c["model"] for c in cells] == ["m1", "m-weak", "m1", "m-weak"]
     assert cells[1]["metrics"]["accuracy"] < cells[0]["metrics"]["accuracy"] == cells[2]["metrics"]["accuracy"]
+
+
+def _matrix_run(url: str, files: dict, out: str, history: str) -> None:
+    from llm_aug.jobs.compare_matrix import compare_matrix
+
+    llm = {"backend": {"kind": "openai", "base_url": url, "model": "m1"},
+           "runner": {"cache_path": f"{out}/cache.sqlite", "quiet": True}}
+    compare_matrix([str(files["good1"]), str(files["bad"]), str(files["good2"])], "fine", files["val"], llm=llm,
+                   out=out, n_boot=50, history=history)
+
+
+def test_two_concurrent_compare_runs_share_one_history(files, tmp_path):
+    hist = tmp_path / "runs" / "prompt-history.jsonl"
+    ctx = multiprocessing.get_context("spawn")
+    with LLMServer(reply=reply, latency_s=0.002) as srv:
+        procs = [ctx.Process(target=_matrix_run, args=(srv.url, files, str(tmp_path / f"o{k}"), str(hist)))
+                 for k in range(2)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(120)
+            assert p.exitcode == 0
+    records = read_history(hist)
+    assert len(records) == 6 and len(hist.read_text(encoding="utf-8").splitlines()) == 6
+    assert sorted(Path(r["out"]).parent.name for r in records) == ["o0"] * 3 + ["o1"] * 3
