@@ -122,7 +122,9 @@ def _op_lines(operating_points: list[dict]) -> list[str]:
              "|---|---|---|---|---|---|---|"]
     for op in operating_points:
         cells = [f"{op[k]:.3f}" if isinstance(op.get(k), float) else str(op.get(k, "-"))
-                 for k in ("recall", "precision", "alert_rate_per_1000", "missed")]
+                 for k in ("recall", "precision")]
+        rate = op.get("alert_rate_per_1000")
+        cells += [f"{rate:.0f}" if isinstance(rate, (int, float)) else "-", str(op.get("missed", "-"))]
         lines.append(f"| {op['target']:g} | {op['threshold']:.4f} | {op['flagged']} | " + " | ".join(cells) + " |")
     return lines
 

@@ -234,7 +234,8 @@ def profile_table(profile: ScreeningProfile) -> str:
     lines = [f"high risk = level >= {profile.level}; delta = {profile.delta:g}{_uncalibrated_note(profile)}", "",
              "| recall target | threshold | guarantee |", "|---|---|---|"]
     for c in profile.thresholds:
-        lines.append(f"| {c.target:g} | {c.threshold:.4f} | {'holds' if c.valid else 'none found: flags every post'} |")
+        verdict = "holds" if c.valid else (c.note or "none found: flags every post")
+        lines.append(f"| {c.target:g} | {c.threshold:.4f} | {verdict} |")
     return "\n".join(lines)
 
 
