@@ -69,6 +69,8 @@ def format_report(result: OptimizeResult) -> str:
               "| metric | delta [95% CI] | p |", "|---|---|---|"]
     lines += [f"| {m} | {d['delta']:+.4f} [{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}] | {d['p_value']:.3f} |"
               for m, d in v.deltas.items()]
+    if "mae" in v.deltas:
+        lines += ["", "mae: lower is better, so a positive delta means the winner is worse."]
     lines += ["", f"{v.metric}: base {v.base:.4f} -> winner {v.winner:.4f}", "",
               f"winner written to {result.prompt_file}"]
     return "\n".join(lines) + "\n"

@@ -140,7 +140,7 @@ def winner_source(template: Prompt, exemplars: Sequence[Row], found: dict[str, A
     assert match, template.info.path  # load_prompt checked the front matter
     meta = dict(template.meta)
     body = source[match.end():]
-    meta["description"] = f"{str(meta['description']).strip()} (exemplars and wording found by prompts optimize)"
+    meta["description"] = f"{str(meta['description']).strip()} (found by prompts optimize)"
     if exemplars:
         variables = {k: v for k, v in meta["variables"].items() if k != "exemplars"}
         meta["variables"] = {**variables, FIXED: "the exemplars the search chose (defaults), fixed"}
