@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from llm_aug.core.errors import DataError, UserError
-from llm_aug.data.io import Dataset, read_jsonl
+from llm_aug.data.io import Dataset, read_objects
 
 logger = logging.getLogger(__name__)
 
@@ -55,11 +55,11 @@ def _validate(where: str, obj: object) -> dict:
 
 
 def read_predictions(path: str | Path) -> list[dict]:
-    """Read and validate a predictions JSONL file; errors name ``file:line``."""
+    """Read and validate a predictions JSONL (or Parquet) file; errors name ``file:line``."""
     path = Path(path)
     records: list[dict] = []
     first_line: dict[str, int] = {}
-    for n, obj in read_jsonl(path):
+    for n, obj in read_objects(path):
         rec = _validate(f"{path}:{n}", obj)
         if rec["id"] in first_line:
             raise DataError(

@@ -18,7 +18,7 @@ TASK = typer.Option(..., "--task", "-t", help="fine (11 levels, 0-10) or binary 
 TEXT_COL = typer.Option("comment", "--text-col", help="Column holding the post text.")
 LABEL_COL = typer.Option("myLabel", "--label-col", help="Column holding the integer label.")
 ID_COL = typer.Option(None, "--id-col", help="Column holding a unique id (default: derived from the text).")
-FORMAT = typer.Option(None, "--format", help="tsv, csv or jsonl (default: from the file extension).")
+FORMAT = typer.Option(None, "--format", help="tsv, csv, jsonl or parquet (default: from the file extension).")
 
 
 #: What every command can exit with: done, bad input, Ctrl-C, SIGTERM (None: the table's

@@ -1,4 +1,4 @@
-"""``data stats`` and ``data fetch``."""
+"""``data stats``, ``data fetch`` and ``data convert``."""
 
 from __future__ import annotations
 
@@ -73,3 +73,30 @@ def fetch(
     files = copy_local(source, dest) if source else download(dest)
     write_manifest(dest, "data fetch", data_files=files, config={"name": name, "from": str(source) if source else "github"})
     typer.echo(f"{len(files)} files in {dest}")
+
+
+@app.command()
+@exit_codes(COMMON_EXIT_CODES)
+def convert(
+    src: Path = typer.Argument(..., help="A TSV, CSV, JSONL or Parquet file (a corpus, a data split, predictions)."),
+    dest: Path = typer.Argument(..., help="The file to write: .tsv, .jsonl or .parquet (the format)."),
+    fmt: Optional[str] = FORMAT,
+) -> None:
+    """Convert a data, corpus or predictions file between TSV, JSONL and Parquet.
+
+    Every column and row is kept as it is (TSV values stay text); every command that
+    reads TSV or JSONL also reads the Parquet file.
+
+    Example: llm-aug data convert runs/eda/corpus.tsv runs/eda/corpus.parquet
+
+    Exit codes:
+      {exit_codes}
+    """
+    from llm_aug.data.io import read_records
+    from llm_aug.data.parquet import write_records
+
+    if dest.resolve() == src.resolve():
+        raise UserError(f"{dest}: the output would overwrite the input")
+    header, records = read_records(src, fmt)
+    out_fmt = write_records(dest, header, records)
+    typer.echo(f"{len(records)} rows, {len(header)} columns -> {dest} ({out_fmt})")

@@ -1,4 +1,4 @@
-"""Load and validate labelled text files: SOS-1K TSV, generic TSV/CSV, JSONL.
+"""Load and validate labelled text files: SOS-1K TSV, generic TSV/CSV, JSONL, Parquet.
 
 Every error names the file and (where it applies) the line, and is a ``DataError``
 so the CLI shows it as one line with exit code 2.
@@ -7,7 +7,8 @@ Every format holds one row per line. TSV fields are literal text split on tabs (
 contain quotes): a quote never joins lines, and only a field wholly in CSV quotes
 (``"..."`` with inner ``""``, as pandas writes it) is unquoted. CSV keeps its quoting,
 but a quoted field that runs past its line (a stray ``"``) is an error naming the line
-where it opened, never rows silently folded into one.
+where it opened, never rows silently folded into one. Parquet (:mod:`llm_aug.data.parquet`)
+is read by row; its errors name the row number where the others name the line.
 """
 
 from __future__ import annotations
@@ -171,6 +172,15 @@ def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
     return records
 
 
+def read_objects(path: str | Path) -> list[tuple[int, dict]]:
+    """:func:`read_jsonl`, or the rows of a ``.parquet`` file (numbered from 1)."""
+    if Path(path).suffix.lower() == ".parquet":
+        from llm_aug.data.parquet import read_parquet  # lazy: pyarrow
+
+        return read_parquet(path)[1]
+    return read_jsonl(path)
+
+
 def _records_jsonl(path: Path) -> _Records:
     records = read_jsonl(path)
     columns: dict[str, None] = {}
@@ -181,18 +191,32 @@ def _records_jsonl(path: Path) -> _Records:
 
 def _read_records(path: Path, fmt: str | None) -> tuple[list[str], list[tuple[int, dict]]]:
     """Header and records of any format, checked to be one row per data line."""
-    fmt = fmt or {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}.get(path.suffix.lower(), "tsv")
-    if fmt == "jsonl":
+    fmt = fmt or {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl",
+                  ".parquet": "parquet"}.get(path.suffix.lower(), "tsv")
+    if fmt == "parquet":
+        from llm_aug.data.parquet import read_parquet  # lazy: pyarrow
+
+        header, records = read_parquet(path)
+        n_lines = len(records)
+    elif fmt == "jsonl":
         header, records, n_lines = _records_jsonl(path)
     elif fmt == "tsv":
         header, records, n_lines = _records_tsv(path, _decode(path))
     elif fmt == "csv":
         header, records, n_lines = _records_csv(path, _decode(path))
     else:
-        raise DataError(f"{path}: unknown format {fmt!r}; use tsv, csv or jsonl")
+        raise DataError(f"{path}: unknown format {fmt!r}; use tsv, csv, jsonl or parquet")
     # Each reader stops at the line where a row would span several (one row per data line).
     logger.debug("%s: %d data lines, %d rows", path, n_lines, len(records))
     return header, records
+
+
+def read_records(path: str | Path, fmt: str | None = None) -> tuple[list[str], list[tuple[int, dict]]]:
+    """Column names and (line, record) of a TSV, CSV, JSONL or Parquet file, as stored."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    return _read_records(path, fmt)
 
 
 def _parse_label(path: Path, line: int, raw: object, scheme: LabelScheme | None) -> int:
