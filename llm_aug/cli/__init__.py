@@ -17,6 +17,7 @@ from llm_aug import __version__
 from llm_aug.cli import augment as augment_cmds
 from llm_aug.cli import batch as batch_cmds
 from llm_aug.cli import data as data_cmds
+from llm_aug.cli import datasets as dataset_cmds
 from llm_aug.cli import experiment as experiment_cmds
 from llm_aug.cli import llm as llm_cmds
 from llm_aug.cli import models as model_cmds
@@ -47,6 +48,7 @@ model_cmds.register(app)
 llm_cmds.register(app)
 augment_cmds.register(app)
 screening_cmds.register(app)
+dataset_cmds.register(app)
 
 
 def _version(value: bool) -> None:

@@ -50,6 +50,7 @@ _EXPORTS = {
     "MatrixReport": "compare_matrix", "compare_matrix": "compare_matrix",
     "DemoResult": "demo", "run_demo": "demo",
     "EvaluateResult": "evaluate", "evaluate_predictions": "evaluate",
+    "ExportResult": "export_dataset", "export_dataset": "export_dataset",
     "OptimizeResult": "optimize_prompt", "optimize_prompt": "optimize_prompt",
     "SelectResult": "select", "select_by_cv": "select",
     "PredictResult": "train", "SeedsResult": "train", "TrainResult": "train",
