@@ -77,3 +77,19 @@ def test_bad_parquet_and_unknown_extension(tmp_path):
         read_records(bad)
     with pytest.raises(DataError, match="cannot write this extension"):
         write_records(tmp_path / "x.xlsx", ["a"], [(1, {"a": 1})])
+
+
+def test_jsonl_to_tsv_writes_json_for_lists_and_objects_and_1_0_for_booleans(tmp_path):
+    from clirun import assert_ok, invoke
+
+    src = tmp_path / "c.jsonl"
+    src.write_text(json.dumps({"comment": "帖子", "myLabel": 3, "synthetic": True, "source_ids": ["a1"],
+                               "scores": {"length": 2.0}}, ensure_ascii=False) + "\n", encoding="utf-8")
+    out = tmp_path / "c.tsv"
+    assert_ok(invoke("data", "convert", src, out))
+    import csv
+
+    header, row = list(csv.reader(out.open(encoding="utf-8"), delimiter="\t"))  # fields with '"' are quoted
+    cells = dict(zip(header, row))
+    assert cells["synthetic"] == "1" and json.loads(cells["source_ids"]) == ["a1"]
+    assert json.loads(cells["scores"]) == {"length": 2.0}

@@ -55,7 +55,13 @@ def write_parquet(path: str | Path, records: Sequence[dict], columns: Sequence[s
 
 
 def _tsv_value(path: Path, number: int, value: Any) -> str:
-    text = "" if value is None else str(value)
+    """One TSV cell: booleans as 1/0 (corpus.tsv's ``synthetic``), lists and objects as JSON."""
+    if isinstance(value, bool):
+        text = "1" if value else "0"
+    elif isinstance(value, (list, dict)):
+        text = json.dumps(value, ensure_ascii=False)
+    else:
+        text = "" if value is None else str(value)
     if any(c in text for c in "\t\r\n"):
         raise DataError(f"{path}: row {number} holds a tab or line break; write JSONL or Parquet instead")
     return text
