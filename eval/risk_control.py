@@ -103,6 +103,20 @@ def _check_inputs(p_high: np.ndarray, y_high: np.ndarray, target: float, delta: 
     return p, y
 
 
+def parse_recall_target(value: str | float) -> float:
+    """``recall=0.95`` or ``0.95`` -> 0.95; ValueError (message without the value) otherwise."""
+    name, _, number = str(value).rpartition("=")
+    if name not in ("", "recall"):
+        raise ValueError("only recall targets are supported (recall=0.95)")
+    try:
+        target = float(number)
+    except ValueError:
+        raise ValueError("not a number") from None
+    if not 0 < target < 1:
+        raise ValueError("a recall target lies between 0 and 1")
+    return target
+
+
 def positives_needed(target: float, delta: float) -> int:
     """Fewest high-risk calibration posts for which any threshold above 0 can be certified.
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 
 from llm_aug.classifiers.registry import METHODS, get_method
 from llm_aug.core.errors import did_you_mean
+from llm_aug.eval.risk_control import parse_recall_target
 from llm_aug.llm.config import LLMConfig
 from llm_aug.prompting.classify import ClassifyConfig
 
@@ -140,16 +141,10 @@ class ScreeningSettings(_Strict):
             return value
         out = []
         for t in value:
-            name, _, number = str(t).rpartition("=")
-            if name not in ("", "recall"):
-                raise ValueError(f"target {t!r}: only recall targets are supported (recall=0.95)")
             try:
-                v = float(number)
-            except ValueError:
-                raise ValueError(f"target {t!r}: not a number") from None
-            if not 0 < v < 1:
-                raise ValueError(f"target {t!r}: a recall target lies between 0 and 1")
-            out.append(v)
+                out.append(parse_recall_target(t))
+            except ValueError as exc:
+                raise ValueError(f"target {t!r}: {exc}") from None
         return out
 
 

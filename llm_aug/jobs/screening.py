@@ -41,6 +41,7 @@ from llm_aug.eval.risk_control import (
     high_risk_probability,
     high_risk_truth,
     operating_point,
+    parse_recall_target,
     recall_threshold,
 )
 
@@ -119,20 +120,13 @@ def _cross_fitted(proba: np.ndarray, y: np.ndarray, method: str, seed: int) -> n
 
 
 def _parse_targets(targets: Sequence[str | float]) -> list[float]:
-    """``recall=0.95`` or ``0.95`` -> 0.95; only recall targets are known."""
+    """``recall=0.95`` or ``0.95`` -> 0.95; one-line UserError naming the bad ``--target``."""
     out = []
     for t in targets:
-        text = str(t)
-        name, _, value = text.rpartition("=")
-        if name not in ("", "recall"):
-            raise UserError(f"--target {text!r}: only recall targets are supported (recall=0.95)")
         try:
-            v = float(value)
-        except ValueError:
-            raise UserError(f"--target {text!r}: not a number") from None
-        if not 0 < v < 1:
-            raise UserError(f"--target {text!r}: a recall target lies between 0 and 1")
-        out.append(v)
+            out.append(parse_recall_target(t))
+        except ValueError as exc:
+            raise UserError(f"--target {str(t)!r}: {exc}") from None
     return out
 
 
