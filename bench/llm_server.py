@@ -231,6 +231,19 @@ class LLMServer:
                       "total_tokens": prompt_tokens + sum(len(t) for t in texts)},
         }
 
+    def answer_batch_files(self, paths: "list[Any]", out: Any) -> Any:
+        """Write ``out`` as ``vllm run-batch -o`` would for the request files ``paths``, answered by
+        this server's replies (one output line per request line); returns ``out``."""
+        lines = []
+        for path in paths:
+            for i, raw in enumerate(path.read_text(encoding="utf-8").splitlines()):
+                request = json.loads(raw)
+                lines.append({"id": f"vllm-{path.stem}-{i}", "custom_id": request["custom_id"], "error": None,
+                              "response": {"status_code": 200, "request_id": f"r{i}",
+                                           "body": self._completion(request["body"])}})
+        out.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
+        return out
+
     def _fault(self, fault: str) -> tuple[float, bytes | None, bool]:
         """(delay, bytes to send or None, close afterwards) for an injected fault."""
         error = json.dumps({"error": {"message": f"injected {fault} {self.error_echo}"}}).encode()

@@ -7,7 +7,6 @@ from ``batch.json``, paths absolute, no key) from any working directory.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -42,15 +41,8 @@ def _llm(url: str, cache: Path) -> dict:
 
 
 def _answer(srv: LLMServer, run: Path, files: list[str], out: Path) -> Path:
-    """What ``vllm run-batch -o`` would write for the request files, answered by the server's replies."""
-    lines = []
-    for i, line in enumerate(x for name in files for x in (run / name).read_text().splitlines()):
-        request = json.loads(line)
-        lines.append({"id": f"v{i}", "custom_id": request["custom_id"], "error": None,
-                      "response": {"status_code": 200, "request_id": f"r{i}",
-                                   "body": srv._completion(request["body"])}})
-    out.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
-    return out
+    """What ``vllm run-batch -o`` would write for the run's request files, answered by the server."""
+    return srv.answer_batch_files([run / name for name in files], out)
 
 
 def test_classify_batch_then_collect_from_python_equals_the_live_run(tmp_path, demo_dir):

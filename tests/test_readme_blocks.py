@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
-import json
 import os
 import re
 import shlex
@@ -121,15 +120,9 @@ def servers() -> Iterator[tuple[list[LLMServer], dict[str, str]]]:
 
 def answer_exported(run_dir: Path, results: Path, server: LLMServer) -> None:
     """What ``vllm run-batch -o RESULTS`` writes for the run's exported request files."""
-    lines = []
-    for path in sorted(run_dir.glob("requests-*.jsonl")):
-        for i, raw in enumerate(path.read_text(encoding="utf-8").splitlines()):
-            request = json.loads(raw)
-            lines.append({"id": f"vllm-{path.stem}-{i}", "custom_id": request["custom_id"], "error": None,
-                          "response": {"status_code": 200, "request_id": f"r{i}",
-                                       "body": server._completion(request["body"])}})
-    assert lines, f"no exported requests in {run_dir}"
-    results.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
+    paths = sorted(run_dir.glob("requests-*.jsonl"))
+    assert paths, f"no exported requests in {run_dir}"
+    server.answer_batch_files(paths, results)
 
 
 # --- running a block ------------------------------------------------------------
