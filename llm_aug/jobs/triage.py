@@ -47,14 +47,7 @@ def triage(predictions: str | Path, profile_dir: str | Path, out: str | Path, *,
     out = Path(out)
     jsonl, summary_path = out.with_suffix(".jsonl"), out.with_suffix(".summary.json")
     check_outputs(output=out, inputs=(predictions, gold))
-    profile, calibrator = load_profile(profile_dir)
-    scheme = scheme_for_task(profile.task)
-    scored = load_scored(predictions, scheme, gold)
-    screened = screen_rows(profile, calibrator, scored.proba, set_kind)
-    p_high = np.array([r["p_high"] for r in screened])
-    y_high = (high_risk_truth([profile.labels[j] for j in scored.y], profile.labels, profile.level)
-              if scored.y is not None else None)
-    summary = summary_on(profile, screened, y_high, p_high)
+    profile, calibrator, scored, screened, summary = _screen(profile_dir, predictions, gold, set_kind)
     rows = _queue(scored, screened)
     _write(out, jsonl, rows, [k for k in (screened[0]["alerts"] if screened else {})])
     evaluation = _evaluate(profile, calibrator, scored, screened) if scored.y is not None else None
@@ -68,17 +61,24 @@ def triage(predictions: str | Path, profile_dir: str | Path, out: str | Path, *,
     return result
 
 
-def evaluate_split(profile_dir: str | Path, predictions: str | Path, gold: str | Path,
-                   set_kind: str = "ordinal") -> dict[str, Any]:
-    """A profile on a labelled evaluation split: per target recall, precision, alerts per 1,000,
-    posts missed; the sets' coverage; calibration before and after. Nothing is written."""
+def _screen(profile_dir: str | Path, predictions: str | Path, gold: str | Path | None,
+            set_kind: str) -> tuple[Any, Any, Any, list[dict[str, Any]], dict[str, Any]]:
+    """(profile, calibrator, scored rows, screened rows, summary_on) for a predictions file."""
     profile, calibrator = load_profile(profile_dir)
     scored = load_scored(predictions, scheme_for_task(profile.task), gold)
     screened = screen_rows(profile, calibrator, scored.proba, set_kind)
     p_high = np.array([r["p_high"] for r in screened])
-    y_high = high_risk_truth([profile.labels[j] for j in scored.y], profile.labels, profile.level)
-    return {**summary_on(profile, screened, y_high, p_high), "unscored": len(scored.unscored),
-            **_evaluate(profile, calibrator, scored, screened)}
+    y_high = (high_risk_truth([profile.labels[j] for j in scored.y], profile.labels, profile.level)
+              if scored.y is not None else None)
+    return profile, calibrator, scored, screened, summary_on(profile, screened, y_high, p_high)
+
+
+def evaluate_split(profile_dir: str | Path, predictions: str | Path, gold: str | Path,
+                   set_kind: str = "ordinal") -> dict[str, Any]:
+    """A profile on a labelled evaluation split: per target recall, precision, alerts per 1,000,
+    posts missed; the sets' coverage; calibration before and after. Nothing is written."""
+    profile, calibrator, scored, screened, summary = _screen(profile_dir, predictions, gold, set_kind)
+    return {**summary, "unscored": len(scored.unscored), **_evaluate(profile, calibrator, scored, screened)}
 
 
 def annotate_predictions(path: str | Path, profile_dir: str | Path, set_kind: str = "ordinal") -> int:
