@@ -98,7 +98,7 @@ def test_corruption_before_the_last_line_is_a_data_error(tmp_path):
 
 
 def test_finalize_writes_the_appended_lines_again_in_input_order(tmp_path, monkeypatch):
-    import llm_aug.llm.cache as cache_module
+    import llm_aug.llm.results_file as results_module
 
     path = tmp_path / "out.jsonl"
     path.write_text(row("a").model_dump_json() + "\n", encoding="utf-8")
@@ -110,7 +110,7 @@ def test_finalize_writes_the_appended_lines_again_in_input_order(tmp_path, monke
     replaced = row("c", error="ServerError: replaced")  # another object for an appended id
     final = {**resumed, **appended, "c": replaced}
     dumped = []
-    monkeypatch.setattr(cache_module, "_dumps", lambda r: dumped.append(r.id) or r.model_dump_json())
+    monkeypatch.setattr(results_module, "_dumps", lambda r: dumped.append(r.id) or r.model_dump_json())
     store.finalize(list("abcd"), final)
     assert path.read_text(encoding="utf-8") == "".join(final[k].model_dump_json() + "\n" for k in "abcd")
     assert sorted(dumped) == ["a", "c"]  # b and d: their appended lines, not serialised again

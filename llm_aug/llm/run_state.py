@@ -18,9 +18,10 @@ from typing import Any, Protocol, Sequence
 from tqdm.auto import tqdm
 
 from llm_aug.core.progress import is_quiet
-from llm_aug.llm.cache import RequestCache, ResultsFile
+from llm_aug.llm.cache import RequestCache
 from llm_aug.llm.config import ModelPrice
 from llm_aug.llm.privacy import install_log_filter, redact
+from llm_aug.llm.results_file import ResultsFile
 from llm_aug.llm.types import (
     AuthError,
     Backend,

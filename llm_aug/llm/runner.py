@@ -31,10 +31,11 @@ from typing import Callable, Iterable, Sequence
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from llm_aug.llm.aio import with_timeout
-from llm_aug.llm.cache import RequestCache, ResultsFile, request_hash
+from llm_aug.llm.cache import RequestCache, request_hash
 from llm_aug.llm.config import ModelPrice, RunnerConfig
 from llm_aug.llm.privacy import install_log_filter, redact
 from llm_aug.llm.ratelimit import RequestLimits
+from llm_aug.llm.results_file import ResultsFile
 from llm_aug.llm.run_state import Dispatch, Pending, RunState, Stop
 from llm_aug.llm.types import (
     Backend,
