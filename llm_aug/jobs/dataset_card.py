@@ -3,7 +3,10 @@
 The YAML front matter is what the Hub and ``datasets`` read: ``configs`` names the data
 file of each split (so ``load_dataset(DIR)`` needs no guessing), and ``llm_aug`` holds
 this run's facts (task, label scheme, sizes per split and level, prompts, model, filters
-and what they removed, review status, content warning) for tools to read back.
+and what they removed, review status, content warning) for tools to read back. The
+review status is ``not reviewed``, or ``reviewed`` / ``partly reviewed`` (some posts
+undecided or in conflict) with the facts ``llm-aug review export`` recorded in the
+manifest's ``review`` section (reviewers, counts, Cohen's kappa).
 """
 
 from __future__ import annotations
@@ -45,6 +48,35 @@ def _models(rows: list[dict], manifest: dict) -> list[str]:
     return sorted(models | ({usage_model} if usage_model else set()))
 
 
+def review_info(manifest: dict) -> tuple[str, dict[str, Any] | None]:
+    """(review status, review facts) from the manifest's ``review`` section (``llm-aug review export``)."""
+    review = manifest.get("review")
+    if not isinstance(review, dict):
+        return REVIEW_STATUS, None
+    facts = {k: review.get(k) for k in ("reviewers", "reviewer", "decisions", "generated", "kept", "accepted",
+                                        "relabelled", "rejected", "undecided", "conflicts", "kappa", "time")}
+    facts["agreement"] = [{"reviewers": list(p["reviewers"]), "n_both": p["n_both"], "percent": p["percent"],
+                           "kappa": p["kappa"]} for p in review.get("agreement") or []]
+    left = (review.get("undecided") or 0) + (review.get("conflicts") or 0)
+    status = "reviewed" if not left else "partly reviewed"
+    return status, facts
+
+
+def _review_line(status: str, facts: dict[str, Any] | None) -> str:
+    if facts is None:
+        return f"Review status: **{status}** (no person has checked the synthetic posts)."
+    who = ", ".join(facts["reviewers"] or []) or "nobody"
+    line = (f"Review status: **{status}** by {who} ({facts['time']}): of {facts['generated']} synthetic posts "
+            f"{facts['kept']} kept ({facts['relabelled']} relabelled to another level), {facts['rejected']} "
+            f"rejected; {facts['undecided']} undecided and {facts['conflicts']} with conflicting decisions "
+            "left out.")
+    for p in facts["agreement"]:
+        kappa = "undefined" if p["kappa"] is None else f"{p['kappa']:.3f}"
+        line += (f" Agreement {' / '.join(p['reviewers'])}: {p['n_both']} posts decided by both, "
+                 f"Cohen's kappa {kappa}.")
+    return line
+
+
 def card_metadata(rows: list[dict], manifest: dict, *, split: str, data_file: str, license: str,
                   n_rejected: int) -> dict[str, Any]:
     """The YAML front matter of the card."""
@@ -53,6 +85,7 @@ def card_metadata(rows: list[dict], manifest: dict, *, split: str, data_file: st
     scheme = scheme_for_task(task)
     result = manifest.get("result") or {}
     levels = level_counts(rows)
+    status, review = review_info(manifest)
     return {
         "license": license, "language": ["zh"], "task_categories": ["text-classification"],
         "tags": ["synthetic", "data-augmentation", "suicide-risk", "mental-health"],
@@ -68,7 +101,8 @@ def card_metadata(rows: list[dict], manifest: dict, *, split: str, data_file: st
             "methods": dict(Counter(r["method"] for r in rows)),
             "prompts": _prompts(rows, manifest), "models": _models(rows, manifest),
             "filters": config.get("filters") or "default", "rejections": result.get("rejections") or {},
-            "rejected_rows": n_rejected, "review_status": REVIEW_STATUS,
+            "rejected_rows": n_rejected, "review_status": status,
+            **({"review": review} if review is not None else {}),
             "content_warning": CONTENT_WARNING, "source_run": ["llm-aug", *manifest.get("argv", [])[1:]],
         },
     }
@@ -79,7 +113,7 @@ def _body(meta: dict[str, Any]) -> list[str]:
     split, sizes = next(iter(info["splits"].items()))
     lines = [f"# {meta['pretty_name']}", "", f"> **Content warning.** {CONTENT_WARNING}", "",
              f"Task: `{info['task']}` text classification, label scheme `{info['label_scheme']['name']}`. "
-             f"Review status: **{info['review_status']}** (no person has checked the synthetic posts).", "",
+             + _review_line(info["review_status"], info.get("review")), "",
              f"## Sizes ({split})", "", "| level | name | original | synthetic |", "|---|---|---|---|"]
     names = dict(zip(info["label_scheme"]["labels"], info["label_scheme"]["names"]))
     lines += [f"| {lv} | {names.get(lv, '')} | {c['original']} | {c['synthetic']} |"

@@ -106,9 +106,20 @@ class ReviewRun(BaseModel):
 
 
 def corpus_path(run: Path) -> Path:
-    """The generated corpus of a run: ``corpus.generated.jsonl`` once a review export saved it."""
-    saved = run / GENERATED_FILE
-    return saved if saved.is_file() else run / "corpus.jsonl"
+    """The generated corpus of a run: ``corpus.generated.jsonl`` once a review export saved it.
+
+    A corpus.jsonl holding a row the saved copy lacks was written by a later ``augment``
+    into the same folder: then it is the generated corpus (the next export saves it anew).
+    """
+    saved, current = run / GENERATED_FILE, run / "corpus.jsonl"
+    if not saved.is_file():
+        return current
+    ids = {str(obj.get("id")) for _, obj in read_jsonl(saved)}
+    if all(str(obj.get("id")) in ids for _, obj in read_jsonl(current)):
+        return saved
+    log.warning("%s: corpus.jsonl has rows %s lacks (augment ran again?): reviewing corpus.jsonl",
+                run, GENERATED_FILE)
+    return current
 
 
 def read_manifest(run: Path) -> dict[str, Any]:
