@@ -71,6 +71,14 @@ def test_invalid_decisions_are_user_errors(fields, message):
         parse_decision(data)
 
 
+def test_times_are_kept_in_utc():
+    def at(t):
+        return parse_decision({"row_id": "r", "decision": "skip", "reviewer": "a", "time": t}).time
+
+    assert at("2026-12-03T20:30:00+02:00") == "2026-12-03T18:30:00+00:00"
+    assert at("2026-12-03T18:30:00Z") == at("2026-12-03T18:30:00") == "2026-12-03T18:30:00+00:00"
+
+
 def test_every_reject_reason_is_accepted():
     for reason in REJECT_REASONS:
         assert parse_decision({"row_id": "r", "decision": "reject", "reason": reason, "reviewer": "a"}).reason == reason

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, Field, PrivateAttr
 
 from llm_aug.core.errors import UserError
 from llm_aug.data.io import read_jsonl
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 #: The corpus as ``augment`` wrote it, saved by the first review export (which rewrites corpus.jsonl).
 GENERATED_FILE = "corpus.generated.jsonl"
-_CHUNK_CELLS = 4_000_000  # dense similarity cells per chunk (~32 MB of float64)
+_CHUNK_CELLS = 4_000_000  # dense similarity cells per chunk (16 MB of float32)
 
 
 class Exemplar(BaseModel):
@@ -72,7 +72,6 @@ class LevelInfo(BaseModel):
 class ReviewRun(BaseModel):
     """An augment run loaded for review."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
     run: Path
     task: str
     levels: list[LevelInfo]

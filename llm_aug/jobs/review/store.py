@@ -84,12 +84,14 @@ class Decision(BaseModel):
     @field_validator("time")
     @classmethod
     def _time(cls, v: str) -> str:
-        if v:
-            try:
-                datetime.fromisoformat(v.replace("Z", "+00:00"))
-            except ValueError:
-                raise ValueError(f"time {v!r} is not an ISO 8601 time") from None
-        return v
+        if not v:
+            return v
+        try:
+            when = datetime.fromisoformat(v.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"time {v!r} is not an ISO 8601 time") from None
+        # the log is in UTC: a time without a zone is taken as UTC, one with a zone converted
+        return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).astimezone(timezone.utc).isoformat()
 
     @model_validator(mode="after")
     def _consistent(self) -> "Decision":
