@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -126,7 +127,10 @@ def test_manifest_and_report_record_the_review(run_dir):
     assert (review["kept"], review["rejected"], review["undecided"], review["conflicts"]) == \
         (result.kept, result.rejected, result.undecided, result.conflicts)
     assert review["per_level"] == {str(k): v for k, v in result.per_level.items()}
-    assert review["files"][:2] == ["corpus.tsv", "corpus.jsonl"] and review["review_log_sha256"]
+    assert review["files"] == ["corpus.tsv", "corpus.jsonl", "review-rejected.jsonl", "review-relabelled.jsonl",
+                               "review-report.md"] == result.files[:-1]
+    log_bytes = (run_dir / REVIEW_FILE).read_bytes()  # every line was written by ReviewLog: the same JSON
+    assert review["decisions_sha256"] == hashlib.sha256(log_bytes).hexdigest()
     report = (run_dir / "review-report.md").read_text(encoding="utf-8")
     assert f"undecided {result.undecided}, conflicts {result.conflicts}" in report
     assert f"Cohen's kappa {pair[0].kappa:.3f}" in report

@@ -22,6 +22,7 @@ warned about, never silently kept.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -32,7 +33,7 @@ from pydantic import Field
 from llm_aug.augment.corpus import SYNTHETIC_COL
 from llm_aug.augment.rows import SynthRow
 from llm_aug.core.errors import UserError
-from llm_aug.core.files import atomic_write_all, atomic_write_text, file_sha256
+from llm_aug.core.files import atomic_write_all, atomic_write_text
 from llm_aug.core.manifest import MANIFEST_FILE, scrub
 from llm_aug.data.io import SOS_LABEL_COL, SOS_TEXT_COL
 from llm_aug.jobs.results import JobResult
@@ -131,29 +132,29 @@ def _targets(run: Path, manifest: dict) -> dict[int, int]:
     return {}
 
 
-def _write_outputs(run: Path, manifest: dict, kept: list[dict], rejected: list[dict],
-                   relabelled: list[dict], report: str) -> list[str]:
+def _write_outputs(run: Path, manifest: dict, section: dict[str, Any], kept: list[dict], rejected: list[dict],
+                   relabelled: list[dict]) -> list[str]:
+    """Every output of the export; the manifest (its ``review`` section, holding ``files``) goes
+    with the text files in one group, so it never describes a corpus that was not written."""
     tables = _tables(run, manifest)
     text_files = [("corpus.jsonl", lambda fh: fh.writelines(map(_line, kept))),
                   (REJECTED_FILE, lambda fh: fh.writelines(map(_line, rejected))),
-                  (RELABELLED_FILE, lambda fh: fh.writelines(map(_line, relabelled))),
-                  (REPORT_FILE, lambda fh: fh.write(report))]
+                  (RELABELLED_FILE, lambda fh: fh.writelines(map(_line, relabelled)))]
     if "corpus.tsv" in tables:
         text_files.insert(0, ("corpus.tsv", lambda fh: _write_tsv(fh, kept)))
-    atomic_write_all([(run / name, write) for name, write in text_files])
+    files = [*tables, *(name for name, _ in text_files if name != "corpus.tsv"), REPORT_FILE]
+    section = {**section, "files": files}
+    updated = json.dumps({**manifest, "review": scrub(section)}, indent=2, ensure_ascii=False, default=str)
+    text_files += [(REPORT_FILE, lambda fh: fh.write(review_markdown(run, section))),
+                   (MANIFEST_FILE, lambda fh: fh.write(updated))]
     if "corpus.parquet" in tables:
         from llm_aug.data.parquet import write_parquet  # lazy: pyarrow
 
         write_parquet(run / "corpus.parquet", [{SOS_TEXT_COL: r["text"], SOS_LABEL_COL: int(r["label"]),
                                                 SYNTHETIC_COL: bool(r["synthetic"])} for r in kept],
                       columns=[SOS_TEXT_COL, SOS_LABEL_COL, SYNTHETIC_COL])
-    return [*tables, *(name for name, _ in text_files if name != "corpus.tsv")]
-
-
-def _record(run: Path, manifest: dict, section: dict[str, Any]) -> None:
-    """manifest.json with its ``review`` section replaced (everything else as augment wrote it)."""
-    updated = {**manifest, "review": scrub(section)}
-    atomic_write_text(run / MANIFEST_FILE, json.dumps(updated, indent=2, ensure_ascii=False, default=str))
+    atomic_write_all([(run / name, write) for name, write in text_files])
+    return files
 
 
 def _reviewer(run: Path, decisions: list, reviewer: str | None) -> str | None:
@@ -177,12 +178,18 @@ def _summary(run: Path, manifest: dict, review_run: ReviewRun, decisions: list, 
     pairs = agreement(review_run, decisions) if reviewer is None else []
     return {"time": now_utc(), "reviewer": reviewer,
             "reviewers": [reviewer] if reviewer else sorted({d.reviewer for d in decisions}),
-            "decisions": len(decisions), "generated": len(rows), "kept": n["accept"] + n["relabel"],
+            "decisions": len(decisions), "decisions_sha256": _digest(decisions), "generated": len(rows), "kept": n["accept"] + n["relabel"],
             "accepted": n["accept"], "relabelled": n["relabel"], "rejected": n["reject"],
             "undecided": n["undecided"], "conflicts": n["conflict"], "reject_reasons": reject_reasons(found),
             "kappa": pairs[0].kappa if len(pairs) == 1 else None,
             "agreement": [p.model_dump(mode="json", exclude={"disagreements"}) for p in pairs],
             "per_level": balance(originals, rows, found, _targets(run, manifest), labels)}
+
+
+def _digest(decisions: list) -> str:
+    """sha256 of the decisions used (their JSON lines), naming exactly what this export saw."""
+    data = "".join(json.dumps(d.model_dump(mode="json"), ensure_ascii=False) + "\n" for d in decisions)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
 def _relabelled(rows: list[dict], found: dict[str, Verdict]) -> list[dict]:
@@ -202,10 +209,8 @@ def export_review(run: str | Path, *, reviewer: str | None = None) -> ReviewExpo
     found = verdicts(rows, decisions, [lv.level for lv in review_run.levels], reviewer)
     s = _summary(run, manifest, review_run, decisions, originals, rows, found, reviewer)
     _warn(s, reviewer)
-    files = _write_outputs(run, manifest, _kept_rows(originals, rows, found), _rejected_rows(rows, found),
-                           _relabelled(rows, found), review_markdown(run, s))
-    s |= {"files": files, "review_log_sha256": file_sha256(run / REVIEW_FILE) if decisions else None}
-    _record(run, manifest, s)
+    files = _write_outputs(run, manifest, s, _kept_rows(originals, rows, found), _rejected_rows(rows, found),
+                           _relabelled(rows, found))
     log.info("review export: kept %d of %d synthetic rows (%d relabelled), rejected %d -> %s",
              s["kept"], len(rows), s["relabelled"], s["rejected"], run)
     return ReviewExportResult(run=run, kept=s["kept"], relabelled=s["relabelled"], rejected=s["rejected"],
