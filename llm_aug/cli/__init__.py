@@ -23,6 +23,7 @@ from llm_aug.cli import llm as llm_cmds
 from llm_aug.cli import models as model_cmds
 from llm_aug.cli import prompts as prompt_cmds
 from llm_aug.cli import prompts_optimize
+from llm_aug.cli import review as review_cmds
 from llm_aug.cli import screening as screening_cmds
 from llm_aug.cli.help import show_flags_as_flags
 from llm_aug.cli.signals import terminate_like_interrupt, terminated
@@ -49,6 +50,7 @@ llm_cmds.register(app)
 augment_cmds.register(app)
 screening_cmds.register(app)
 dataset_cmds.register(app)
+review_cmds.register(app)
 
 
 def _version(value: bool) -> None:

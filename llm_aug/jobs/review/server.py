@@ -1,0 +1,107 @@
+"""The review app's server: uvicorn on 127.0.0.1 only, a fresh random token per session.
+
+The socket is bound here, before uvicorn starts, so a busy port is a one-line
+:class:`~llm_aug.core.errors.UserError` and the URL (with its token) is known before the
+first request. Access logging is off: request lines carry the token.
+"""
+
+from __future__ import annotations
+
+import errno
+import getpass
+import logging
+import os
+import secrets
+import socket
+import webbrowser
+from pathlib import Path
+
+from llm_aug.core.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+
+
+def default_reviewer() -> str:
+    """The login name ($USER, else the account name); a UserError when none can be found."""
+    name = os.environ.get("USER") or os.environ.get("USERNAME")
+    if not name:
+        try:
+            name = getpass.getuser()
+        except (KeyError, OSError):
+            name = ""
+    if not name.strip():
+        raise UserError("no reviewer name: pass --reviewer NAME (or set $USER)")
+    return name.strip()
+
+
+def bind(port: int) -> socket.socket:
+    """A listening TCP socket on 127.0.0.1:``port`` (0: any free port); UserError when busy."""
+    if not 0 <= port <= 65535:
+        raise UserError(f"--port {port}: must be 0-65535")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # a restarted server may rebind at once (connections of the last one in TIME_WAIT); a
+    # socket still listening on the port keeps it busy all the same
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((HOST, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise UserError(f"port {port} on {HOST} is in use (another review server?); "
+                            "pick another with --port") from None
+        if exc.errno == errno.EACCES:
+            raise UserError(f"port {port} on {HOST} is not allowed for this user; pick one above 1023 "
+                            "with --port") from None
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+class ReviewServer:
+    """The app for one run, bound to its port; :meth:`run` serves until Ctrl-C or SIGTERM."""
+
+    def __init__(self, run: str | Path, *, port: int = DEFAULT_PORT, reviewer: str | None = None) -> None:
+        from llm_aug.jobs.review.app import make_app
+        from llm_aug.jobs.review.items import load_review_run
+
+        self.reviewer = reviewer.strip() if reviewer and reviewer.strip() else default_reviewer()
+        self.review_run = load_review_run(run)  # a bad run fails before the port is taken
+        self.token = secrets.token_urlsafe(24)
+        self.app = make_app(self.review_run, self.token, self.reviewer)
+        self.socket = bind(port)
+        self.port = self.socket.getsockname()[1]
+
+    @property
+    def n_items(self) -> int:
+        """Synthetic posts under review."""
+        return len(self.review_run.items)
+
+    @property
+    def url(self) -> str:
+        """The page's address, token included (a secret for this session: do not log it)."""
+        return f"http://{HOST}:{self.port}/?token={self.token}"
+
+    def run(self, *, open_browser: bool = False) -> None:
+        """Serve on the bound socket until stopped; the browser opens on the page if asked."""
+        import uvicorn
+
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
+                                server_header=False, date_header=False)
+        server = uvicorn.Server(config)
+        if open_browser:
+            webbrowser.open(self.url)  # the socket already listens: the request waits for uvicorn
+        logger.info("review server for %s on %s:%d", self.review_run.run, HOST, self.port)
+        try:
+            server.run(sockets=[self.socket])
+        finally:
+            self.socket.close()
+
+
+def serve(run: str | Path, *, port: int = DEFAULT_PORT, reviewer: str | None = None,
+          open_browser: bool = True) -> None:
+    """Serve the review app for ``run`` on 127.0.0.1:``port`` until stopped."""
+    ReviewServer(run, port=port, reviewer=reviewer).run(open_browser=open_browser)
