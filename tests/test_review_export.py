@@ -256,3 +256,31 @@ def test_a_new_augment_run_in_the_folder_replaces_the_saved_corpus(run_dir, capl
     assert export_review(run_dir).kept == 1
     assert (run_dir / GENERATED_FILE).read_text(encoding="utf-8").splitlines() == \
         [json.dumps(r, ensure_ascii=False) for r in fresh]  # saved anew
+
+
+def test_sos1k_review_near_copies_rejected_shortfall_reported(sos1k_dir, tmp_path):
+    """On SOS-1K's training posts: reject the rewrites that are near copies of a training post (as the
+    neighbours show them), relabel a few; the balance table and corpus.tsv agree, shortfall against 100."""
+    run_dir = make_run(tmp_path, balance="100", train=sos1k_dir / "fine" / "train.tsv",
+                       protect=sos1k_dir / "fine" / "val.tsv")
+    run = load_review_run(run_dir)
+    assert len(run.items) > 300
+    log = ReviewLog(run_dir / REVIEW_FILE)
+    near = {it.id for it in run.items if it.neighbours[0].similarity > 0.9}
+    assert 0 < len(near) < len(run.items)
+    for i, it in enumerate(run.items):
+        if it.id in near:
+            log.append(Decision(row_id=it.id, decision="reject", reason="near copy", reviewer="ann"))
+        else:
+            new = it.level + 1 if it.level < 10 else 9
+            log.append(run.check(_d(it, "relabel" if i % 10 == 0 else "accept", "ann", new)))
+    result = export_review(run_dir)
+    assert result.rejected == len(near) and result.undecided == result.conflicts == 0
+    tsv = load_dataset(run_dir / "corpus.tsv", scheme_for_task("fine"))
+    for lv, row in result.per_level.items():
+        assert row["final"] == sum(r.label == lv for r in tsv.rows)
+        assert row["target"] >= 100 or row["original"] >= 100
+        assert row["shortfall"] == max(0, row["target"] - row["final"])
+    assert sum(row["shortfall"] for row in result.per_level.values()) > 0  # rejecting near copies costs posts
+    report = (run_dir / "review-report.md").read_text(encoding="utf-8")
+    assert f"- near copy: {len(near)}" in report and "short of its target" in report
