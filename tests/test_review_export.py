@@ -229,12 +229,16 @@ def test_refusals(run_dir, tmp_path):
         export_review(tmp_path)
 
 
-def test_parquet_run_gets_a_parquet_corpus(tmp_path):
-    run_dir = make_run(tmp_path, extra=("--format", "parquet"))
-    assert not (run_dir / "corpus.tsv").exists()
+def test_parquet_run_gets_a_parquet_corpus(run_dir):
+    # what `augment --format parquet` leaves: corpus.parquet (no corpus.tsv), config corpus_format "parquet"
+    assert_ok(invoke("data", "convert", run_dir / "corpus.tsv", run_dir / "corpus.parquet"))
+    (run_dir / "corpus.tsv").unlink()
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    manifest["config"]["corpus_format"] = "parquet"
+    (run_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     _review(run_dir)
     result = export_review(run_dir)
-    assert "corpus.parquet" in result.files and not (run_dir / "corpus.tsv").exists()
+    assert result.files[0] == "corpus.parquet" and not (run_dir / "corpus.tsv").exists()
     _, rows = read_parquet(run_dir / "corpus.parquet")
     assert [(r["comment"], r["myLabel"], r["synthetic"]) for _, r in rows] == \
         [(c["text"], c["label"], c["synthetic"]) for c in _jsonl(run_dir / "corpus.jsonl")]
