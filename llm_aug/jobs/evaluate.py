@@ -204,21 +204,9 @@ def format_results(results: EvaluateResult | Mapping[str, Any], out_dir: str | P
     for key in ("weighted_precision", "weighted_recall", "macro_precision", "macro_recall"):
         if key in results:
             lines.append(f"{key:<18} {_num(results[key])}")
-    per_class = results.get("per_class") or {}
-    if per_class:
-        width = max(len(f"{label} {row.get('name') or ''}".strip()) for label, row in per_class.items())
-        width = max(width, len("label"))
-        lines += ["", f"{'label':<{width}}  precision  recall      f1  support"]
-        for label, row in per_class.items():
-            name = f"{label} {row.get('name') or ''}".strip()
-            lines.append(f"{name:<{width}}  {_num(row.get('precision')):>9}  {_num(row.get('recall')):>6}"
-                         f"  {_num(row.get('f1')):>6}  {row.get('support', 0):>7}")
+    lines += _per_class_lines(results.get("per_class") or {})
     if "binary" in results:
-        b = results["binary"]
-        lines += ["", f"binary (collapsed at level >= {b.get('threshold')}): "
-                      f"accuracy {_num(b.get('accuracy'))}  weighted_f1 {_num(b.get('weighted_f1'))}  "
-                      f"high-risk precision {_num(b.get('precision'))} recall {_num(b.get('recall'))} "
-                      f"f1 {_num(b.get('f1'))}"]
+        lines += ["", _binary_line(results["binary"])]
     lines += probability_lines(results)
     if out_dir is not None:
         out = Path(out_dir)
@@ -226,6 +214,28 @@ def format_results(results: EvaluateResult | Mapping[str, Any], out_dir: str | P
         files = [str(out / name) for name in names]
         lines += ["", f"wrote {', '.join(files[:-1])} and {files[-1]}"]
     return "\n".join(lines)
+
+
+def _per_class_lines(per_class: Mapping[str, Any]) -> list[str]:
+    """The per-class table (precision, recall, F1, support) after a blank line; none without classes."""
+    if not per_class:
+        return []
+    width = max(len(f"{label} {row.get('name') or ''}".strip()) for label, row in per_class.items())
+    width = max(width, len("label"))
+    lines = ["", f"{'label':<{width}}  precision  recall      f1  support"]
+    for label, row in per_class.items():
+        name = f"{label} {row.get('name') or ''}".strip()
+        lines.append(f"{name:<{width}}  {_num(row.get('precision')):>9}  {_num(row.get('recall')):>6}"
+                     f"  {_num(row.get('f1')):>6}  {row.get('support', 0):>7}")
+    return lines
+
+
+def _binary_line(b: Mapping[str, Any]) -> str:
+    """The collapsed binary scores on one line."""
+    return (f"binary (collapsed at level >= {b.get('threshold')}): "
+            f"accuracy {_num(b.get('accuracy'))}  weighted_f1 {_num(b.get('weighted_f1'))}  "
+            f"high-risk precision {_num(b.get('precision'))} recall {_num(b.get('recall'))} "
+            f"f1 {_num(b.get('f1'))}")
 
 
 def _ci(block: Mapping[str, Any], key: str) -> str:
