@@ -107,6 +107,29 @@ def test_torn_last_line_is_skipped_and_next_append_starts_fresh(tmp_path, caplog
     assert len(text.splitlines()) == 4
 
 
+def test_full_disk_is_a_user_error_and_the_log_stays_readable(tmp_path, monkeypatch):
+    import errno
+
+    from llm_aug.core.files import DiskFull
+    from llm_aug.jobs.review import store
+
+    log = ReviewLog(tmp_path / REVIEW_FILE)
+    kept = log.append(_accept("r1"))
+    real = store.os.write
+
+    def half_then_full(fd, data):  # the disk fills up in the middle of the line
+        real(fd, bytes(data[:20]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store.os, "write", half_then_full)
+    with pytest.raises(DiskFull, match="decision not saved: cannot write .*review.jsonl: No space left"):
+        log.append(_accept("r2"))
+    monkeypatch.setattr(store.os, "write", real)
+    assert log.read() == [kept]
+    again = log.append(_accept("r2"))
+    assert log.read() == [kept, again]
+
+
 def test_bad_complete_line_names_the_line(tmp_path):
     path = tmp_path / REVIEW_FILE
     log = ReviewLog(path)

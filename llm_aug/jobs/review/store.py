@@ -27,6 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from llm_aug.core.errors import UserError
+from llm_aug.core.files import DiskFull, disk_full_message, is_disk_full
 
 try:
     import fcntl
@@ -144,6 +145,10 @@ class ReviewLog:
                     fcntl.flock(fd, fcntl.LOCK_EX)
                 _write_all(fd, _fresh_line(fd) + line)
                 os.fsync(fd)
+            except OSError as exc:
+                if is_disk_full(exc):  # what was written is a torn line: skipped on read, the next append fresh
+                    raise DiskFull(f"decision not saved: {disk_full_message(exc, self.path)}") from None
+                raise
             finally:
                 os.close(fd)  # closing drops the flock too
             if created:
