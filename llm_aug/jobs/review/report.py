@@ -55,7 +55,7 @@ def _agreement(pairs: list[dict]) -> list[str]:
 
 def review_markdown(run: Path, s: dict[str, Any]) -> str:
     """The report of one export; ``s`` is the manifest's review section."""
-    who = f"reviewer {s['reviewer']} only" if s["reviewer"] else f"reviewers: {', '.join(s['reviewers']) or 'none'}"
+    who = f"only {s['reviewer']}'s" if s["reviewer"] else f"those of {', '.join(s['reviewers'])}"
     lines = [f"# Review of {run.name}", "",
              f"{s['generated']} synthetic posts generated; {s['decisions']} decisions logged, {who} used; "
              f"exported {s['time']}.",
