@@ -116,14 +116,9 @@ def compare_matrix(prompts: Sequence[str], task: Task | str, input_file: str | P
         raise UserError("a comparison needs at least two cells (prompts x models x shot settings)")
     base = pick_baseline(cells, baseline)
     check_outputs(out_dir=out, inputs=(input_file, gold, train), writes=_WRITES, cache=llm.runner.cache_path)
-    data = load_dataset(input_file, scheme, require_labels=False)
-    gold_data = load_dataset(gold or input_file, scheme)
-    train_data = load_dataset(train, scheme) if train else None
-    if batch is not None and len(models) > 1:
-        raise UserError("batch mode takes one model per run (a batch run directory holds one model's "
-                        "batches): run the matrix once per --model, or live")
+    data, gold_data, train_data = _load_inputs(input_file, gold, train, scheme)
     if batch is not None:
-        batch.job = JobCall.of("compare_matrix", prompts=list(prompts), task=scheme.task, input_file=Path(input_file),
+        batch.job = _batch_job(prompts=list(prompts), task=scheme.task, input_file=Path(input_file),
                                llm=llm, models=models, shots=list(shots), shot_strategies=list(shot_strategies),
                                out=out, gold=Path(gold) if gold else None, config=cfg,
                                train=Path(train) if train else None, n_boot=n_boot, html=html,
@@ -133,21 +128,48 @@ def compare_matrix(prompts: Sequence[str], task: Task | str, input_file: str | P
     report = matrix_datasets(cells, base, data, gold_data, scheme, runners, cfg, out, train=train_data,
                              n_boot=n_boot, gate=gate_spec)
     report.skipped = skipped
+    _write_report(report, out, html)
+    files = [Path(p) for p in (input_file, gold, train) if p]
+    write_manifest(out, "prompts compare", data_files=files, seed=cfg.seed,
+                   config={"cells": [c.label for c in cells], "baseline": cells[base].label,
+                           "classify": cfg.model_dump(), "llm": llm.model_dump(mode="json")})
+    if history:
+        _append_history(history, report, Path(gold or input_file), eval_split, command)
+    return report
+
+
+def _load_inputs(input_file: str | Path, gold: str | Path | None, train: str | Path | None,
+                 scheme: LabelScheme) -> tuple[Dataset, Dataset, Dataset | None]:
+    """The posts to classify, the gold labels (the input file's own by default) and the shot pool."""
+    data = load_dataset(input_file, scheme, require_labels=False)
+    gold_data = load_dataset(gold or input_file, scheme)
+    train_data = load_dataset(train, scheme) if train else None
+    return data, gold_data, train_data
+
+
+def _batch_job(**kwargs: Any) -> JobCall:
+    """The call ``llm-aug batch collect`` reruns, recorded with the batch run."""
+    if len(kwargs["models"]) > 1:
+        raise UserError("batch mode takes one model per run (a batch run directory holds one model's "
+                        "batches): run the matrix once per --model, or live")
+    return JobCall.of("compare_matrix", **kwargs)
+
+
+def _write_report(report: MatrixReport, out: Path, html: bool) -> None:
+    """matrix.json, matrix.md and, with ``html``, matrix.html (its path set on ``report``)."""
     if html:
         from llm_aug.eval.grid_page import write_grid
 
         report.html = write_grid(report.to_json(), out / "matrix.html")
     atomic_write_text(out / "matrix.json", json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     atomic_write_text(out / "matrix.md", format_matrix(report) + "\n")
-    files = [Path(p) for p in (input_file, gold, train) if p]
-    write_manifest(out, "prompts compare", data_files=files, seed=cfg.seed,
-                   config={"cells": [c.label for c in cells], "baseline": cells[base].label,
-                           "classify": cfg.model_dump(), "llm": llm.model_dump(mode="json")})
-    if history:
-        from llm_aug.jobs.prompt_history import append_records
 
-        append_records(history, history_records(report, Path(gold or input_file), eval_split, command))
-    return report
+
+def _append_history(history: str | Path, report: MatrixReport, data_file: Path, eval_split: str | None,
+                    command: str | None) -> None:
+    from llm_aug.jobs.prompt_history import append_records
+
+    append_records(history, history_records(report, data_file, eval_split, command))
 
 
 def _fitting_cells(cells: list[Cell], scheme: LabelScheme, cfg: ClassifyConfig, *,
