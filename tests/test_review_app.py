@@ -258,3 +258,23 @@ def test_review_status_prints_progress_and_kappa(run_dir):
     assert "9 decisions" in out and "reviewers: alice, bob" in out
     assert "reviewer alice" in out and "reviewer bob" in out
     assert re.search(r"agreement alice / bob: 4 posts decided by both, 75\.0% agree, kappa", out), out
+
+
+def test_a_decision_that_cannot_be_written_is_an_error_not_an_ack(run_dir):
+    c = client(run_dir)
+    row = items(c)[0]
+    (run_dir / REVIEW_FILE).mkdir()  # the log cannot be opened for appending
+    res = decide(c, row, "accept")
+    assert res.status_code == 500 and res.json()["error"].startswith("not saved: ") and REVIEW_FILE in res.text
+    assert c.get(f"/api/items/{row}").json()["mine"] is None
+
+
+def test_review_export_prints_the_balance_and_the_files(run_dir):
+    c = client(run_dir)
+    ids = items(c)
+    decide(c, ids[0], "accept")
+    decide(c, ids[1], "reject", reason="near copy")
+    out = assert_ok(invoke("review", "export", run_dir)).stdout
+    assert out.startswith(f"{run_dir}: kept 1 synthetic posts (relabelled 0), rejected 1, undecided {len(ids) - 2}")
+    assert re.search(r"^level +original +generated +accepted", out, re.M)
+    assert f"wrote {run_dir / 'corpus.tsv'}" in out and (run_dir / "review-report.md").is_file()

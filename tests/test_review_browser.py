@@ -186,21 +186,12 @@ def _page(browser, outside: list[str]):
     return page, errors
 
 
-def test_review_survives_a_killed_server_and_two_reviewers_agree(browser, tmp_path):
-    run = make_run(tmp_path / "data")
-    port = _free_port()
-    outside: list[str] = []
-    page, errors = _page(browser, outside)
-
-    server = Server(run, port, "alice", tmp_path / "server-1.log")
+def _until_killed(page, run: Path, server: Server) -> tuple[dict[str, tuple], str]:
+    """12 decisions acknowledged, then SIGKILL; the next decision is shown as not saved."""
     _open(page, server.url)
-    acked: dict[str, tuple] = {}
-    for step in PLAN[:BEFORE_KILL]:
-        row, expected = _decide(page, step)
-        acked[row] = expected
+    acked = dict(_decide(page, step) for step in PLAN[:BEFORE_KILL])
     assert _on_disk(run, "alice") == acked
-
-    server.kill()  # SIGKILL: no shutdown, no flush beyond what each decision already synced
+    server.kill()  # no shutdown, no flush beyond what each decision already synced
     unsaved = _text(page, "#post-id")
     page.keyboard.press("a")
     try:
@@ -208,30 +199,29 @@ def test_review_survives_a_killed_server_and_two_reviewers_agree(browser, tmp_pa
     except sync_api.TimeoutError:
         pytest.fail(f"no failed save shown: save {_text(page, '#save')!r}, post {_text(page, '#mine')!r}")
     assert "NOT SAVED" in _text(page, "#save") and "not saved yet" in _text(page, "#mine")
-    assert "✓ saved" not in _text(page, "#mine")
-    assert unsaved not in _on_disk(run, "alice")
+    assert "✓ saved" not in _text(page, "#mine") and unsaved not in _on_disk(run, "alice")
+    return acked, unsaved
 
-    server = Server(run, port, "alice", tmp_path / "server-2.log")  # the same command again: a new token
-    assert server.url != page.url
-    # the old page's retry reaches the new server with the old token: refused, and still shown as not saved
+
+def _after_restart(page, run: Path, server: Server, acked: dict[str, tuple], unsaved: str) -> None:
+    """The old page is refused by the new server; the new URL resumes and shows every saved decision."""
+    assert server.url != page.url  # a new token
+    # the old page's retry reaches the new server with the old token: refused, still shown as not saved
     page.wait_for_function("() => document.getElementById('save').classList.contains('refused')", timeout=30_000)
     assert "NOT SAVED" in _text(page, "#save") and "token" in _text(page, "#save")
-
     _open(page, server.url)
     assert _text(page, "#post-id") == unsaved  # resumes at the first post without a decision
     assert _on_disk(run, "alice") == acked
     shown = _shown(page, BEFORE_KILL)
     assert set(shown) == set(acked) and all(_says(shown[r], acked[r]) for r in acked), shown
     _open(page, server.url)
-    for step in PLAN[BEFORE_KILL:]:
-        row, expected = _decide(page, step)
-        acked[row] = expected
+    acked.update(_decide(page, step) for step in PLAN[BEFORE_KILL:])
     assert len(acked) == 20 and unsaved in acked and _on_disk(run, "alice") == acked
-    _check_screenshot(page, tmp_path / "alice.png")
-    server.kill()
 
-    second = Server(run, _free_port(), "bob", tmp_path / "server-3.log")
-    _open(page, second.url)
+
+def _second_reviewer(page, run: Path, server: Server, acked: dict[str, tuple]) -> None:
+    """bob decides 8 of alice's posts; the page shows their agreement with kappa."""
+    _open(page, server.url)
     bob = dict(_decide(page, step) for step in ["a", "a", "r1", "a", "l3", "a", "a", "a"])
     assert _on_disk(run, "bob") == bob and set(bob) <= set(acked)
     page.wait_for_function("() => document.getElementById('agreement').textContent.includes('bob')")
@@ -239,7 +229,29 @@ def test_review_survives_a_killed_server_and_two_reviewers_agree(browser, tmp_pa
     both = sum(acked[row][0] != "skip" for row in bob)  # a skip is no decision
     assert both >= 6 and "Agreement alice / bob" in agreement and f"{both} posts decided by both" in agreement
     assert "κ" in agreement
-    _check_screenshot(page, tmp_path / "bob.png")
-    second.kill()
+
+
+def test_review_survives_a_killed_server_and_two_reviewers_agree(browser, tmp_path):
+    run = make_run(tmp_path / "data")
+    port = _free_port()
+    outside: list[str] = []
+    page, errors = _page(browser, outside)
+    first = Server(run, port, "alice", tmp_path / "server-1.log")
+    try:
+        acked, unsaved = _until_killed(page, run, first)
+    finally:
+        first.kill()
+    server = Server(run, port, "alice", tmp_path / "server-2.log")  # the same command again
+    try:
+        _after_restart(page, run, server, acked, unsaved)
+        _check_screenshot(page, tmp_path / "alice.png")
+    finally:
+        server.kill()
+    second = Server(run, _free_port(), "bob", tmp_path / "server-3.log")
+    try:
+        _second_reviewer(page, run, second, acked)
+        _check_screenshot(page, tmp_path / "bob.png")
+    finally:
+        second.kill()
     assert not outside, f"the page asked for outside resources: {outside}"
     assert not errors, f"errors on the page: {errors}"

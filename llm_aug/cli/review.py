@@ -146,9 +146,17 @@ def format_status(run: ReviewRun, decisions: list[Decision]) -> str:
     return "\n".join(lines)
 
 
+EXPORT_COLUMNS = ("original", "generated", "accepted", "relabelled_out", "relabelled_in", "rejected",
+                  "undecided", "conflict", "final", "target", "shortfall")
+
+
 def format_export(result: ReviewExportResult) -> str:
-    """One summary line, then the files written."""
+    """A summary line, the per-level balance and the files written."""
+    head = "level  " + "  ".join(EXPORT_COLUMNS)
+    rows = ["  ".join([f"{level:>5}", *(f"{str(cells.get(c, '-')):>{len(c)}}" for c in EXPORT_COLUMNS)])
+            for level, cells in sorted(result.per_level.items())]
     return "\n".join([
-        f"{result.run}: kept {result.kept} (relabelled {result.relabelled}), rejected {result.rejected}, "
-        f"undecided {result.undecided}, conflicts {result.conflicts}",
-        *(f"wrote {f}" for f in result.files)])
+        f"{result.run}: kept {result.kept} synthetic posts (relabelled {result.relabelled}), rejected "
+        f"{result.rejected}, undecided {result.undecided} and conflicting {result.conflicts} left out",
+        "", head, *rows, "",
+        "wrote " + ", ".join(str(Path(result.run) / f) for f in result.files)])

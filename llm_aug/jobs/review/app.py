@@ -25,6 +25,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from llm_aug.core.errors import UserError
+from llm_aug.core.files import disk_full_message, is_disk_full
 from llm_aug.jobs.review.items import ReviewRun, load_review_run
 from llm_aug.jobs.review.queue_view import QueueFilter, select
 from llm_aug.jobs.review.status import agreement, disagreeing_rows, progress
@@ -230,9 +231,10 @@ async def decide(request: Request) -> Response:
         saved = await run_in_threadpool(state.decide, body)
     except BadRequest as exc:
         return _error(str(exc), exc.status)
-    except UserError as exc:  # e.g. a decisions log this server cannot append to
-        logger.error("decision not saved: %s", exc)
-        return _error(f"not saved: {exc}", 500)
+    except (UserError, OSError) as exc:  # the log cannot be written (disk full, permissions): say so, the page retries
+        message = disk_full_message(exc) if isinstance(exc, OSError) and is_disk_full(exc) else str(exc)
+        logger.error("decision not saved to %s: %s", state.log.path, message)
+        return _error(f"not saved: {message}", 500)
     return JSONResponse({"saved": _dump(saved)})
 
 

@@ -90,7 +90,7 @@ class ReviewServer:
         import uvicorn
 
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
-                                server_header=False, date_header=False)
+                                server_header=False, date_header=False, timeout_graceful_shutdown=3)
         server = uvicorn.Server(config)
         if open_browser:
             webbrowser.open(self.url)  # the socket already listens: the request waits for uvicorn

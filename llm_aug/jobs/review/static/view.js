@@ -130,7 +130,8 @@ window.Review = window.Review || {};
       cell.append(el("span", null, `${p.decided}/${p.total}`), bar);
       tr.append(el("td", "num", p.level), cell, el("td", "num", p.accepted), el("td", "num", p.rejected),
         el("td", "num", p.relabelled), el("td", "num", p.skipped));
-      tr.title = levelName(levels, p.level);
+      tr.title = levelName(levels, p.level) + (p.total ? "" : ": no synthetic posts");
+      if (!p.total) tr.className = "empty";
       table.append(tr);
     }
     renderAgreement(status);
