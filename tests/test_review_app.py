@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -278,3 +280,10 @@ def test_review_export_prints_the_balance_and_the_files(run_dir):
     assert out.startswith(f"{run_dir}: kept 1 synthetic posts (relabelled 0), rejected 1, undecided {len(ids) - 2}")
     assert re.search(r"^level +original +generated +accepted", out, re.M)
     assert f"wrote {run_dir / 'corpus.tsv'}" in out and (run_dir / "review-report.md").is_file()
+
+
+def test_the_cli_does_not_load_the_web_stack_until_serving():
+    code = ("import sys\nfrom llm_aug.cli import app\nfrom typer.main import get_command\nget_command(app)\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'starlette', 'uvicorn', 'httpx', 'sklearn'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -255,3 +255,36 @@ def test_review_survives_a_killed_server_and_two_reviewers_agree(browser, tmp_pa
         second.kill()
     assert not outside, f"the page asked for outside resources: {outside}"
     assert not errors, f"errors on the page: {errors}"
+
+
+def test_a_failed_save_is_shown_and_retried_never_dropped(browser, tmp_path):
+    run = make_run(tmp_path / "data")
+    server = Server(run, _free_port(), "alice", tmp_path / "server.log")
+    outside: list[str] = []
+    page, errors = _page(browser, outside)
+    failures = [2]
+
+    def flaky(route):  # the first two saves never reach the server
+        if failures[0]:
+            failures[0] -= 1
+            route.abort("connectionrefused")
+        else:
+            route.continue_()
+    try:
+        _open(page, server.url)
+        page.route("**/api/decisions*", flaky)
+        row = _text(page, "#post-id")
+        intended = int(re.search(r"intended level (\d+)", _text(page, "#intended")).group(1))
+        page.keyboard.press("a")
+        page.wait_for_function("() => document.getElementById('save').classList.contains('failed')")
+        assert "NOT SAVED" in _text(page, "#save") and "retry 1 in 1 s" in _text(page, "#save")
+        assert "not saved yet" in _text(page, "#mine") and not (run / REVIEW_FILE).exists()
+        page.keyboard.press("s")  # no second decision while one is unsaved
+        assert "not saved yet" in _text(page, "#save")
+        page.wait_for_function("row => { const s = document.getElementById('save');"
+                               " return s.classList.contains('saved') && s.textContent.includes(row); }", arg=row)
+        assert failures == [0] and len(ReviewLog(run / REVIEW_FILE).read()) == 1
+        assert _on_disk(run, "alice") == {row: ("accept", intended, None)}
+    finally:
+        server.kill()
+    assert not outside and not errors, (outside, errors)

@@ -231,6 +231,7 @@
       return;
     }
     if (inForm || !state.session || !state.item) return;
+    if (!$("help").classList.contains("hidden") && event.key !== "?") return;  // help open: only ? or Esc close it
     const handler = state.mode === "reject" ? rejectKey : state.mode === "relabel" ? levelKey : NORMAL[event.key];
     if (!handler) return;
     event.preventDefault();
