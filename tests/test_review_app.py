@@ -236,6 +236,9 @@ def test_a_busy_port_is_a_user_error(run_dir):
         server.socket.close()
     with pytest.raises(UserError, match="not an `llm-aug augment` output folder"):
         ReviewServer(run_dir.parent / "nothing", port=0, reviewer="carol")
+    for bad, message in (("x" * 65, "1 to 64 characters"), ("a\tb", "control characters")):
+        with pytest.raises(UserError, match=f"--reviewer .*{message}"):
+            ReviewServer(run_dir, port=0, reviewer=bad)
 
 
 def test_review_run_is_the_serve_command_and_subcommands_still_work(run_dir):

@@ -34,7 +34,19 @@ def default_reviewer() -> str:
             name = ""
     if not name.strip():
         raise UserError("no reviewer name: pass --reviewer NAME (or set $USER)")
-    return name.strip()
+    return check_reviewer(name)
+
+
+def check_reviewer(name: str) -> str:
+    """``name`` stripped, if a decision can carry it (1-64 characters, no control characters); else UserError."""
+    from pydantic import ValidationError
+
+    from llm_aug.jobs.review.store import Decision
+
+    try:
+        return Decision(row_id="-", decision="skip", reviewer=name).reviewer
+    except ValidationError as exc:
+        raise UserError(f"--reviewer {name!r}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
 
 
 def bind(port: int) -> socket.socket:
@@ -68,7 +80,7 @@ class ReviewServer:
         from llm_aug.jobs.review.app import make_app
         from llm_aug.jobs.review.items import load_review_run
 
-        self.reviewer = reviewer.strip() if reviewer and reviewer.strip() else default_reviewer()
+        self.reviewer = check_reviewer(reviewer) if reviewer and reviewer.strip() else default_reviewer()
         self.review_run = load_review_run(run)  # a bad run fails before the port is taken
         self.token = secrets.token_urlsafe(24)
         self.app = make_app(self.review_run, self.token, self.reviewer)
