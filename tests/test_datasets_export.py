@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from conftest import DEMO
 from llm_aug.cli import app
 from llm_aug.core.errors import UserError
+from llm_aug.data.io import read_records
 from llm_aug.data.parquet import read_parquet, write_records
 from llm_aug.jobs import ExportResult, export_dataset
 
@@ -85,3 +86,51 @@ def test_load_dataset_offline_and_back_to_the_same_tsv(run_dir, tmp_path, monkey
                for n, r in enumerate(train, 1)]
     write_records(tmp_path / "back.tsv", ["comment", "myLabel", "synthetic"], records)
     assert (tmp_path / "back.tsv").read_bytes() == (run_dir / "corpus.tsv").read_bytes()
+
+
+def _sos_rows(sos1k_dir, tmp_path):
+    """SOS-1K train posts: 4 per level plus 20 with quotes, three as a scraper might hand them
+    over (a tab, a line break, HTML entities), loaded, so normalised, as the loader does."""
+    from llm_aug.data.io import load_dataset, write_tsv
+
+    rows = load_dataset(sos1k_dir / "fine" / "train.tsv").rows
+    quoted = [r for r in rows if any(c in r.text for c in '"“”\'')]
+    per_level = [r for level in range(11) for r in [r for r in rows if r.label == level][:4]]
+    picked = list({r.id: r for r in quoted[:20] + per_level}.values())
+    raw = [{"comment": r.text, "myLabel": r.label} for r in picked]
+    for i, mess in enumerate(("\t", "\n", "&nbsp;&quot;")):
+        raw[i]["comment"] = raw[i]["comment"][:5] + mess + raw[i]["comment"][5:]
+    write_records(tmp_path / "raw.jsonl", ["comment", "myLabel"], list(enumerate(raw, 1)))
+    src = load_dataset(tmp_path / "raw.jsonl")
+    write_tsv(src.rows, tmp_path / "src.tsv")
+    return src
+
+
+def test_sos1k_posts_tsv_parquet_run_dataset_tsv_byte_identical(sos1k_dir, tmp_path, monkeypatch):
+    """TSV -> data convert -> Parquet -> augment --format parquet -> export-dataset -> hf: dataset -> TSV."""
+    datasets = pytest.importorskip("datasets")
+    from clirun import assert_ok, invoke
+    from llm_aug.data.io import load_dataset
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache")
+    src = _sos_rows(sos1k_dir, tmp_path)
+    assert any('"' in r.text for r in src.rows) and not any(c in r.text for r in src.rows for c in "\t\n")
+    assert_ok(invoke("data", "convert", tmp_path / "src.tsv", tmp_path / "src.parquet"))
+    assert_ok(invoke("augment", "--method", "eda", "--task", "fine", "--train", tmp_path / "src.parquet",
+                     "--no-protect", "--balance", "6", "--format", "parquet", "--out", tmp_path / "run"))
+    assert_ok(invoke("export-dataset", tmp_path / "run", "--out", tmp_path / "hf"))
+    spec = f"hf:{tmp_path / 'hf'}:train"
+    header, records = read_records(spec)
+    assert "text" in header and "synthetic" in header
+    original = [(n, {"comment": r["text"], "myLabel": r["label"]}) for n, r in records if not r["synthetic"]]
+    write_records(tmp_path / "back.tsv", ["comment", "myLabel"], original)
+    assert (tmp_path / "back.tsv").read_bytes() == (tmp_path / "src.tsv").read_bytes()
+    corpus = [(n, {"comment": r["text"], "myLabel": r["label"], "synthetic": r["synthetic"]}) for n, r in records]
+    write_records(tmp_path / "corpus-back.tsv", ["comment", "myLabel", "synthetic"], corpus)
+    assert_ok(invoke("data", "convert", tmp_path / "run" / "corpus.parquet", tmp_path / "corpus.tsv"))
+    assert (tmp_path / "corpus-back.tsv").read_bytes() == (tmp_path / "corpus.tsv").read_bytes()
+    loaded = load_dataset(spec)
+    assert [r for r in loaded.rows if r.id in set(src.ids)] == src.rows  # same ids, texts, labels
+    assert len(loaded) > len(src)

@@ -53,6 +53,8 @@ SKIPS: list[tuple[str, str]] = [
      "and runs 7-20 minutes; "
      "test_experiment.py runs the same command on experiments/ci.yaml"),
     (r"^llm-aug experiment report --out runs/sos1k", "rebuilds the report of the skipped SOS-1K experiment"),
+    (r"--push-to-hub ", "uploads to the Hugging Face Hub (online, the user's account and token); "
+     "test_datasets_hub.py pushes the same folder to a loopback Hub through huggingface_hub"),
     (r"^llm-aug review (?!status )", "serves the review app until Ctrl-C (export then needs the decisions "
      "made in it); tests/test_review_browser.py runs the server and the page, test_review_export.py the export"),
     (r"--method bert --model-path hfl/", "downloads hfl/chinese-bert-wwm-ext from the model hub and wants a GPU "

@@ -8,7 +8,10 @@ rename, so a crash never leaves a half-written corpus behind):
                        original rows in file order, then the accepted synthetic rows.
                        Readers that pick columns by name (the paper's ``train.py``,
                        pandas, this package's loaders) read it as they read ``train.tsv``.
-* ``corpus.jsonl``    one JSON object per ``corpus.tsv`` row, same order: original rows
+* ``corpus.parquet``  in place of ``corpus.tsv`` when the format is ``parquet``: the same
+                       three columns (``comment`` text, ``myLabel`` int64, ``synthetic``
+                       bool), which ``data convert`` turns into the TSV byte for byte.
+* ``corpus.jsonl``    one JSON object per corpus row, same order: original rows
                        as ``{"id", "text", "label", "synthetic": false}``, synthetic
                        rows as the full :class:`SynthRow` (method, source/exemplar ids,
                        prompt, model, seed, filter scores).
@@ -27,7 +30,7 @@ import logging
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple, TextIO
+from typing import BinaryIO, NamedTuple, TextIO
 
 from llm_aug.augment.rows import SynthRow
 from llm_aug.core.files import atomic_write_all
@@ -37,11 +40,21 @@ log = logging.getLogger(__name__)
 
 
 class CorpusFiles(NamedTuple):
-    """Paths written by :func:`write_corpus`."""
+    """Paths written by :func:`write_corpus`: the corpus table (``corpus.tsv`` or ``corpus.parquet``)
+    and its provenance and rejections."""
 
-    tsv: Path
+    table: Path
     jsonl: Path
     rejected: Path
+
+    @property
+    def tsv(self) -> Path:
+        """The corpus table (the name from when it was always ``corpus.tsv``)."""
+        return self.table
+
+
+#: Formats of the corpus table, by the file each writes.
+CORPUS_FORMATS = {"tsv": "corpus.tsv", "parquet": "corpus.parquet"}
 
 
 _PARTS = (".synthetic.jsonl.part", ".rejected.jsonl.part")
@@ -56,8 +69,10 @@ class CorpusWriter:
     files, which the next run truncates: the final files are never half-written.
     """
 
-    def __init__(self, out_dir: str | Path) -> None:
-        self.out = Path(out_dir)
+    def __init__(self, out_dir: str | Path, fmt: str = "tsv") -> None:
+        if fmt not in CORPUS_FORMATS:
+            raise ValueError(f"unknown corpus format {fmt!r}; use {' or '.join(CORPUS_FORMATS)}")
+        self.out, self.fmt = Path(out_dir), fmt
         self.out.mkdir(parents=True, exist_ok=True)
         self._paths = [self.out / name for name in _PARTS]
         self._files = [path.open("w", encoding="utf-8", newline="") for path in self._paths]
@@ -90,14 +105,20 @@ class CorpusWriter:
             raise ValueError(f"original rows without a label cannot train: {unlabelled[:5]}")
         for fh in self._files:
             fh.close()
-        files = CorpusFiles(self.out / "corpus.tsv", self.out / "corpus.jsonl", self.out / "rejected.jsonl")
+        files = CorpusFiles(self.out / CORPUS_FORMATS[self.fmt], self.out / "corpus.jsonl",
+                            self.out / "rejected.jsonl")
         synthetic = self._paths[0]
+        table = ((files.table, lambda fh: _write_tsv(fh, original, synthetic)) if self.fmt == "tsv" else
+                 (files.table, lambda fh: _write_parquet(fh, original, synthetic), "wb"))
         try:  # the three appear together or not at all (a full disk leaves none of them)
-            atomic_write_all([(files.tsv, lambda fh: _write_tsv(fh, original, synthetic)),
-                              (files.jsonl, lambda fh: _write_provenance(fh, original, synthetic)),
+            atomic_write_all([table, (files.jsonl, lambda fh: _write_provenance(fh, original, synthetic)),
                               (files.rejected, lambda fh: _copy_lines(fh, self._paths[1]))])
         finally:
             self.discard()
+        for other in set(CORPUS_FORMATS.values()) - {files.table.name}:  # a previous run's, now stale
+            if (self.out / other).is_file():
+                log.info("removing %s: this run wrote %s", self.out / other, files.table.name)
+                (self.out / other).unlink()
         log.info("corpus: %d original + %d synthetic rows (%d rejected) -> %s",
                  len(original), self.n_accepted, self.n_rejected, self.out)
         return files
@@ -130,6 +151,22 @@ def _write_tsv(fh: TextIO, original: Dataset, synthetic: Path) -> None:
     writer.writerows([r["text"], r["label"], 1] for r in _synthetic(synthetic))
 
 
+def _write_parquet(fh: BinaryIO, original: Dataset, synthetic: Path) -> None:
+    """corpus.tsv's columns as a typed table (labels int64, the synthetic flag a boolean)."""
+    import pyarrow as pa  # lazy: pyarrow
+    import pyarrow.parquet as pq
+
+    texts, labels, flags = [], [], []
+    for text, label, flag in [*((r.text, r.label, False) for r in original.rows),
+                              *((r["text"], r["label"], True) for r in _synthetic(synthetic))]:
+        texts.append(text)
+        labels.append(label)
+        flags.append(flag)
+    table = pa.table({SOS_TEXT_COL: pa.array(texts, pa.string()), SOS_LABEL_COL: pa.array(labels, pa.int64()),
+                      SYNTHETIC_COL: pa.array(flags, pa.bool_())})
+    pq.write_table(table, fh)
+
+
 def _write_provenance(fh: TextIO, original: Dataset, synthetic: Path) -> None:
     fh.writelines(_line({"id": r.id, "text": r.text, "label": r.label, "synthetic": False})
                   for r in original.rows)
@@ -142,12 +179,13 @@ def _copy_lines(fh: TextIO, path: Path) -> None:
 
 
 def write_corpus(out_dir: str | Path, original: Dataset, accepted: Sequence[SynthRow],
-                 rejected: Sequence[SynthRow]) -> CorpusFiles:
-    """Write ``corpus.tsv``, ``corpus.jsonl`` and ``rejected.jsonl`` to ``out_dir`` at once."""
+                 rejected: Sequence[SynthRow], fmt: str = "tsv") -> CorpusFiles:
+    """Write ``corpus.tsv`` (or, ``fmt="parquet"``, ``corpus.parquet``), ``corpus.jsonl`` and
+    ``rejected.jsonl`` to ``out_dir`` at once."""
     bad = [r.id for r in accepted if not r.text.strip() or r.rejected_by]
     if bad:
         raise ValueError(f"accepted rows that are empty or marked rejected: {bad[:5]}")
-    writer = CorpusWriter(out_dir)
+    writer = CorpusWriter(out_dir, fmt)
     writer.accept(accepted)
     writer.reject(rejected)
     return writer.finish(original)

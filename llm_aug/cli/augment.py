@@ -28,6 +28,7 @@ SHOTS = typer.Option(3, "--shots", "-k", help="Exemplars of the level per genera
 PER_REQUEST = typer.Option(5, "--posts-per-request", "-m", help="Posts asked for per generation request.")
 CAP = typer.Option(None, "--max-requests-per-level", help="Cap per level over all rounds (default 3x the plan); source posts for backtranslate, rewrites for synonym/eda.")
 FILTERS = typer.Option(None, "--filters", help="YAML/JSON FilterConfig overriding the filter defaults.")
+CORPUS_FORMAT = typer.Option("tsv", "--format", help="tsv (OUT/corpus.tsv) or parquet (OUT/corpus.parquet, same columns, typed); corpus.jsonl either way.")
 
 
 @with_llm_options
@@ -51,13 +52,14 @@ def augment(
     tolerance: Optional[int] = typer.Option(None, "--tolerance", help="Allowed |relabelled - target| (default 1 fine, 0 binary)."),
     filters: Optional[Path] = FILTERS,
     seed: int = typer.Option(0, "--seed", help="Exemplar, sampling and rewrite seed."),
+    corpus_format: str = CORPUS_FORMAT,
     dry_run: bool = typer.Option(False, "--dry-run", help="Write and print the plan (and the first round's estimate); call nothing."),
     llm: Optional[LLMOptions] = None,
 ) -> None:
     """Generate a class-balanced augmented corpus; exit 3 if a level cannot be filled.
 
-    Writes OUT/plan.md, plan.json, corpus.tsv (SOS-1K format), corpus.jsonl (provenance),
-    rejected.jsonl, report.md, report.html and manifest.json. A killed run resumes when
+    Writes OUT/plan.md, plan.json, corpus.tsv (SOS-1K format; corpus.parquet with --format
+    parquet), corpus.jsonl (provenance), rejected.jsonl, report.md, report.html and manifest.json. A killed run resumes when
     rerun with the same arguments.
 
     Exit codes (3 outranks 4: when a level falls short and requests failed too, 3):
@@ -81,7 +83,7 @@ def augment(
         posts_per_request=posts_per_request,
         max_requests_per_level=max_requests_per_level, overgenerate=overgenerate, temperature=temperature,
         max_tokens=max_tokens, relabel=relabel, tolerance=tolerance, seed=seed,
-        filters=_filters(filters), llm=llm_cfg, dry_run=dry_run)
+        filters=_filters(filters), llm=llm_cfg, dry_run=dry_run, corpus_format=_corpus_format(corpus_format))
     result = run_augment(cfg, on_plan=typer.echo, batch=llm.batch_mode if needs_llm else None)
     show_augment(result, dry_run=dry_run)
 
@@ -99,7 +101,7 @@ def _finish(result: AugmentResult, out: Path) -> None:
     from llm_aug.jobs.augment_outputs import shortfall_lines
 
     typer.echo(f"{sum(result.after.values()) - sum(result.before.values())} synthetic posts added in "
-               f"{result.rounds} round(s); corpus in {out / 'corpus.tsv'}, report in {out / 'report.md'}")
+               f"{result.rounds} round(s); corpus in {out / result.corpus_file}, report in {out / 'report.md'}")
     if result.round_stats:
         rates = ", ".join(f"round {s.round} {s.candidates_per_s:,.0f}"
                           for s in {s.round: s for s in (result.round_stats[0], result.round_stats[-1])}.values())
@@ -115,6 +117,12 @@ def _finish(result: AugmentResult, out: Path) -> None:
         raise typer.Exit(result.exit_code)  # 3 outranks 4: the corpus itself falls short
     if n_failed:
         raise typer.Exit(ExitCode.ROWS_FAILED)
+
+
+def _corpus_format(fmt: str) -> str:
+    if fmt not in ("tsv", "parquet"):
+        raise UserError(f"--format {fmt!r}: use tsv or parquet")
+    return fmt
 
 
 def _filters(path: Optional[Path]) -> object:

@@ -19,6 +19,7 @@ TEXT_COL = typer.Option("comment", "--text-col", help="Column holding the post t
 LABEL_COL = typer.Option("myLabel", "--label-col", help="Column holding the integer label.")
 ID_COL = typer.Option(None, "--id-col", help="Column holding a unique id (default: derived from the text).")
 FORMAT = typer.Option(None, "--format", help="tsv, csv, jsonl or parquet (default: from the file extension).")
+OUTPUT_FORMAT = typer.Option(None, "--output-format", help="Predictions as jsonl or parquet (default: from --output's extension, .parquet or not; the two must agree).")
 
 
 #: What every command can exit with: done, bad input, Ctrl-C, SIGTERM (None: the table's

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from llm_aug.cli.common import TASK, exit_codes
+from llm_aug.cli.common import OUTPUT_FORMAT, TASK, exit_codes
 from llm_aug.cli.llm_options import DRY_RUN, LLMOptions, with_llm_options
 from llm_aug.core.exit_codes import ExitCode
 
@@ -51,14 +51,17 @@ def exit_if_rows_failed(n_ok: int, n_failed: int, where: str) -> None:
 def classify(
     task: str = TASK,
     input_file: Path = typer.Option(..., "--input", "-i", help="Posts to classify (labels optional)."),
-    output: Path = typer.Option(..., "--output", "-o", help="Predictions JSONL."),
+    output: Path = typer.Option(..., "--output", "-o", help="Predictions file: JSONL, or Parquet (.parquet)."),
     prompt: Optional[str] = PROMPT, shots: int = SHOTS, shot_strategy: str = STRATEGY,
     train: Optional[Path] = TRAIN, samples: int = SAMPLES, temperature: Optional[float] = TEMPERATURE,
     max_tokens: int = MAX_TOKENS, seed: int = SEED, max_prompt_tokens: Optional[int] = BUDGET,
     shot_embedder: Optional[str] = SHOT_EMBEDDER, reask: bool = REASK, score_labels: bool = SCORE_LABELS,
-    dry_run: bool = DRY_RUN, llm: Optional[LLMOptions] = None,
+    output_format: Optional[str] = OUTPUT_FORMAT, dry_run: bool = DRY_RUN, llm: Optional[LLMOptions] = None,
 ) -> None:
     """Classify posts with an LLM; writes the same format as `predict`, plus raw replies and errors.
+
+    The predictions are JSONL, or Parquet when --output ends .parquet (the resumable raw
+    replies, OUTPUT_STEM.raw.jsonl, stay JSONL).
 
     Examples:
       llm-aug classify --task fine --input val.tsv --output runs/zs/predictions.jsonl --backend llamacpp --model test
@@ -77,7 +80,8 @@ def classify(
                          score_labels=score_labels)
     assert llm is not None  # supplied by with_llm_options
     result = classify_job(task, input_file, output, llm=llm.config(output.parent / "llm-cache.sqlite"),
-                          config=cfg, train=train, dry_run=dry_run, batch=llm.batch_mode)
+                          config=cfg, train=train, dry_run=dry_run, batch=llm.batch_mode,
+                          output_format=output_format)
     show_classify(result)
 
 

@@ -14,6 +14,7 @@ from llm_aug.cli.common import (
     FORMAT,
     ID_COL,
     LABEL_COL,
+    OUTPUT_FORMAT,
     TASK,
     TEXT_COL,
     exit_codes,
@@ -129,14 +130,17 @@ def parse_seeds(text: str) -> list[int]:
 def predict(
     model_dir: Path = typer.Argument(..., help="Directory written by `llm-aug train`."),
     input_file: Path = typer.Option(..., "--input", "-i", help="Posts to classify (labels optional)."),
-    output: Path = typer.Option(..., "--output", "-o", help="Predictions JSONL to write."),
+    output: Path = typer.Option(..., "--output", "-o", help="Predictions file to write: JSONL, or Parquet (.parquet)."),
     profile: Optional[Path] = typer.Option(None, "--profile", help="Screening profile directory (default: the model directory's screening.json, if any): adds p_high, levels and alerts."),
     triage: Optional[Path] = typer.Option(None, "--triage", help="Also write the review queue (CSV) under the profile: see `llm-aug triage`."),
     dry_run: bool = typer.Option(False, "--dry-run", help=DRY_RUN_HELP),
     text_col: str = TEXT_COL, label_col: str = LABEL_COL, id_col: Optional[str] = ID_COL,
-    fmt: Optional[str] = FORMAT,
+    fmt: Optional[str] = FORMAT, output_format: Optional[str] = OUTPUT_FORMAT,
 ) -> None:
     """Write one JSON object per input row (id, text, pred, proba) in input order.
+
+    --format is the input's format; the predictions are JSONL, or Parquet when --output
+    ends .parquet (--output-format parquet says so explicitly).
 
     Under a screening profile (`llm-aug calibrate-threshold`) rows also carry p_high (the
     calibrated high-risk probability), levels (the conformal level set) and alerts.
@@ -154,13 +158,14 @@ def predict(
         return
     from llm_aug.jobs.train import predict_file
 
-    result = predict_file(model_dir, input_file, output, load_kwargs=kwargs, profile=profile, triage=triage)
+    result = predict_file(model_dir, input_file, output, load_kwargs=kwargs, profile=profile, triage=triage,
+                          output_format=output_format)
     typer.echo(f"wrote {result.output}" + (f" and the review queue {triage}" if triage is not None else ""))
 
 
 @exit_codes(COMMON_EXIT_CODES)
 def evaluate(
-    predictions: Path = typer.Argument(..., help="Predictions JSONL (from predict or classify)."),
+    predictions: Path = typer.Argument(..., help="Predictions JSONL or Parquet (from predict or classify)."),
     gold: Path = typer.Option(..., "--gold", "-g", help="Gold-labelled file with the same rows."),
     task: Optional[str] = typer.Option(None, "--task", "-t", help="fine or binary (default: from the gold labels)."),
     binary_gold: Optional[Path] = typer.Option(None, "--binary-gold", help="Binary gold to score 11-level predictions collapsed at --threshold."),

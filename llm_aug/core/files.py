@@ -32,6 +32,21 @@ def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def data_digest(path: str | Path) -> str:
+    """A data file's sha256; for an ``hf:`` dataset, of its local folder's files or, for a hub
+    id (which the manifest cannot hash offline), ``hub``."""
+    if str(path).startswith("hf:") and not Path(path).is_file():
+        source = str(path)[3:]
+        folder = next((Path(s) for s in (source, source.rpartition(":")[0]) if s and Path(s).is_dir()), None)
+        if folder is None:
+            return "hub"
+        digest = hashlib.sha256()
+        for file in sorted(f for f in folder.rglob("*") if f.is_file()):
+            digest.update(f"{file.relative_to(folder).as_posix()}\0{file_sha256(file)}\n".encode())
+        return f"folder:{digest.hexdigest()}"
+    return file_sha256(path)
+
+
 class DiskFull(UserError):
     """No space (or quota) left for an output; nothing half-written was left at its path."""
 
@@ -64,16 +79,17 @@ def atomic_write_binary(path: Path, write: Callable[[BinaryIO], None], *, fsync:
     _atomic(path, write, "wb", fsync)
 
 
-def atomic_write_all(files: Sequence[tuple[Path, Callable[[TextIO], None]]], *,
-                     fsync: bool = True) -> None:
+def atomic_write_all(files: Sequence[tuple[Path, Callable[[TextIO], None]] | tuple[Path, Callable[[Any], None], str]],
+                     *, fsync: bool = True) -> None:
     """:func:`atomic_write` of several files that belong together: all are written to temp
     files first and renamed only once every one is complete, so a full disk or a crash
-    while writing leaves none of the new ones."""
+    while writing leaves none of the new ones. An entry ``(path, write, "wb")`` gets a
+    binary file (Parquet), the others text."""
     temps: list[Path] = []
     try:
-        for path, write in files:
-            temps.append(_write_temp(Path(path), write, "w", fsync))
-        for tmp, (path, _) in zip(temps, files):
+        for path, write, *mode in files:
+            temps.append(_write_temp(Path(path), write, mode[0] if mode else "w", fsync))
+        for tmp, (path, *_) in zip(temps, files):
             os.replace(tmp, path)
     finally:
         for tmp in temps:

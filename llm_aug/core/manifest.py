@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from llm_aug import __version__
-from llm_aug.core.files import atomic_write_text, file_sha256
+from llm_aug.core.files import atomic_write_text, data_digest
 
 MANIFEST_FILE = "manifest.json"
 _VERSIONED = ("torch", "transformers", "scikit-learn", "numpy", "openai")
@@ -76,7 +76,7 @@ def write_manifest(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git_commit": _git_commit(),
         "versions": _versions(),
-        "data_files": {str(p): file_sha256(p) for p in data_files},
+        "data_files": {str(p): data_digest(p) for p in data_files},
         "seed": seed,
         "config": scrub(config or {}),
         **scrub(extra or {}),

@@ -14,6 +14,7 @@ from llm_aug.experiment.config import ExperimentConfig, error_line
 
 DATA_DIR_ENV = "LLM_AUG_DATA_DIR"
 CORPUS_FILE = "corpus.tsv"  # what `llm-aug augment` writes into its output folder
+CORPUS_FILES = (CORPUS_FILE, "corpus.parquet")  # ... or this, with --format parquet
 
 
 @dataclass
@@ -52,8 +53,8 @@ def _under(base: Path, path: Path) -> Path:
 
 
 def _must_exist(path: Path, what: str, where: Path) -> Path:
-    if path.is_dir() and (path / CORPUS_FILE).is_file():
-        path = path / CORPUS_FILE
+    if path.is_dir():
+        path = next((path / name for name in CORPUS_FILES if (path / name).is_file()), path)
     if not path.is_file():
         raise UserError(f"{where}: {what}: file not found: {path}")
     return path.resolve()

@@ -173,7 +173,7 @@ def run_augment(cfg: AugmentConfig, *, runner: Runner | None = None, relabel: Re
         dry = getattr(source, "dry_run", None)
         return result.model_copy(update={"dry_run": dry(first) if dry is not None else None})
     relabeller = relabel or _relabeller(cfg, scheme, runner)
-    writer = CorpusWriter(cfg.out)
+    writer = CorpusWriter(cfg.out, cfg.corpus_format)
     try:
         rounds = RoundLoop(source, {lv.label: lv.need for lv in plan.levels}, caps, cfg.overgenerate,
                            Filters(_filter_config(cfg), train, protect, relabeller), writer)
@@ -219,6 +219,7 @@ def _finish(cfg: AugmentConfig, result: AugmentResult, rounds: RoundLoop, train:
         "rejections": {**rejections, "surplus": rounds.rejections["surplus"]}, "round_stats": rounds.stats})
     _log_levels(result, rounds)
     files = rounds.writer.finish(train)
+    result = result.model_copy(update={"corpus_file": files.table.name})
     write_report(cfg, result, train, rounds.accepted, links)
     write_augment_manifest(cfg, result, files, rounds.source)
     return result

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 # What the job writes into its output directory (no input may be one of these).
-WRITES = ("corpus.tsv", "corpus.jsonl", "rejected.jsonl", "plan.md", "plan.json", "report.md",
+WRITES = ("corpus.tsv", "corpus.parquet", "corpus.jsonl", "rejected.jsonl", "plan.md", "plan.json", "report.md",
           "report.html", "manifest.json")
 
 

@@ -51,12 +51,14 @@ class AugmentConfig(BaseModel):
     filters: FilterConfig | None = Field(None, description="default: per-method defaults")
     llm: LLMConfig | None = None
     dry_run: bool = False
+    corpus_format: Literal["tsv", "parquet"] = Field("tsv", description="corpus.tsv, or corpus.parquet "
+                                                     "(same columns, typed) beside corpus.jsonl")
 
 
 class AugmentResult(JobResult):
     """Counts and paths of a run; ``exit_code`` 0, or 3 when a level stayed short."""
 
-    out: Path = Field(description="the output directory (corpus.tsv, report.md, manifest.json)")
+    out: Path = Field(description="the output directory (corpus.tsv or corpus.parquet, report.md, manifest.json)")
     plan: Plan = Field(description="what each level needed and the requests planned for it")
     before: dict[int, int] = Field(description="posts per level in the training file")
     targets: dict[int, int] = Field(description="posts per level the balance asks for")
@@ -69,6 +71,7 @@ class AugmentResult(JobResult):
     dry_run: DryRunEstimate | None = Field(None, description="a dry run's estimate of the first round")
     protected_copies: dict[str, Any] = Field(default_factory=dict, description="training posts copying protected ones")
     round_stats: list[RoundStats] = Field(default_factory=list, description="per round: candidates, accepted, time")
+    corpus_file: str = Field("corpus.tsv", description="the corpus table's name in out: corpus.tsv or corpus.parquet")
 
     @property
     def exit_code(self) -> int:

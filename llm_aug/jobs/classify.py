@@ -9,7 +9,6 @@ Notebook use::
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -19,7 +18,8 @@ from pydantic import Field
 from llm_aug.core.lock import locks_output
 from llm_aug.core.manifest import write_manifest
 from llm_aug.core.paths import check_outputs
-from llm_aug.data.io import Dataset, load_dataset
+from llm_aug.data.io import Dataset, load_dataset, read_objects
+from llm_aug.data.parquet import output_format as check_output_format
 from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
 from llm_aug.jobs.results import JobResult
 from llm_aug.llm import LLMConfig, Runner, build_runner, load_llm_config
@@ -49,9 +49,8 @@ class ClassifyResult(JobResult):
 
 
 def prediction_counts(predictions: Path) -> tuple[int, int]:
-    """(rows without an error, rows with one) in a predictions JSONL file."""
-    with predictions.open(encoding="utf-8") as fh:
-        failed = [json.loads(line).get("error") is not None for line in fh if line.strip()]
+    """(rows without an error, rows with one) in a predictions JSONL or Parquet file."""
+    failed = [obj.get("error") is not None for _, obj in read_objects(predictions)]
     return len(failed) - sum(failed), sum(failed)
 
 
@@ -76,8 +75,10 @@ def _prepare(task: Task | str, input_file: Path, cfg: ClassifyConfig, train: Pat
 def classify(task: Task | str, input_file: str | Path, output: str | Path, *,
              llm: LLMConfig | Mapping[str, Any], config: ClassifyConfig | None = None,
              train: str | Path | None = None, dry_run: bool = False,
-             runner: Runner | None = None, batch: BatchMode | None = None) -> ClassifyResult:
-    """Classify ``input_file`` into ``output`` (predictions JSONL), or estimate the cost (``dry_run``).
+             runner: Runner | None = None, batch: BatchMode | None = None,
+             output_format: str | None = None) -> ClassifyResult:
+    """Classify ``input_file`` into ``output`` (predictions JSONL, or Parquet when it ends
+    ``.parquet``), or estimate the cost (``dry_run``). ``output_format`` must agree with that.
 
     ``batch``: write the requests as batch files instead of sending them, and stop with
     :class:`~llm_aug.llm.batch.BatchDeferred`; ``jobs.batch_collect`` finishes the run.
@@ -87,6 +88,7 @@ def classify(task: Task | str, input_file: str | Path, output: str | Path, *,
     train = Path(train) if train else None
     llm = load_llm_config(llm)
     check_outputs(output=output, inputs=(input_file, train), cache=llm.runner.cache_path)
+    check_output_format(output, output_format)
     inputs = _prepare(task, input_file, cfg, train)
     if batch is not None:
         if runner is not None:

@@ -4,7 +4,8 @@ Writes ``DIR/data/train-00000-of-00001.parquet`` (one row per corpus row: text, 
 the synthetic flag, the method and provenance) and ``DIR/README.md``, a dataset card
 whose YAML names the data files, so ``datasets.load_dataset(DIR)`` reads it offline.
 The corpus is read from ``corpus.jsonl`` and the run's facts (prompts, model, filters,
-rejections) from ``manifest.json``; nothing is looked up online.
+rejections) from ``manifest.json``; nothing is looked up online. ``push_to_hub`` then
+uploads the folder (:mod:`llm_aug.jobs.hub`: private unless asked, refused offline).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from llm_aug.core.errors import UserError
 from llm_aug.core.files import atomic_write_binary, atomic_write_text
 from llm_aug.data.io import read_jsonl
 from llm_aug.jobs.dataset_card import render_card
+from llm_aug.jobs.hub import PushResult, check_push, push_dataset
 from llm_aug.jobs.results import JobResult
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ class ExportResult(JobResult):
     n_original: int
     n_synthetic: int
     license: str
+    hub: PushResult | None = Field(None, description="where --push-to-hub put it (None: not pushed)")
 
 
 def _columns() -> Any:
@@ -86,12 +89,18 @@ def _check_out(run: Path, out: Path) -> None:
         raise UserError(f"{out}: the dataset folder must not be the run folder")
 
 
-def export_dataset(run: str | Path, out: str | Path, *, license: str = "other") -> ExportResult:
-    """Write the dataset folder ``out`` from the augment run folder ``run``."""
+def export_dataset(run: str | Path, out: str | Path, *, license: str = "other", push_to_hub: str | None = None,
+                   public: bool = False, hub_api: Any | None = None) -> ExportResult:
+    """Write the dataset folder ``out`` from the augment run folder ``run``; with ``push_to_hub``
+    (``OWNER/NAME``) upload it there, private unless ``public`` (``hub_api``: an ``HfApi``-like object)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     run, out = Path(run), Path(out)
+    if push_to_hub is not None:
+        check_push(push_to_hub)  # before any work: offline mode, the repo id
+    elif public:
+        raise UserError("--public only applies with --push-to-hub REPO")
     rows, manifest = _read_run(run)
     _check_out(run, out)
     table = pa.Table.from_pylist(rows, schema=_columns())
@@ -102,6 +111,8 @@ def export_dataset(run: str | Path, out: str | Path, *, license: str = "other") 
     atomic_write_text(out / "README.md", card)
     n_synth = sum(r["synthetic"] for r in rows)
     log.info("dataset: %d rows (%d synthetic) -> %s", len(rows), n_synth, out)
+    hub = (push_dataset(out, push_to_hub, public=public, rows=len(rows), api=hub_api)
+           if push_to_hub is not None else None)
     return ExportResult(out=out, files=[DATA_FILE, "README.md"], rows={SPLIT: len(rows)},
-                        n_original=len(rows) - n_synth, n_synthetic=n_synth, license=license)
+                        n_original=len(rows) - n_synth, n_synthetic=n_synth, license=license, hub=hub)
 

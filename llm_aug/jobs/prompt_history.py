@@ -145,10 +145,10 @@ def cell_record(*, prompt: str, model: str, shots: int, shot_strategy: str, n: i
 def ab_records(report: Any, data_file: str | Path, eval_split: str | None, command: str | None, *,
                model: str, shots: int, shot_strategy: str) -> list[dict[str, Any]]:
     """History records of an A/B ``CompareReport`` (each prompt's ``results.json`` beside its predictions)."""
-    from llm_aug.core.files import file_sha256
+    from llm_aug.core.files import data_digest
 
     data_file, date = Path(data_file), now_utc()
-    sha = file_sha256(data_file)
+    sha = data_digest(data_file)
     records = []
     for prompt, preds in ((report.a, report.predictions.a), (report.b, report.predictions.b)):
         res = json.loads((Path(preds).parent / "results.json").read_text(encoding="utf-8"))

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llm_aug.classifiers.calibration import CALIBRATION_METHODS, ProbaCalibrator
 from llm_aug.core.errors import UserError
-from llm_aug.core.files import atomic_write_binary, atomic_write_text, file_sha256
+from llm_aug.core.files import atomic_write_binary, atomic_write_text, data_digest, file_sha256
 from llm_aug.core.manifest import write_manifest
 from llm_aug.data.io import load_dataset
 from llm_aug.data.schemes import LabelScheme, scheme_for_task
@@ -174,7 +174,7 @@ def calibrate_threshold(predictions: str | Path, gold: str | Path, out_dir: str 
 
 def _split_info(predictions: str | Path, gold: str | Path, scored: Scored) -> dict[str, Any]:
     return {"predictions": str(predictions), "predictions_sha256": file_sha256(predictions),
-            "gold": str(gold), "gold_sha256": file_sha256(gold), "n": len(scored.ids),
+            "gold": str(gold), "gold_sha256": data_digest(gold), "n": len(scored.ids),
             "unscored": len(scored.unscored),
             "calibrator_fit": f"cross-fitted over {CV_FOLDS} folds for the thresholds and sets; "
                               "the saved map is fitted on every row"}

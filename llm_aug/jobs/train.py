@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from llm_aug.core.manifest import MANIFEST_FILE, write_manifest
 from llm_aug.core.paths import check_outputs
 from llm_aug.core.progress import progress, progress_bar
 from llm_aug.data.io import Dataset, load_dataset
+from llm_aug.data.parquet import is_parquet, write_objects
+from llm_aug.data.parquet import output_format as check_output_format
 from llm_aug.data.schemes import LabelScheme, Task, scheme_for_task
 from llm_aug.eval.metrics import weighted_f1
 from llm_aug.jobs.results import JobResult, ResultPart
@@ -145,16 +148,21 @@ def select_on_val(spec: MethodSpec, train: Dataset, val: Dataset, scheme: LabelS
 
 
 def write_predictions(estimator: Any, data: Dataset, path: Path) -> None:
-    """Write one JSON object per row, in input order: id, text, pred, proba when available.
+    """Write one object per row, in input order: id, text, pred, proba when available.
 
-    The file appears whole or not at all (a temp file renamed at the end).
+    JSONL, or Parquet when ``path`` ends ``.parquet``. The file appears whole or not at
+    all (a temp file renamed at the end).
     """
     warm_embeddings(estimator, data.texts)
     with progress_bar(len(data), desc=f"predict {path.name}", unit="post") as bar:
-        atomic_write(path, lambda fh: _predict_lines(estimator, data, jsonlines.Writer(fh), bar))
+        rows = _predicted(estimator, data, bar)
+        if is_parquet(path):
+            write_objects(path, list(rows))
+        else:
+            atomic_write(path, lambda fh: jsonlines.Writer(fh).write_all(rows))
 
 
-def _predict_lines(estimator: Any, data: Dataset, out: jsonlines.Writer, bar: Any) -> None:
+def _predicted(estimator: Any, data: Dataset, bar: Any) -> Iterator[dict[str, Any]]:
     for start in range(0, len(data), PREDICT_CHUNK):
         rows = data.rows[start:start + PREDICT_CHUNK]
         texts = [row.text for row in rows]
@@ -164,7 +172,7 @@ def _predict_lines(estimator: Any, data: Dataset, out: jsonlines.Writer, bar: An
             obj: dict[str, Any] = {"id": row.id, "text": row.text, "pred": int(pred[i])}
             if proba is not None:
                 obj["proba"] = [round(float(p), 6) for p in np.asarray(proba[i])]
-            out.write(obj)
+            yield obj
         bar.update(len(rows))
 
 
@@ -231,8 +239,11 @@ def train_seeds(task: Task | str, train_path: str | Path, val_path: str | Path, 
 
 def predict_file(model_dir: str | Path, input_path: str | Path, output_path: str | Path,
                  *, load_kwargs: dict | None = None, profile: str | Path | None = None,
-                 triage: str | Path | None = None) -> PredictResult:
-    """Predict every row of ``input_path`` (labels optional) into a JSONL file.
+                 triage: str | Path | None = None, output_format: str | None = None) -> PredictResult:
+    """Predict every row of ``input_path`` (labels optional) into a JSONL or Parquet file.
+
+    ``output_format`` (``jsonl``/``parquet``) must agree with the output's extension,
+    which alone decides when it is None.
 
     Under a screening profile (``profile``, default the model directory's own
     ``screening.json`` when it has one) each row also gets ``p_high``, ``levels`` (the
@@ -241,6 +252,7 @@ def predict_file(model_dir: str | Path, input_path: str | Path, output_path: str
     from llm_aug.jobs.screening import PROFILE_FILE
 
     check_outputs(output=output_path, inputs=(input_path,))
+    fmt = check_output_format(output_path, output_format)
     estimator, scheme, config = load_model(model_dir)
     data = load_dataset(input_path, scheme, require_labels=False, **(load_kwargs or {}))
     output = Path(output_path)
@@ -258,7 +270,7 @@ def predict_file(model_dir: str | Path, input_path: str | Path, output_path: str
         if triage is not None:
             write_queue(output, profile, triage)
     write_manifest(output.parent, "predict", data_files=[input_path],
-                   config={"model_dir": str(model_dir), "model": config, "output": str(output),
+                   config={"model_dir": str(model_dir), "model": config, "output": str(output), "format": fmt,
                            **({"profile": str(profile)} if profile is not None else {})},
                    name=f"{output.stem}.manifest.json")
     return PredictResult(output=output, n_rows=len(data))

@@ -84,14 +84,17 @@ def evaluate_split(profile_dir: str | Path, predictions: str | Path, gold: str |
 def annotate_predictions(path: str | Path, profile_dir: str | Path, set_kind: str = "ordinal") -> int:
     """Add ``p_high``, ``levels``, ``levels_text`` and ``alerts`` to each row of ``path`` that has ``proba``.
 
-    The file is rewritten whole (temp file, rename); rows without probabilities are kept as
-    they are. Returns the number of rows annotated.
+    The file (JSONL or Parquet) is rewritten whole (temp file, rename); rows without
+    probabilities are kept as they are. Returns the number of rows annotated.
     """
     import json
 
+    from llm_aug.data.io import read_objects
+    from llm_aug.data.parquet import is_parquet, write_objects
+
     path = Path(path)
     profile, calibrator = load_profile(profile_dir)
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [obj for _, obj in read_objects(path)]
     idx = [i for i, r in enumerate(rows) if r.get("proba") is not None]
     if idx:
         proba = np.array([rows[i]["proba"] for i in idx], dtype=float)
@@ -100,7 +103,10 @@ def annotate_predictions(path: str | Path, profile_dir: str | Path, set_kind: st
                             f"{len(profile.labels)} labels ({profile.task})")
         for i, screened in zip(idx, screen_rows(profile, calibrator, proba, set_kind)):
             rows[i].update(screened)
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    if is_parquet(path):
+        write_objects(path, rows)
+    else:
+        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return len(idx)
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from llm_aug.core.errors import UserError
 from llm_aug.core.files import atomic_write
 from llm_aug.data.io import Dataset
+from llm_aug.data.parquet import is_parquet, write_objects
 from llm_aug.data.schemes import LabelScheme, Task
 from llm_aug.llm.runner import Runner, RunSummary
 from llm_aug.llm.types import ChatRequest, Message, ResultRow, SamplingParams
@@ -159,7 +160,8 @@ def _scored(result: ResultRow, scheme: LabelScheme) -> dict[str, Any]:
 
 def classify_dataset(data: Dataset, scheme: LabelScheme, runner: Runner, cfg: ClassifyConfig,
                      output: Path, *, train: Dataset | None = None, prompt: Prompt | None = None) -> RunSummary:
-    """Classify every post of ``data``; write ``output`` (predictions JSONL, input order).
+    """Classify every post of ``data``; write ``output`` (predictions JSONL, or Parquet when it
+    ends ``.parquet``; input order).
 
     Raw results go to ``<output>.raw.jsonl`` as they arrive, so an interrupted run
     resumes where it stopped. ``prompt`` (default: loaded and checked from ``cfg``)
@@ -186,19 +188,18 @@ def classify_counted(data: Dataset, scheme: LabelScheme, runner: Runner, cfg: Cl
                   if reask is not None else {})
     provenance = {"prompt": prompt.name, "prompt_version": prompt.version, "prompt_sha256": prompt.sha256,
                   "backend": runner.backend.name, "model": runner.backend.model}
-    failed = 0
-
-    def write(fh: TextIO) -> None:
-        nonlocal failed
-        failed = 0  # atomic_write calls this once; reset anyway so a count is never doubled
-        for row in data.rows:
-            pred = prediction_row(row.text, by_id.get(row.id), scheme, cfg.score_labels)
-            if row.id in reasked:
-                again = prediction_row(row.text, reasked[row.id], scheme)
-                pred = {**again, "raw": [pred["raw"], again["raw"]], **reask_meta}
-            failed += pred["error"] is not None
-            fh.write(json.dumps({"id": row.id, **pred, **meta[row.id], **provenance}, ensure_ascii=False) + "\n")
-    atomic_write(output, write)
+    rows = []
+    for row in data.rows:
+        pred = prediction_row(row.text, by_id.get(row.id), scheme, cfg.score_labels)
+        if row.id in reasked:
+            again = prediction_row(row.text, reasked[row.id], scheme)
+            pred = {**again, "raw": [pred["raw"], again["raw"]], **reask_meta}
+        rows.append({"id": row.id, **pred, **meta[row.id], **provenance})
+    failed = sum(r["error"] is not None for r in rows)
+    if is_parquet(output):
+        write_objects(output, rows)
+    else:
+        atomic_write(output, lambda fh: fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return summary, len(data.rows) - failed, failed
 
 
