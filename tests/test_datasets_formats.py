@@ -90,6 +90,18 @@ def test_predict_to_parquet_reads_back_and_scores_like_jsonl(model, runs, tmp_pa
     assert not (tmp_path / "q.jsonl").exists()
 
 
+def test_screened_parquet_predictions_and_their_triage_match_jsonl(model, runs, tmp_path):
+    screened = tmp_path / "model"
+    shutil.copytree(model, screened)
+    assert_ok(invoke("calibrate-threshold", screened, "--coverage", "0.8"))
+    for name in ("p.jsonl", "p.parquet"):  # the model's profile annotates (rewrites) the predictions
+        assert_ok(invoke("predict", screened, "--input", runs / "val.tsv", "--output", tmp_path / name))
+        assert_ok(invoke("triage", tmp_path / name, "--profile", screened, "--out", tmp_path / f"{name}.csv"))
+    rows = read_predictions(tmp_path / "p.parquet")
+    assert rows == read_predictions(tmp_path / "p.jsonl") and all("levels" in r and "p_high" in r for r in rows)
+    assert (tmp_path / "p.parquet.csv").read_bytes() == (tmp_path / "p.jsonl.csv").read_bytes()
+
+
 def test_classify_to_parquet_keeps_every_field(tmp_path):
     from llm_aug.jobs.classify import classify, prediction_counts
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from llm_aug.core.errors import UserError
+from llm_aug.core.progress import is_quiet
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ def _load(spec: str, source: str) -> Any:
     if local.is_file():
         raise UserError(f"{spec}: {local} is a file; give it without hf: (hf: is for a dataset folder or hub id)")
     target = str(local) if local.is_dir() else source
+    if is_quiet():  # --quiet: no "Generating train split" bars either
+        datasets.disable_progress_bars()
     log.info("loading %s with datasets (%s)", spec, "local folder" if local.is_dir() else "hub id")
     try:
         return datasets.load_dataset(target)
