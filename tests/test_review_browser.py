@@ -285,6 +285,15 @@ def test_a_failed_save_is_shown_and_retried_never_dropped(browser, tmp_path):
                                " return s.classList.contains('saved') && s.textContent.includes(row); }", arg=row)
         assert failures == [0] and len(ReviewLog(run / REVIEW_FILE).read()) == 1
         assert _on_disk(run, "alice") == {row: ("accept", intended, None)}
+        page.wait_for_function("row => document.getElementById('post-id').textContent !== row", arg=row)
+        held = _text(page, "#post-id")
+        page.keyboard.down("s")  # a held key: its repeats (event.repeat) decide nothing more
+        page.wait_for_function("row => document.getElementById('post-id').textContent !== row", arg=held)
+        page.keyboard.down("s")
+        page.keyboard.down("s")
+        page.keyboard.up("s")
+        page.wait_for_timeout(1000)
+        assert set(_on_disk(run, "alice")) == {row, held} and len(ReviewLog(run / REVIEW_FILE).read()) == 2
     finally:
         server.kill()
     assert not outside and not errors, (outside, errors)

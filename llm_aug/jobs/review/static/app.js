@@ -9,7 +9,7 @@
 
   const state = {
     session: null, ids: [], rows: [], total: 0, index: 0, item: null, mine: null,
-    mode: "normal", levelBuffer: "", pending: null, attempts: 0, retryTimer: null, filters: {},
+    mode: "normal", levelBuffer: "", pending: null, inFlight: false, attempts: 0, retryTimer: null,
   };
 
   function setSave(kind, text) {
@@ -119,15 +119,19 @@
 
   async function save() {
     const pending = state.pending;
+    if (!pending || state.inFlight) return;  // one POST at a time ("retry now" during a retry)
     clearTimeout(state.retryTimer);
     setSave("saving", `saving ${pending.row_id}…`);
     view.renderMine(state);
     let saved;
+    state.inFlight = true;
     try {
       saved = (await api.decide(pending)).saved;
     } catch (err) {
       failed(pending, err);
       return;
+    } finally {
+      state.inFlight = false;
     }
     state.pending = null;
     acknowledged(saved);
@@ -219,6 +223,8 @@
     "?": () => $("help").classList.toggle("hidden"),
   };
 
+  const MOVES = new Set(["j", "k", "ArrowDown", "ArrowUp", "ArrowLeft", "ArrowRight"]);
+
   function onKey(event) {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const inForm = /^(INPUT|SELECT|TEXTAREA)$/.test(event.target.tagName);
@@ -234,6 +240,7 @@
     if (!$("help").classList.contains("hidden") && event.key !== "?") return;  // help open: only ? or Esc close it
     const handler = state.mode === "reject" ? rejectKey : state.mode === "relabel" ? levelKey : NORMAL[event.key];
     if (!handler) return;
+    if (event.repeat && !MOVES.has(event.key)) return;  // a held key decides one post, not a run of them
     event.preventDefault();
     handler(event.key);
   }
