@@ -51,6 +51,21 @@ def test_augment_parquet_corpus_is_the_tsv_corpus_typed(runs, tmp_path):
     assert a.rows == b.rows
 
 
+def test_a_rerun_in_the_other_format_leaves_no_stale_corpus(tmp_path):
+    from llm_aug.augment.corpus import write_corpus
+
+    original = load_dataset(DEMO / "train.tsv", FINE)
+    tsv = write_corpus(tmp_path, original, [], [])
+    assert tsv.table.name == "corpus.tsv" and tsv.tsv == tsv.table
+    parquet = write_corpus(tmp_path, original, [], [], fmt="parquet")
+    assert parquet.table.is_file() and not tsv.table.exists()  # a stale TSV would feed old rows to training
+    assert load_dataset(parquet.table, FINE).rows == original.rows
+    with pytest.raises(ValueError, match="unknown corpus format"):
+        write_corpus(tmp_path, original, [], [], fmt="csv")
+    bad = invoke(*AUGMENT, "--train", DEMO / "train.tsv", "--no-protect", "--out", tmp_path / "x", "--format", "csv")
+    assert isinstance(bad.exception, UserError) and "use tsv or parquet" in str(bad.exception)
+
+
 def test_a_parquet_run_trains_exports_and_feeds_the_experiment(runs, tmp_path):
     parquet = runs / "parquet"
     assert _must_exist(parquet, "train set", tmp_path / "x.yaml") == (parquet / "corpus.parquet").resolve()
