@@ -248,6 +248,7 @@
   function onClick(event) {
     const button = event.target.closest("button");
     const li = event.target.closest("#queue-list li");
+    if (event.target.id === "help") return $("help").classList.add("hidden");  // a click beside the card
     if (li) return show(Number(li.dataset.index));
     if (button && button.id === "retry") return state.pending ? save() : undefined;
     if (button && button.id === "help-button") return $("help").classList.toggle("hidden");
