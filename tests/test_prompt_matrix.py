@@ -238,3 +238,26 @@ def test_two_concurrent_compare_runs_share_one_history(files, tmp_path):
     records = read_history(hist)
     assert len(records) == 6 and len(hist.read_text(encoding="utf-8").splitlines()) == 6
     assert sorted(Path(r["out"]).parent.name for r in records) == ["o0"] * 3 + ["o1"] * 3
+
+
+def test_matrix_history_of_an_hf_folder_input_records_the_folder_digest(files, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from llm_aug.data.io import load_dataset
+
+    val = load_dataset(files["val"])
+    folder = tmp_path / "hfval"
+    (folder / "data").mkdir(parents=True)
+    pq.write_table(pa.table({"text": val.texts, "label": [r.label for r in val.rows]}),
+                   folder / "data" / "train.parquet")
+    hist = tmp_path / "h.jsonl"
+    with LLMServer(reply=reply) as srv:
+        mx = invoke("prompts", "compare", files["bad"], files["good1"], files["good2"], "--history", hist,
+                    "--eval-split", "val", "--task", "fine", "--input", f"hf:{folder}", "--n-boot", 200,
+                    "--out", tmp_path / "mx",
+                    *_llm(srv.url))
+    assert mx.exit_code == 0, mx.output
+    records = read_history(hist)
+    assert (tmp_path / "mx" / "matrix.json").is_file()  # the matrix path, not the A/B one
+    assert len(records) == 3 and all(r["data_sha256"].startswith("folder:") for r in records)

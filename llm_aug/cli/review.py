@@ -106,7 +106,7 @@ def status(run: Path = RUN_ARG) -> None:
 @exit_codes(COMMON_EXIT_CODES)
 def export(run: Path = RUN_ARG, reviewer: Optional[str] = typer.Option(
         None, "--reviewer", help="Use only this reviewer's decisions (default: all; conflicting ones are counted).")) -> None:
-    """Rebuild RUN's corpus.tsv/corpus.jsonl from the review: accepted and relabelled posts kept.
+    """Rebuild RUN's corpus (corpus.tsv or .parquet, corpus.jsonl) from the review: accepted and relabelled posts kept.
 
     Re-runnable: always rebuilt from the generated corpus (kept as corpus.generated.jsonl).
     Writes review-rejected.jsonl, review-report.md (per level: generated, kept, relabelled,

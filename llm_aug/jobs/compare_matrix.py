@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from llm_aug.core.errors import UserError
-from llm_aug.core.files import PREDICTIONS_FILE, atomic_write_text, file_sha256
+from llm_aug.core.files import PREDICTIONS_FILE, atomic_write_text, data_digest
 from llm_aug.core.lock import locks_output
 from llm_aug.core.manifest import write_manifest
 from llm_aug.core.paths import check_outputs
@@ -292,7 +292,7 @@ def history_records(report: MatrixReport, data_file: Path, eval_split: str | Non
     """One history record per cell of ``report``."""
     from llm_aug.jobs.prompt_history import cell_record, now_utc
 
-    date, sha = now_utc(), file_sha256(data_file)
+    date, sha = now_utc(), data_digest(data_file)
     return [cell_record(prompt=c.prompt, model=c.model, shots=c.shots, shot_strategy=c.shot_strategy, n=c.n,
                         metrics=c.metrics, ci=c.ci, data_file=data_file, data_sha256=sha, eval_split=eval_split,
                         command=command, date=date, out=c.dir, baseline=report.baseline)
