@@ -101,7 +101,11 @@ def test_a_decision_is_on_disk_when_acknowledged(run_dir):
     item = c.get(f"/api/items/{first}").json()
     assert item["mine"] is None and item["item"]["exemplars"] and len(item["item"]["neighbours"]) == 3
 
-    res = decide(c, first, "accept", level=99)  # accept keeps the intended level, whatever is sent
+    refused = decide(c, first, "accept", level=(item["item"]["level"] + 1) % 11)  # accept keeps the row's level
+    assert refused.status_code == 400 and "use relabel" in refused.json()["error"]
+    assert decide(c, first, "accept", level=99).status_code == 400
+    assert not (run_dir / REVIEW_FILE).exists() or not ReviewLog(run_dir / REVIEW_FILE).read()
+    res = decide(c, first, "accept")  # no level: the row's own
     assert res.status_code == 200
     on_disk = ReviewLog(run_dir / REVIEW_FILE).read()
     assert [(d.row_id, d.decision, d.level, d.reviewer) for d in on_disk] == [

@@ -137,7 +137,8 @@ class ReviewState:
         except KeyError:
             raise BadRequest(f"no synthetic post {body.get('row_id')!r} in this run", 404) from None
         kind = body.get("decision")
-        level = item.level if kind == "accept" else body.get("level") if kind == "relabel" else None
+        # accept keeps the row's level; one given must be that level (check refuses another)
+        level = body.get("level", item.level) if kind == "accept" else body.get("level") if kind == "relabel" else None
         try:
             decision = self.run.check(parse_decision({
                 "row_id": item.id, "decision": kind, "level": level, "reviewer": self.reviewer,
