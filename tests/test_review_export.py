@@ -288,3 +288,29 @@ def test_sos1k_review_near_copies_rejected_shortfall_reported(sos1k_dir, tmp_pat
     assert sum(row["shortfall"] for row in result.per_level.values()) > 0  # rejecting near copies costs posts
     report = (run_dir / "review-report.md").read_text(encoding="utf-8")
     assert f"- near copy: {len(near)}" in report and "short of its target" in report
+
+
+def test_augment_rerun_with_fewer_rows_replaces_the_saved_corpus(run_dir, caplog):
+    """A later augment into the folder that keeps only some of the old rows (a smaller target: every id
+    was in the saved corpus) is the corpus to review: the rows it dropped do not come back."""
+    run = load_review_run(run_dir, n_neighbours=0)
+    log = ReviewLog(run_dir / REVIEW_FILE)
+    for it in run.items:
+        log.append(_d(it, "accept", "ann"))
+    export_review(run_dir)
+    root = run_dir.parent
+    assert_ok(invoke("augment", "--method", "eda", "--task", "fine", "--train", root / "train.tsv",
+                     "--protect", root / "val.tsv", "--balance", "9", "--out", run_dir))
+    fresh = _jsonl(run_dir / "corpus.jsonl")
+    fresh_ids = [r["id"] for r in fresh if r["synthetic"]]
+    assert 0 < len(fresh_ids) < len(run.items) and set(fresh_ids) <= {it.id for it in run.items}
+    assert [it.id for it in load_review_run(run_dir, n_neighbours=0).items] == fresh_ids
+    assert "augment ran again?" in caplog.text
+    result = export_review(run_dir)
+    assert (result.generated, result.kept, result.undecided) == (len(fresh_ids), len(fresh_ids), 0)
+    assert [r["id"] for r in _jsonl(run_dir / "corpus.jsonl") if r["synthetic"]] == fresh_ids
+    assert _jsonl(run_dir / GENERATED_FILE) == fresh
+    # and the export's own corpus is not taken for a new augment run: more decisions rebuild from the saved one
+    log.append(_d(load_review_run(run_dir, n_neighbours=0).items[0], "reject", "ann"))
+    assert export_review(run_dir).generated == len(fresh_ids)
+    assert len(load_review_run(run_dir, n_neighbours=0).items) == len(fresh_ids)

@@ -33,18 +33,21 @@ from pydantic import Field
 from llm_aug.augment.corpus import SYNTHETIC_COL
 from llm_aug.augment.rows import SynthRow
 from llm_aug.core.errors import UserError
-from llm_aug.core.files import atomic_write_all, atomic_write_text
+from llm_aug.core.files import atomic_write_all
 from llm_aug.core.manifest import MANIFEST_FILE, scrub
 from llm_aug.data.io import SOS_LABEL_COL, SOS_TEXT_COL
 from llm_aug.jobs.results import JobResult
 from llm_aug.jobs.review.balance import KINDS, Verdict, balance, reject_reasons, verdicts
 from llm_aug.jobs.review.items import (
     GENERATED_FILE,
+    GENERATED_STAMP,
     ReviewRun,
+    augment_stamp,
     corpus_path,
     load_review_run,
     read_corpus,
     read_manifest,
+    saved_stamp,
 )
 from llm_aug.jobs.review.report import review_markdown
 from llm_aug.jobs.review.status import agreement
@@ -77,12 +80,16 @@ def _line(obj: dict) -> str:
     return json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def _save_generated(run: Path) -> None:
-    """Keep the corpus augment wrote before the first rebuild replaces corpus.jsonl."""
+def _save_generated(run: Path, manifest: dict) -> None:
+    """Keep the corpus augment wrote before the first rebuild replaces corpus.jsonl, with the
+    augment run it came from (so a later augment into the folder is told apart)."""
+    stamp = (GENERATED_STAMP, lambda fh: fh.write(json.dumps({"augment_manifest": augment_stamp(manifest)}) + "\n"))
     if corpus_path(run) == run / GENERATED_FILE:
+        if saved_stamp(run) is None:  # saved by an export that did not record it
+            atomic_write_all([(run / stamp[0], stamp[1])])
         return
     data = (run / "corpus.jsonl").read_text(encoding="utf-8")
-    atomic_write_text(run / GENERATED_FILE, data)
+    atomic_write_all([(run / GENERATED_FILE, lambda fh: fh.write(data)), (run / stamp[0], stamp[1])])
     log.info("saved the generated corpus as %s", run / GENERATED_FILE)
 
 
@@ -204,7 +211,7 @@ def export_review(run: str | Path, *, reviewer: str | None = None) -> ReviewExpo
     decisions = ReviewLog(run / REVIEW_FILE).read()
     reviewer = _reviewer(run, decisions, reviewer)
     review_run = load_review_run(run, n_neighbours=0)
-    _save_generated(run)
+    _save_generated(run, manifest)
     originals, rows = read_corpus(run)
     found = verdicts(rows, decisions, [lv.level for lv in review_run.levels], reviewer)
     s = _summary(run, manifest, review_run, decisions, originals, rows, found, reviewer)

@@ -8,6 +8,7 @@ neighbours of every row are computed once at load with sparse products, in chunk
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 
 #: The corpus as ``augment`` wrote it, saved by the first review export (which rewrites corpus.jsonl).
 GENERATED_FILE = "corpus.generated.jsonl"
+#: Which augment run the saved corpus came from (:func:`augment_stamp` of its manifest).
+GENERATED_STAMP = "corpus.generated.json"
 _CHUNK_CELLS = 4_000_000  # dense similarity cells per chunk (16 MB of float32)
 
 
@@ -104,19 +107,40 @@ class ReviewRun(BaseModel):
         return decision
 
 
+def augment_stamp(manifest: dict[str, Any]) -> str:
+    """sha256 naming the augment run a manifest describes: its own fields, which a review export
+    (rewriting only the ``review`` section) keeps and a new ``augment`` into the folder replaces."""
+    own = {k: manifest.get(k) for k in ("command", "created", "argv", "seed", "data_files", "result")}
+    return hashlib.sha256(json.dumps(own, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
+def saved_stamp(run: Path) -> str | None:
+    """The :func:`augment_stamp` recorded with the saved corpus (None: none recorded)."""
+    try:
+        return str(json.loads((run / GENERATED_STAMP).read_text(encoding="utf-8"))["augment_manifest"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def corpus_path(run: Path) -> Path:
     """The generated corpus of a run: ``corpus.generated.jsonl`` once a review export saved it.
 
-    A corpus.jsonl holding a row the saved copy lacks was written by a later ``augment``
-    into the same folder: then it is the generated corpus (the next export saves it anew).
+    After a later ``augment`` into the same folder (its manifest is another run's than the
+    saved corpus's, or, for a copy saved without that record, corpus.jsonl holds a row the
+    saved copy lacks) corpus.jsonl is the generated corpus (the next export saves it anew).
     """
     saved, current = run / GENERATED_FILE, run / "corpus.jsonl"
     if not saved.is_file():
         return current
-    ids = {str(obj.get("id")) for _, obj in read_jsonl(saved)}
-    if all(str(obj.get("id")) in ids for _, obj in read_jsonl(current)):
-        return saved
-    log.warning("%s: corpus.jsonl has rows %s lacks (augment ran again?): reviewing corpus.jsonl",
+    stamp = saved_stamp(run)
+    if stamp is not None:
+        if stamp == augment_stamp(read_manifest(run)):
+            return saved
+    else:
+        ids = {str(obj.get("id")) for _, obj in read_jsonl(saved)}
+        if all(str(obj.get("id")) in ids for _, obj in read_jsonl(current)):
+            return saved
+    log.warning("%s: corpus.jsonl is from another augment run than %s (augment ran again?): reviewing corpus.jsonl",
                 run, GENERATED_FILE)
     return current
 
