@@ -294,3 +294,18 @@ def test_the_cli_does_not_load_the_web_stack_until_serving():
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'starlette', 'uvicorn', 'httpx', 'sklearn'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_a_corrupt_review_log_is_refused_at_start_and_answered_with_its_line(run_dir):
+    c = client(run_dir)
+    row = items(c)[0]
+    assert decide(c, row, "accept").status_code == 200
+    with (run_dir / REVIEW_FILE).open("a", encoding="utf-8") as fh:  # a hand edit gone wrong
+        fh.write('{"row_id": "%s", "decision": "maybe", "reviewer": "bob"}\n' % row)
+    for path in ("/api/queue", "/api/status", f"/api/items/{row}"):
+        res = c.get(path)
+        assert res.status_code == 500 and f"{REVIEW_FILE}:2: invalid decision" in res.json()["error"], path
+    with pytest.raises(UserError, match=rf"{REVIEW_FILE}:2: invalid decision"):
+        ReviewServer(run_dir, port=0, reviewer="carol")
+    res = invoke("review", run_dir, "--port", "0", "--no-open")  # in process: the UserError main prints
+    assert isinstance(res.exception, UserError) and f"{REVIEW_FILE}:2: invalid decision" in str(res.exception)

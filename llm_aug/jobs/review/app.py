@@ -247,6 +247,12 @@ def _error(message: str, status: int = 400) -> Response:
     return JSONResponse({"error": message}, status_code=status)
 
 
+async def _log_unreadable(request: Request, exc: Exception) -> Response:
+    """review.jsonl turned unreadable while serving (a bad hand edit): its line, not a bare 500."""
+    logger.error("%s", exc)
+    return _error(str(exc), 500)
+
+
 def _resume(ids: list[str], mine: dict[str, Decision]) -> str | None:
     """The first post this reviewer has not decided; else the first skipped; else None."""
     undecided = next((i for i in ids if i not in mine), None)
@@ -263,6 +269,6 @@ def make_app(run: str | Path | ReviewRun, token: str, reviewer: str) -> Any:
     routes = [Route("/", page), Route("/static/{name}", asset),
               Route("/api/session", session), Route("/api/queue", queue), Route("/api/status", status),
               Route("/api/items/{row_id:path}", item), Route("/api/decisions", decide, methods=["POST"])]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, exception_handlers={UserError: _log_unreadable})
     app.state.review = ReviewState(review_run, reviewer)
     return Guard(app, token)

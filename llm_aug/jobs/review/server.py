@@ -79,9 +79,11 @@ class ReviewServer:
     def __init__(self, run: str | Path, *, port: int = DEFAULT_PORT, reviewer: str | None = None) -> None:
         from llm_aug.jobs.review.app import make_app
         from llm_aug.jobs.review.items import load_review_run
+        from llm_aug.jobs.review.store import REVIEW_FILE, ReviewLog
 
         self.reviewer = check_reviewer(reviewer) if reviewer and reviewer.strip() else default_reviewer()
-        self.review_run = load_review_run(run)  # a bad run fails before the port is taken
+        self.review_run = load_review_run(run)  # a bad run or log fails before the port is taken
+        ReviewLog(Path(run) / REVIEW_FILE).read()
         self.token = secrets.token_urlsafe(24)
         self.app = make_app(self.review_run, self.token, self.reviewer)
         self.socket = bind(port)
