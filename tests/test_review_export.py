@@ -314,3 +314,25 @@ def test_augment_rerun_with_fewer_rows_replaces_the_saved_corpus(run_dir, caplog
     log.append(_d(load_review_run(run_dir, n_neighbours=0).items[0], "reject", "ann"))
     assert export_review(run_dir).generated == len(fresh_ids)
     assert len(load_review_run(run_dir, n_neighbours=0).items) == len(fresh_ids)
+
+
+def test_a_failed_export_leaves_the_parquet_corpus_as_it_was(run_dir, monkeypatch):
+    """The Parquet corpus is renamed with the other outputs and the manifest: an export that fails
+    while writing (here the report, as a full disk would) leaves every one of them unchanged."""
+    assert_ok(invoke("data", "convert", run_dir / "corpus.tsv", run_dir / "corpus.parquet"))
+    _review(run_dir)
+    names = ("corpus.parquet", "corpus.tsv", "corpus.jsonl", "manifest.json")
+    before = {n: (run_dir / n).read_bytes() for n in names}
+
+    def full(*_args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("llm_aug.jobs.review.export.review_markdown", full)
+    with pytest.raises(UserError, match="no space left|No space left"):
+        export_review(run_dir)
+    assert {n: (run_dir / n).read_bytes() for n in names} == before
+    monkeypatch.undo()
+    export_review(run_dir)
+    _, rows = read_parquet(run_dir / "corpus.parquet")
+    assert [(r["comment"], r["myLabel"], r["synthetic"]) for _, r in rows] == \
+        [(c["text"], c["label"], c["synthetic"]) for c in _jsonl(run_dir / "corpus.jsonl")]

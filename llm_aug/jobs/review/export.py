@@ -26,7 +26,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from pydantic import Field
 
@@ -119,6 +119,16 @@ def _write_tsv(fh: TextIO, rows: list[dict]) -> None:
     writer.writerows([r["text"], r["label"], int(bool(r["synthetic"]))] for r in rows)
 
 
+def _write_parquet(fh: BinaryIO, rows: list[dict]) -> None:
+    """corpus.tsv's columns typed as ``augment --format parquet`` writes them."""
+    import pyarrow as pa  # lazy: pyarrow
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({SOS_TEXT_COL: pa.array([r["text"] for r in rows], pa.string()),
+                             SOS_LABEL_COL: pa.array([int(r["label"]) for r in rows], pa.int64()),
+                             SYNTHETIC_COL: pa.array([bool(r["synthetic"]) for r in rows], pa.bool_())}), fh)
+
+
 def _tables(run: Path, manifest: dict) -> list[str]:
     """The corpus tables to rebuild: the run's format, and any other one found in the folder."""
     config = manifest.get("config") or {}
@@ -154,13 +164,10 @@ def _write_outputs(run: Path, manifest: dict, section: dict[str, Any], kept: lis
     updated = json.dumps({**manifest, "review": scrub(section)}, indent=2, ensure_ascii=False, default=str)
     text_files += [(REPORT_FILE, lambda fh: fh.write(review_markdown(run, section))),
                    (MANIFEST_FILE, lambda fh: fh.write(updated))]
-    if "corpus.parquet" in tables:
-        from llm_aug.data.parquet import write_parquet  # lazy: pyarrow
-
-        write_parquet(run / "corpus.parquet", [{SOS_TEXT_COL: r["text"], SOS_LABEL_COL: int(r["label"]),
-                                                SYNTHETIC_COL: bool(r["synthetic"])} for r in kept],
-                      columns=[SOS_TEXT_COL, SOS_LABEL_COL, SYNTHETIC_COL])
-    atomic_write_all([(run / name, write) for name, write in text_files])
+    group: list = [(run / name, write) for name, write in text_files]
+    if "corpus.parquet" in tables:  # renamed with the rest: a failed export leaves no new table either
+        group.insert(0, (run / "corpus.parquet", lambda fh: _write_parquet(fh, kept), "wb"))
+    atomic_write_all(group)
     return files
 
 
