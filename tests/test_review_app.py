@@ -163,6 +163,7 @@ def test_queue_filters_and_resume(run_dir):
     assert items(c, status="decided") == [ids[0], ids[2]] and items(c, status="skipped") == [ids[1]]
     assert items(c, status="open") == ids[3:]
     assert c.get("/api/queue").json()["resume"] == ids[3]  # the first post this reviewer has not decided
+    assert c.get("/api/queue").json()["decided"] == ids[:3]  # a skip too: "n" passes over it
     for i in ids[3:]:
         decide(c, i, "accept")
     assert c.get("/api/queue").json()["resume"] == ids[1]  # then the skipped one

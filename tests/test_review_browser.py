@@ -12,6 +12,7 @@ Every request the page makes goes to the review server itself.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -24,7 +25,7 @@ import pytest
 
 from conftest import REPO
 from llm_aug.jobs.review.server import bind
-from llm_aug.jobs.review.store import REJECT_REASONS, REVIEW_FILE, ReviewLog, latest
+from llm_aug.jobs.review.store import REJECT_REASONS, REVIEW_FILE, Decision, ReviewLog, latest
 from review_fixtures import make_run
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -294,6 +295,41 @@ def test_a_failed_save_is_shown_and_retried_never_dropped(browser, tmp_path):
         page.keyboard.up("s")
         page.wait_for_timeout(1000)
         assert set(_on_disk(run, "alice")) == {row, held} and len(ReviewLog(run / REVIEW_FILE).read()) == 2
+    finally:
+        server.kill()
+    assert not outside and not errors, (outside, errors)
+
+
+def test_next_undecided_reaches_past_the_listed_posts(browser, tmp_path):
+    """A run of 700+ posts (the queue lists the first 500): n still finds the next undecided post."""
+    run = make_run(tmp_path / "data", balance="70", extra=("--max-requests-per-level", "400"))
+    ids = [json.loads(line)["id"] for line in (run / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+           if json.loads(line)["synthetic"]]
+    assert len(ids) > 610
+    log = ReviewLog(run / REVIEW_FILE)
+    level = {json.loads(line)["id"]: json.loads(line)["label"]
+             for line in (run / "corpus.jsonl").read_text(encoding="utf-8").splitlines()}
+    for row in [*ids[:600], ids[601]]:
+        log.append(Decision(row_id=row, decision="accept", level=level[row], reviewer="alice"))
+    server = Server(run, _free_port(), "alice", tmp_path / "server.log")
+    outside: list[str] = []
+    page, errors = _page(browser, outside)
+    try:
+        _open(page, server.url)
+        assert _text(page, "#post-id") == ids[600] and _text(page, "#position").startswith("601 / ")
+        page.keyboard.press("n")  # past 601, decided
+        page.wait_for_function("row => document.getElementById('post-id').textContent !== row", arg=ids[600])
+        assert _text(page, "#post-id") == ids[602]
+        page.keyboard.press("a")
+        page.wait_for_function("row => document.getElementById('post-id').textContent !== row", arg=ids[602])
+        for _ in range(3):  # back to 600
+            before = _text(page, "#post-id")
+            page.keyboard.press("k")
+            page.wait_for_function("prev => document.getElementById('post-id').textContent !== prev", arg=before)
+        assert _text(page, "#post-id") == ids[600]
+        page.keyboard.press("n")  # 601 and 602 (just saved) decided
+        page.wait_for_function("row => document.getElementById('post-id').textContent !== row", arg=ids[600])
+        assert _text(page, "#post-id") == ids[603]
     finally:
         server.kill()
     assert not outside and not errors, (outside, errors)

@@ -206,7 +206,9 @@ def queue(request: Request) -> Response:
     rows = select(state.run.items, filters, mine, disagreeing_rows(decisions))
     summaries = [{"id": it.id, "level": it.level, "method": it.method, "scores": it.scores,
                   "excerpt": it.text[:EXCERPT], "mine": _dump(mine.get(it.id))} for it in rows[:QUEUE_ROWS]]
+    # decided: for the page's "next undecided" past the listed summaries
     return JSONResponse({"ids": [it.id for it in rows], "rows": summaries, "total": len(rows),
+                         "decided": [it.id for it in rows if it.id in mine],
                          "resume": _resume([it.id for it in rows], mine)})
 
 

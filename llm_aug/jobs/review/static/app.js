@@ -10,6 +10,7 @@
   const state = {
     session: null, ids: [], rows: [], total: 0, index: 0, item: null, mine: null,
     mode: "normal", levelBuffer: "", pending: null, inFlight: false, attempts: 0, retryTimer: null,
+    decided: new Set(),  // ids of the queue this reviewer decided (the summaries list only the first ones)
   };
 
   function setSave(kind, text) {
@@ -64,7 +65,7 @@
       return;
     }
     const current = state.item && state.item.id;
-    Object.assign(state, { ids: data.ids, rows: data.rows, total: data.total });
+    Object.assign(state, { ids: data.ids, rows: data.rows, total: data.total, decided: new Set(data.decided) });
     let at = resume ? data.ids.indexOf(data.resume) : data.ids.indexOf(current);
     if (at < 0) at = 0;
     if (!data.ids.length) {
@@ -155,6 +156,7 @@
 
   function acknowledged(saved) {
     setSave("saved", `saved ${saved.row_id}: ${view.describe(saved, state.session.levels)}`);
+    state.decided.add(saved.row_id);
     const row = state.rows.find((r) => r.id === saved.row_id);
     if (row) row.mine = saved;
     if (state.item && state.item.id === saved.row_id) {
@@ -169,8 +171,8 @@
   }
 
   function nextOpen() {
-    for (let i = state.index + 1; i < state.rows.length; i += 1) {
-      if (!state.rows[i].mine) return show(i);
+    for (let i = state.index + 1; i < state.ids.length; i += 1) {
+      if (!state.decided.has(state.ids[i])) return show(i);
     }
     return undefined;
   }
