@@ -147,6 +147,12 @@ def test_push_public_only_when_asked_and_never_into_a_public_repo_unasked(run_di
         export_dataset(run_dir, tmp_path / "again", push_to_hub="lab/open")
     commits = [p for m, p, _ in hub.requests if p.endswith("/commit/main")]
     assert len(commits) == 1  # the refused push sent no files
+    # --public into an existing private repo: the Hub keeps it private, and the result says so
+    export_dataset(run_dir, tmp_path / "closed", push_to_hub="lab/closed")
+    again = invoke("export-dataset", run_dir, "--out", tmp_path / "closed-again", "--push-to-hub", "lab/closed",
+                   "--public")
+    assert again.exit_code == 0, again.output
+    assert hub.repos["lab/closed"]["private"] is True and "(private)" in again.output
 
 
 def test_push_refused_offline_without_token_or_with_a_bad_repo(run_dir, tmp_path, hub, monkeypatch):

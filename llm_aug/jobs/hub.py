@@ -6,7 +6,8 @@ in the open and refusably, as :mod:`llm_aug.llm.privacy` does for LLM endpoints:
 * it happens only when asked (``--push-to-hub``), and is logged before anything is sent
   (rows, the endpoint, the repo, private or public);
 * the repo is private unless ``--public``; an existing public repo is refused without
-  ``--public`` (the Hub ignores ``private`` for a repo that already exists);
+  ``--public`` (the Hub ignores ``private`` for a repo that already exists), and an existing
+  private one stays private under ``--public`` (warned, and reported as private);
 * ``HF_HUB_OFFLINE=1`` refuses it, as does an endpoint URL holding credentials;
 * the token (``HF_TOKEN`` or ``hf auth login``) goes only into the request headers: it
   is registered with :func:`~llm_aug.llm.privacy.register_secret`, so no log line or
@@ -85,12 +86,18 @@ def _files(folder: Path) -> list[str]:
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
 
-def _refuse_public(api: Any, repo: str, token: str) -> None:
-    """The Hub keeps an existing repo's visibility: refuse to fill a public one unasked."""
+def _visibility(api: Any, repo: str, token: str, public: bool) -> bool:
+    """Whether the repo is private now. The Hub keeps an existing repo's visibility: refuse to fill
+    a public one unasked; a private one asked to be public stays private (said, and reported so)."""
     info = api.repo_info(repo, repo_type="dataset", token=token)
-    if not getattr(info, "private", True):
+    private = bool(getattr(info, "private", not public))
+    if not public and not private:
         raise UserError(f"--push-to-hub {repo}: the repo exists and is public; pass --public to push "
                         "the posts there, or choose a new repo (it is created private)")
+    if public and private:
+        log.warning("--push-to-hub %s: the repo exists and is private; it stays private (--public only "
+                    "applies to a new repo; change its visibility on the Hub)", repo)
+    return private
 
 
 def push_dataset(folder: str | Path, repo: str, *, public: bool = False, rows: int | None = None,
@@ -112,8 +119,7 @@ def push_dataset(folder: str | Path, repo: str, *, public: bool = False, rows: i
                 without_userinfo(endpoint), visibility, repo)
     try:
         url = api.create_repo(repo, repo_type="dataset", private=not public, exist_ok=True, token=token)
-        if not public:
-            _refuse_public(api, repo, token)
+        private = _visibility(api, repo, token, public)
         commit = api.upload_folder(repo_id=repo, repo_type="dataset", folder_path=str(folder), token=token,
                                    commit_message=f"llm-aug export-dataset ({rows} rows)" if rows else None)
     except UserError:
@@ -122,6 +128,6 @@ def push_dataset(folder: str | Path, repo: str, *, public: bool = False, rows: i
         reason = redact(" ".join(str(exc).split()))[:400]
         raise UserError(f"--push-to-hub {repo}: the Hub refused or could not be reached "
                         f"({type(exc).__name__}: {reason})") from None
-    log.info("pushed %s to %s (%s)", folder, url, visibility)
-    return PushResult(repo=repo, url=str(url), private=not public, endpoint=without_userinfo(endpoint),
+    log.info("pushed %s to %s (%s)", folder, url, "private" if private else "public")
+    return PushResult(repo=repo, url=str(url), private=private, endpoint=without_userinfo(endpoint),
                       files=files, commit=getattr(commit, "commit_url", None) or str(commit))
