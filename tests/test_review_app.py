@@ -241,7 +241,7 @@ def test_a_busy_port_is_a_user_error(run_dir):
         server.socket.close()
     with pytest.raises(UserError, match="not an `llm-aug augment` output folder"):
         ReviewServer(run_dir.parent / "nothing", port=0, reviewer="carol")
-    for bad, message in (("x" * 65, "1 to 64 characters"), ("a\tb", "control characters")):
+    for bad, message in (("x" * 65, "1 to 64 characters"), ("a\tb", "control characters"), (" ", "1 to 64")):
         with pytest.raises(UserError, match=f"--reviewer .*{message}"):
             ReviewServer(run_dir, port=0, reviewer=bad)
 

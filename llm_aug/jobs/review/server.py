@@ -81,7 +81,7 @@ class ReviewServer:
         from llm_aug.jobs.review.items import load_review_run
         from llm_aug.jobs.review.store import REVIEW_FILE, ReviewLog
 
-        self.reviewer = check_reviewer(reviewer) if reviewer and reviewer.strip() else default_reviewer()
+        self.reviewer = check_reviewer(reviewer) if reviewer is not None else default_reviewer()  # '' refused
         self.review_run = load_review_run(run)  # a bad run or log fails before the port is taken
         ReviewLog(Path(run) / REVIEW_FILE).read()
         self.token = secrets.token_urlsafe(24)
