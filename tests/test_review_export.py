@@ -227,6 +227,9 @@ def test_refusals(run_dir, tmp_path):
         export_review(run_dir, reviewer="zed")
     with pytest.raises(UserError, match="not an `llm-aug augment` output folder"):
         export_review(tmp_path)
+    (run_dir / "manifest.json").write_text("[]", encoding="utf-8")
+    with pytest.raises(UserError, match="manifest.json: expected a JSON object"):
+        export_review(run_dir)
 
 
 def test_parquet_run_gets_a_parquet_corpus(run_dir):

@@ -109,8 +109,9 @@ def export(run: Path = RUN_ARG, reviewer: Optional[str] = typer.Option(
     """Rebuild RUN's corpus (corpus.tsv or .parquet, corpus.jsonl) from the review: accepted and relabelled posts kept.
 
     Re-runnable: always rebuilt from the generated corpus (kept as corpus.generated.jsonl).
-    Writes review-rejected.jsonl, review-report.md (per level: generated, kept, relabelled,
-    rejected, undecided, shortfall) and a "review" section in manifest.json.
+    Writes review-rejected.jsonl, review-relabelled.jsonl, review-report.md (per level:
+    generated, kept, relabelled, rejected, undecided, shortfall) and a "review" section in
+    manifest.json.
 
     Example: llm-aug review export runs/eda
 

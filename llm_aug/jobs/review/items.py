@@ -154,6 +154,8 @@ def read_manifest(run: Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: invalid JSON ({exc.msg})") from None
+    if not isinstance(manifest, dict):
+        raise UserError(f"{path}: expected a JSON object, not an `llm-aug augment` manifest")
     if manifest.get("command") != "augment":
         raise UserError(f"{run}: manifest.json is from `{manifest.get('command')}`, not `augment`")
     return manifest
