@@ -29,6 +29,9 @@ the five batch.json entries, for the keys issue 20 added (``job``, the recorded 
 ``batch collect`` continues, and ``max_requests``); with those two keys removed each file
 hashes to its abbb10a value, and every other output is unchanged. And the two ``--samples 3``
 predictions files, for issue 21's ``proba`` (the vote shares): without it they hash as before.
+And the augment manifests and one batch.json, for issue 23's ``augment --format``: the config's
+``corpus_format`` (``--format tsv`` in the recorded argv) and the outputs key ``tsv`` renamed
+``table``; diffed with GOLDEN_DUMP against 1b91672, nothing else moved.
 """
 
 from __future__ import annotations
@@ -485,7 +488,7 @@ GOLDEN: dict[str, dict[str, str]] = {
         "augment.stderr": "3e18832df0b3e11c",
         "corpus.jsonl": "7ed74ef18874d8bc",
         "corpus.tsv": "ddad86994d5745ba",
-        "manifest.json": "c34cef2e09ecdaf7",
+        "manifest.json": "a4f3eea07662e284",
         "plan.json": "695456d85dedd595",
         "plan.md": "607f4ebfbf73328e",
         "raw/generate-r0.jsonl": "6018bfe23f7f5cd3",
@@ -561,14 +564,14 @@ GOLDEN: dict[str, dict[str, str]] = {
         "collect4.exit": "0",
         "collect4.stdout": "2189d269f880b827",
         "collect4.stderr": "3712ad72ac954f6a",
-        "batch/batch.json": "54932d6e5cc91e37",
+        "batch/batch.json": "4c8bfb5a29bc5406",
         "batch/requests-c1-001.jsonl": "1751237cc80f1d68",
         "batch/requests-c2-001.jsonl": "e1789c2c6694fc62",
         "batch/requests-c3-001.jsonl": "5ff7d16af5016c70",
         "batch/requests-c4-001.jsonl": "88313238cc4a3a9f",
         "corpus.jsonl": "7ed74ef18874d8bc",
         "corpus.tsv": "ddad86994d5745ba",
-        "manifest.json": "ec7b2a9573ad5bdf",
+        "manifest.json": "a79b0f94253e04dd",
         "plan.json": "695456d85dedd595",
         "plan.md": "607f4ebfbf73328e",
         "raw/generate-r0.jsonl": "6018bfe23f7f5cd3",
