@@ -227,6 +227,11 @@ def test_refusals(run_dir, tmp_path):
         export_review(run_dir, reviewer="zed")
     with pytest.raises(UserError, match="not an `llm-aug augment` output folder"):
         export_review(tmp_path)
+    decided = ReviewLog(run_dir / REVIEW_FILE).read()
+    (run_dir / REVIEW_FILE).write_text("".join(  # the log of an earlier augment run: no row of this one
+        d.model_copy(update={"row_id": d.row_id + "-old"}).model_dump_json() + "\n" for d in decided), encoding="utf-8")
+    with pytest.raises(UserError, match=rf"none of the {len(decided)} decisions .*augment ran again"):
+        export_review(run_dir)
     (run_dir / "manifest.json").write_text("[]", encoding="utf-8")
     with pytest.raises(UserError, match="manifest.json: expected a JSON object"):
         export_review(run_dir)

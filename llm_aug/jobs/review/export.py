@@ -218,6 +218,10 @@ def export_review(run: str | Path, *, reviewer: str | None = None) -> ReviewExpo
     decisions = ReviewLog(run / REVIEW_FILE).read()
     reviewer = _reviewer(run, decisions, reviewer)
     review_run = load_review_run(run, n_neighbours=0)
+    ids = {it.id for it in review_run.items}
+    if not any(d.row_id in ids for d in decisions):  # e.g. the log of an earlier augment run in the folder
+        raise UserError(f"{run}: none of the {len(decisions)} decisions in {REVIEW_FILE} is on a synthetic post "
+                        "of this corpus (augment ran again?); review it first (llm-aug review RUN)")
     _save_generated(run, manifest)
     originals, rows = read_corpus(run)
     found = verdicts(rows, decisions, [lv.level for lv in review_run.levels], reviewer)
