@@ -344,3 +344,16 @@ def test_a_failed_export_leaves_the_parquet_corpus_as_it_was(run_dir, monkeypatc
     _, rows = read_parquet(run_dir / "corpus.parquet")
     assert [(r["comment"], r["myLabel"], r["synthetic"]) for _, r in rows] == \
         [(c["text"], c["label"], c["synthetic"]) for c in _jsonl(run_dir / "corpus.jsonl")]
+
+
+def test_a_corpus_with_new_rows_under_the_old_manifest_is_the_generated_one(run_dir):
+    """augment killed between its corpus and its manifest: the stamp still matches, but a row the
+    saved copy lacks shows corpus.jsonl is newer."""
+    run = load_review_run(run_dir, n_neighbours=0)
+    ReviewLog(run_dir / REVIEW_FILE).append(_d(run.items[0], "accept", "ann"))
+    export_review(run_dir)
+    rows = _jsonl(run_dir / "corpus.jsonl")
+    new = {**next(r for r in rows if r["synthetic"]), "id": "eda-swap-0123456789ab"}
+    (run_dir / "corpus.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in [*rows, new]),
+                                          encoding="utf-8")
+    assert [it.id for it in load_review_run(run_dir, n_neighbours=0).items][-1] == new["id"]

@@ -126,19 +126,16 @@ def corpus_path(run: Path) -> Path:
     """The generated corpus of a run: ``corpus.generated.jsonl`` once a review export saved it.
 
     After a later ``augment`` into the same folder (its manifest is another run's than the
-    saved corpus's, or, for a copy saved without that record, corpus.jsonl holds a row the
-    saved copy lacks) corpus.jsonl is the generated corpus (the next export saves it anew).
+    saved corpus's, or corpus.jsonl holds a row the saved copy lacks) corpus.jsonl is the
+    generated corpus (the next export saves it anew).
     """
     saved, current = run / GENERATED_FILE, run / "corpus.jsonl"
     if not saved.is_file():
         return current
     stamp = saved_stamp(run)
-    if stamp is not None:
-        if stamp == augment_stamp(read_manifest(run)):
-            return saved
-    else:
+    if stamp is None or stamp == augment_stamp(read_manifest(run)):
         ids = {str(obj.get("id")) for _, obj in read_jsonl(saved)}
-        if all(str(obj.get("id")) in ids for _, obj in read_jsonl(current)):
+        if all(str(obj.get("id")) in ids for _, obj in read_jsonl(current)):  # (augment killed before its manifest)
             return saved
     log.warning("%s: corpus.jsonl is from another augment run than %s (augment ran again?): reviewing corpus.jsonl",
                 run, GENERATED_FILE)
