@@ -199,3 +199,16 @@ def test_hf_hub_id_offline_and_datasets_missing_are_one_line_errors(tmp_path, da
     monkeypatch.setitem(sys.modules, "datasets", None)
     with pytest.raises(UserError, match=r"pip install 'llm-aug\[hf\]'"):
         load_dataset(f"hf:{tmp_path}", FINE)
+
+
+def test_hf_folder_whose_only_split_is_test_is_not_taken_unnamed(tmp_path, datasets_offline):
+    """datasets names splits by file name: a folder of posts.parquet and heldout-test.parquet loads as one
+    split, "test" (posts.parquet ignored). Taken unnamed, --train hf:DIR would train on the held-out posts."""
+    train = load_dataset(DEMO / "train.tsv", FINE)
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    write_parquet(folder / "posts.parquet", [{"text": r.text, "label": r.label} for r in train.rows])
+    write_parquet(folder / "heldout-test.parquet", [{"text": r.text, "label": r.label} for r in train.rows[:5]])
+    with pytest.raises(UserError, match=r"its only split is 'test'.*hf:.*mixed:test"):
+        load_dataset(f"hf:{folder}", FINE)
+    assert len(load_dataset(f"hf:{folder}:test", FINE)) == 5  # named: the user's choice

@@ -4,7 +4,8 @@ Loaded with ``datasets.load_dataset`` (the optional ``hf`` extra, imported only 
 A folder written by ``llm-aug export-dataset``, or any folder of Parquet/CSV/JSON files,
 loads offline; a hub id needs the network or the ``datasets`` cache, and failing that
 is one ``UserError`` line, never a traceback. A dataset with several splits must be
-given one (``hf:DIR:train``): picking for the user could put test rows into training.
+given one (``hf:DIR:train``): picking for the user could put test rows into training;
+so must a lone split other than ``train`` (a folder holding only ``test.parquet``).
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ def _pick_split(spec: str, loaded: Any, split: str | None) -> Any:
         return loaded[split]
     if len(names) != 1:
         raise UserError(f"{spec}: the dataset has splits {', '.join(names)}; name one, e.g. {spec}:{names[0]}")
+    if names[0] != "train":  # datasets names splits by file name: a lone test file is a "test" split
+        raise UserError(f"{spec}: its only split is {names[0]!r} (datasets reads split names from the file "
+                        f"names); name it ({spec}:{names[0]}) to use it")
     return loaded[names[0]]
 
 
