@@ -310,3 +310,20 @@ def test_a_corrupt_review_log_is_refused_at_start_and_answered_with_its_line(run
         ReviewServer(run_dir, port=0, reviewer="carol")
     res = invoke("review", run_dir, "--port", "0", "--no-open")  # in process: the UserError main prints
     assert isinstance(res.exception, UserError) and f"{REVIEW_FILE}:2: invalid decision" in str(res.exception)
+
+
+def test_the_browser_is_opened_on_a_private_launcher_not_on_the_token_url(monkeypatch):
+    import stat
+
+    from llm_aug.jobs.review import server
+
+    opened = []
+    monkeypatch.setattr(server.webbrowser, "open", opened.append)
+    url = f"http://127.0.0.1:8765/?token={TOKEN}"
+    page = server.open_in_browser(url)
+    try:
+        assert opened == [page.as_uri()] and TOKEN not in opened[0]  # a browser's argv is readable by all (ps)
+        assert stat.S_IMODE(page.stat().st_mode) == 0o600
+        assert f'url={url}"' in page.read_text(encoding="utf-8")
+    finally:
+        page.unlink()

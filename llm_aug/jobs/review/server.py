@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import errno
 import getpass
+import html
 import logging
 import os
 import secrets
 import socket
+import tempfile
 import webbrowser
 from pathlib import Path
 
@@ -106,13 +108,35 @@ class ReviewServer:
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
                                 server_header=False, date_header=False, timeout_graceful_shutdown=3)
         server = uvicorn.Server(config)
-        if open_browser:
-            webbrowser.open(self.url)  # the socket already listens: the request waits for uvicorn
+        launcher = open_in_browser(self.url) if open_browser else None
         logger.info("review server for %s on %s:%d", self.review_run.run, HOST, self.port)
         try:
             server.run(sockets=[self.socket])
         finally:
             self.socket.close()
+            if launcher is not None:
+                launcher.unlink(missing_ok=True)
+
+
+def launcher_page(url: str) -> Path:
+    """A private (0600) temporary page that redirects to ``url``.
+
+    The browser is started on this file, not on ``url``: a browser's command line is
+    readable by every local user (``ps``), and the URL carries the session's token.
+    """
+    fd, name = tempfile.mkstemp(prefix="llm-aug-review-", suffix=".html")  # mode 0600
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(f'<!doctype html><meta charset="utf-8"><meta name="referrer" content="no-referrer">'
+                 f'<meta http-equiv="refresh" content="0;url={html.escape(url, quote=True)}">'
+                 f'<title>llm-aug review</title><a href="{html.escape(url, quote=True)}">open the review</a>')
+    return Path(name)
+
+
+def open_in_browser(url: str) -> Path:
+    """Open ``url`` in the default browser through :func:`launcher_page`; returns the page to remove."""
+    page = launcher_page(url)
+    webbrowser.open(page.as_uri())  # the socket already listens: the request waits for uvicorn
+    return page
 
 
 def serve(run: str | Path, *, port: int = DEFAULT_PORT, reviewer: str | None = None,
