@@ -10,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from conftest import DEMO
+from augment_run import make_run
 from llm_aug.cli import app
 from llm_aug.core.errors import UserError
 from llm_aug.data.io import read_records
@@ -20,14 +20,7 @@ from llm_aug.jobs import ExportResult, export_dataset
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("aug")
-    for name in ("train.tsv", "val.tsv"):
-        shutil.copy(DEMO / name, root / name)
-    result = CliRunner().invoke(app, ["augment", "--method", "eda", "--task", "fine", "--train",
-                                      str(root / "train.tsv"), "--protect", str(root / "val.tsv"),
-                                      "--balance", "12", "--out", str(root / "run")])
-    assert result.exit_code == 0, result.output
-    return root / "run"
+    return make_run(tmp_path_factory.mktemp("aug"))
 
 
 def _card(path):
@@ -134,3 +127,13 @@ def test_sos1k_posts_tsv_parquet_run_dataset_tsv_byte_identical(sos1k_dir, tmp_p
     loaded = load_dataset(spec)
     assert [r for r in loaded.rows if r.id in set(src.ids)] == src.rows  # same ids, texts, labels
     assert len(loaded) > len(src)
+
+
+def test_a_folder_that_is_not_an_augment_run_is_refused(run_dir, tmp_path):
+    for manifest, message in (('{"command": "train"}', "is from `train`, not `augment`"),
+                              ("[1, 2]", "expected a JSON object"), ("{", "invalid JSON")):
+        fake = tmp_path / f"fake{len(message)}"
+        shutil.copytree(run_dir, fake)
+        (fake / "manifest.json").write_text(manifest, encoding="utf-8")
+        with pytest.raises(UserError, match=message):
+            export_dataset(fake, tmp_path / f"out{len(message)}")

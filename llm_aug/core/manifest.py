@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from llm_aug import __version__
+from llm_aug.core.errors import UserError
 from llm_aug.core.files import atomic_write_text, data_digest
 
 MANIFEST_FILE = "manifest.json"
@@ -84,3 +85,19 @@ def write_manifest(
     path = out_dir / name
     atomic_write_text(path, json.dumps(manifest, indent=2, ensure_ascii=False, default=str))
     return path
+
+
+def read_manifest(folder: str | Path, command: str) -> dict[str, Any]:
+    """``folder/manifest.json`` of an ``llm-aug {command}`` run; a UserError when it is not one."""
+    path = Path(folder) / MANIFEST_FILE
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{folder}: no {MANIFEST_FILE}; not an `llm-aug {command}` output folder") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: invalid JSON ({exc.msg})") from None
+    if not isinstance(manifest, dict):
+        raise UserError(f"{path}: expected a JSON object, not an `llm-aug {command}` manifest")
+    if manifest.get("command") != command:
+        raise UserError(f"{folder}: {MANIFEST_FILE} is from `{manifest.get('command')}`, not `{command}`")
+    return manifest

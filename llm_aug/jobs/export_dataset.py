@@ -10,7 +10,6 @@ uploads the folder (:mod:`llm_aug.jobs.hub`: private unless asked, refused offli
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from pydantic import Field
 
 from llm_aug.core.errors import UserError
 from llm_aug.core.files import atomic_write_binary, atomic_write_text
+from llm_aug.core.manifest import read_manifest
 from llm_aug.data.io import read_jsonl
 from llm_aug.jobs.dataset_card import render_card
 from llm_aug.jobs.hub import PushResult, check_push, push_dataset
@@ -69,10 +69,7 @@ def _read_run(run: Path) -> tuple[list[dict], dict]:
     for path in (corpus, manifest):
         if not path.is_file():
             raise UserError(f"{run}: no {path.name}; point export-dataset at an `llm-aug augment` output folder")
-    try:
-        meta = json.loads(manifest.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{manifest}: invalid JSON ({exc.msg})") from None
+    meta = read_manifest(run, "augment")
     try:
         rows = [dataset_row(obj) for _, obj in read_jsonl(corpus)]
     except (KeyError, TypeError, ValueError) as exc:

@@ -18,6 +18,8 @@ import numpy as np
 from pydantic import BaseModel, Field, PrivateAttr
 
 from llm_aug.core.errors import UserError
+from llm_aug.core.manifest import MANIFEST_FILE
+from llm_aug.core.manifest import read_manifest as read_run_manifest
 from llm_aug.data.io import read_jsonl
 from llm_aug.data.normalize import normalize_for_match
 from llm_aug.data.schemes import LabelScheme, scheme_for_task
@@ -144,18 +146,9 @@ def corpus_path(run: Path) -> Path:
 
 def read_manifest(run: Path) -> dict[str, Any]:
     """``RUN/manifest.json``; a UserError when the folder is not an augment run."""
-    path = run / "manifest.json"
-    if not run.is_dir() or not path.is_file() or not (run / "corpus.jsonl").is_file():
+    if not run.is_dir() or not (run / MANIFEST_FILE).is_file() or not (run / "corpus.jsonl").is_file():
         raise UserError(f"{run}: not an `llm-aug augment` output folder (needs corpus.jsonl and manifest.json)")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: invalid JSON ({exc.msg})") from None
-    if not isinstance(manifest, dict):
-        raise UserError(f"{path}: expected a JSON object, not an `llm-aug augment` manifest")
-    if manifest.get("command") != "augment":
-        raise UserError(f"{run}: manifest.json is from `{manifest.get('command')}`, not `augment`")
-    return manifest
+    return read_run_manifest(run, "augment")
 
 
 def read_corpus(run: Path) -> tuple[list[dict], list[dict]]:
