@@ -7,15 +7,14 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from typer.testing import CliRunner
 
+from augment_run import make_run
 from clirun import invoke
-from conftest import DEMO
 from llm_aug.cli import app
 from llm_aug.core.errors import UserError
 from llm_aug.jobs import export_dataset
@@ -96,14 +95,7 @@ class LoopbackHub:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("aug")
-    for name in ("train.tsv", "val.tsv"):
-        shutil.copy(DEMO / name, root / name)
-    result = CliRunner().invoke(app, ["augment", "--method", "eda", "--task", "fine", "--train",
-                                      str(root / "train.tsv"), "--protect", str(root / "val.tsv"),
-                                      "--balance", "12", "--out", str(root / "run")])
-    assert result.exit_code == 0, result.output
-    return root / "run"
+    return make_run(tmp_path_factory.mktemp("aug"))
 
 
 @pytest.fixture

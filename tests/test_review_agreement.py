@@ -8,11 +8,11 @@ import math
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
+from augment_run import make_run
 from llm_aug.eval.agreement import cohen_kappa, percent_agreement
 from llm_aug.jobs.review.items import load_review_run
 from llm_aug.jobs.review.status import agreement, disagreeing_rows, progress
 from llm_aug.jobs.review.store import REVIEW_FILE, Decision, ReviewLog
-from review_fixtures import make_run
 
 
 @pytest.fixture(scope="module")

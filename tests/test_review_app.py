@@ -17,6 +17,7 @@ from sklearn.metrics import cohen_kappa_score
 from starlette.testclient import TestClient
 from typer.main import get_command
 
+from augment_run import make_run
 from clirun import assert_ok, invoke
 from llm_aug.cli import app as cli_app
 from llm_aug.core.errors import UserError
@@ -24,7 +25,6 @@ from llm_aug.eval.render import FONT_STACK
 from llm_aug.jobs.review.app import STATIC, make_app
 from llm_aug.jobs.review.server import ReviewServer, bind
 from llm_aug.jobs.review.store import REJECT_REASONS, REVIEW_FILE, ReviewLog
-from review_fixtures import make_run
 
 TOKEN = "t0ken-for-the-tests-0123456789"
 BASE = "http://127.0.0.1:8765"

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from augment_run import make_run
 from conftest import REPO
 from llm_aug.jobs.review.server import bind
 from llm_aug.jobs.review.store import REJECT_REASONS, REVIEW_FILE, Decision, ReviewLog, latest
-from review_fixtures import make_run
 
 CHROMIUM = Path("/usr/bin/chromium")
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (the dev extra) drives the browser")

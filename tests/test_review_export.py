@@ -10,6 +10,7 @@ import shutil
 import pytest
 import yaml
 
+from augment_run import make_run
 from clirun import assert_ok, invoke
 from llm_aug.augment.rows import SynthRow
 from llm_aug.core.errors import UserError
@@ -21,7 +22,6 @@ from llm_aug.jobs.review.export import export_review
 from llm_aug.jobs.review.items import GENERATED_FILE, load_review_run
 from llm_aug.jobs.review.status import agreement
 from llm_aug.jobs.review.store import REVIEW_FILE, Decision, ReviewLog
-from review_fixtures import make_run
 
 
 @pytest.fixture(scope="module")

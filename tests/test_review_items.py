@@ -9,12 +9,12 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics.pairwise import cosine_similarity
 
+from augment_run import make_run
 from llm_aug.core.errors import UserError
 from llm_aug.data.normalize import normalize_for_match
 from llm_aug.jobs.review import items as items_mod
 from llm_aug.jobs.review.items import load_review_run, nearest
 from llm_aug.jobs.review.store import Decision
-from review_fixtures import make_run
 
 
 @pytest.fixture(scope="module")

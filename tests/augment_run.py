@@ -1,4 +1,4 @@
-"""A real ``augment`` run for the review tests: EDA/synonym rewrites of the demo corpus (offline, no LLM)."""
+"""A real ``augment`` run for tests: EDA/synonym rewrites of the demo corpus (offline, no LLM)."""
 
 from __future__ import annotations
 
